@@ -1,0 +1,112 @@
+use std::path::PathBuf;
+
+use clap::{Parser, Subcommand, ValueEnum};
+
+/// serpent: bootstrap a musl + LLVM Linux system from source, with recipes written in Rhai.
+#[derive(Debug, Parser)]
+#[command(name = "serpent", version, about, max_term_width = 100)]
+pub struct Cli {
+    /// Where builds, logs and records go.
+    #[arg(long, global = true, env = "SERPENT_WORK_DIR", default_value = "build")]
+    pub work_dir: PathBuf,
+    /// The project folder holding recipes/ and stdlib/ (default: found from the recipe or cwd).
+    #[arg(long, global = true, env = "SERPENT_ROOT")]
+    pub root: Option<PathBuf>,
+    /// The source store (default: $XDG_CACHE_HOME/serpent/sources).
+    #[arg(long, global = true, env = "SERPENT_STORE")]
+    pub store: Option<PathBuf>,
+    /// A target name from recipes/targets/ or a path to a target script (default: the host's arch).
+    #[arg(long, short = 't', global = true)]
+    pub target: Option<String>,
+    /// How many jobs may run at once (default: the number of cores).
+    #[arg(long, short = 'j', global = true)]
+    pub jobs: Option<usize>,
+    /// Never use the network; sources must be in the store or a file:// mirror.
+    #[arg(long, global = true)]
+    pub offline: bool,
+    /// A mirror to try before a source's own URL: a file:// folder or an http(s) base URL.
+    /// Repeat for more; tried in order, after those in the config file.
+    #[arg(long = "mirror", global = true, value_name = "URL")]
+    pub mirrors: Vec<String>,
+    /// Print only errors.
+    #[arg(long, short = 'q', global = true)]
+    pub quiet: bool,
+    /// Print more about what happens.
+    #[arg(long, short = 'v', global = true)]
+    pub verbose: bool,
+    /// When to color output.
+    #[arg(long, global = true, value_enum, default_value = "auto")]
+    pub color: Color,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Color {
+    Auto,
+    Always,
+    Never,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Build one recipe and the recipes it depends on.
+    Run {
+        /// The recipe file, e.g. recipes/stage1/musl.rhai.
+        recipe: PathBuf,
+    },
+    /// Check every recipe, stage and target (or just the files given) without building.
+    Check {
+        /// Recipe, stage or target files; default: everything under recipes/.
+        paths: Vec<PathBuf>,
+    },
+    /// Fetch the sources of recipes into the store, or import local files into it.
+    Fetch {
+        /// Recipes whose sources to fetch; default: every recipe.
+        recipes: Vec<PathBuf>,
+        /// Put these local files into the store under their sha256.
+        #[arg(long, value_name = "FILE", num_args = 1..)]
+        import: Vec<PathBuf>,
+    },
+    /// Write a new recipe that passes `serpent check`.
+    New {
+        /// The package name.
+        name: String,
+        /// The source tarball's URL; it is fetched to fill in its sha256 and version.
+        #[arg(long)]
+        url: Option<String>,
+        /// The build style.
+        #[arg(long, default_value = "autotools")]
+        style: String,
+        /// The stage folder to put it in.
+        #[arg(long, default_value = "stage2")]
+        stage: String,
+        /// Write here instead of recipes/<stage>/<name>.rhai.
+        #[arg(long, short = 'o')]
+        output: Option<PathBuf>,
+    },
+    /// Print the recipe API reference, generated from what the tool registers.
+    Api {
+        /// Also write .d.rhai definition files for editors into this folder.
+        #[arg(long, value_name = "DIR")]
+        definitions: Option<PathBuf>,
+    },
+    /// Unpack an archive the way recipes do (for benchmarks and debugging).
+    #[command(hide = true)]
+    Unpack {
+        archive: PathBuf,
+        dest: PathBuf,
+        #[arg(long, default_value_t = 0)]
+        strip: usize,
+        #[arg(long)]
+        only: Vec<String>,
+    },
+    /// Apply a patch the way recipes do.
+    #[command(hide = true)]
+    Patch {
+        patch: PathBuf,
+        dir: PathBuf,
+        #[arg(long, short = 'p', default_value_t = 1)]
+        strip: usize,
+    },
+}

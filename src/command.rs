@@ -1,0 +1,175 @@
+use std::collections::BTreeMap;
+use std::fs::{File, OpenOptions};
+use std::io::{Read, Seek, SeekFrom, Write};
+use std::os::unix::process::ExitStatusExt;
+use std::path::{Path, PathBuf};
+use std::process::{Command as Process, ExitStatus, Stdio};
+
+/// One process to start: argv, a complete environment and a working directory.
+#[derive(Debug, Clone)]
+pub struct Command {
+    pub argv: Vec<String>,
+    pub env: BTreeMap<String, String>,
+    pub cwd: PathBuf,
+}
+
+/// Why a command did not succeed, before it is tied to a recipe and phase.
+#[derive(Debug)]
+pub struct Failed {
+    pub status: String,
+    pub tail: Vec<String>,
+}
+
+const TAIL_LINES: usize = 25;
+
+impl Command {
+    pub fn display(&self) -> String {
+        self.argv
+            .iter()
+            .map(|arg| quote(arg))
+            .collect::<Vec<_>>()
+            .join(" ")
+    }
+
+    fn process(&self) -> Process {
+        let mut process = Process::new(&self.argv[0]);
+        process
+            .args(&self.argv[1..])
+            .env_clear()
+            .envs(&self.env)
+            .current_dir(&self.cwd)
+            .stdin(Stdio::null());
+        process
+    }
+
+    /// Runs the command with stdout and stderr appended to `log`.
+    pub fn run(&self, log: &Path) -> Result<(), Failed> {
+        let mut file = open_log(log)?;
+        let _ = writeln!(file, "$ {}\n  (in {})", self.display(), self.cwd.display());
+        let start = end_of(&file);
+        let status = self.spawn_and_wait(
+            self.process()
+                .stdout(file.try_clone().map_err(spawn_error)?)
+                .stderr(file.try_clone().map_err(spawn_error)?),
+        );
+        match status {
+            Ok(status) if status.success() => Ok(()),
+            Ok(status) => Err(Failed {
+                status: describe(status),
+                tail: tail(&mut file, start),
+            }),
+            Err(failed) => {
+                let _ = writeln!(file, "serpent: {}", failed.status);
+                Err(failed)
+            }
+        }
+    }
+
+    /// Runs the command and returns its standard output; stderr goes to `log`.
+    pub fn capture(&self, log: &Path) -> Result<String, Failed> {
+        let mut file = open_log(log)?;
+        let _ = writeln!(file, "$ {}  (output captured)", self.display());
+        let start = end_of(&file);
+        let output = self
+            .process()
+            .stderr(file.try_clone().map_err(spawn_error)?)
+            .output()
+            .map_err(|error| self.not_started(error))?;
+        if output.status.success() {
+            Ok(String::from_utf8_lossy(&output.stdout).into_owned())
+        } else {
+            Err(Failed {
+                status: describe(output.status),
+                tail: tail(&mut file, start),
+            })
+        }
+    }
+
+    fn spawn_and_wait(&self, process: &mut Process) -> Result<ExitStatus, Failed> {
+        let mut child = process.spawn().map_err(|error| self.not_started(error))?;
+        child.wait().map_err(spawn_error)
+    }
+
+    fn not_started(&self, error: std::io::Error) -> Failed {
+        let status = if error.kind() == std::io::ErrorKind::NotFound {
+            let path = self.env.get("PATH").map(String::as_str).unwrap_or("");
+            format!(
+                "could not start: {} was not found (PATH={path})",
+                self.argv[0]
+            )
+        } else {
+            format!("could not start: {error}")
+        };
+        Failed {
+            status,
+            tail: Vec::new(),
+        }
+    }
+}
+
+fn spawn_error(error: std::io::Error) -> Failed {
+    Failed {
+        status: format!("could not be run: {error}"),
+        tail: Vec::new(),
+    }
+}
+
+fn end_of(file: &File) -> u64 {
+    file.metadata().map(|meta| meta.len()).unwrap_or(0)
+}
+
+fn open_log(log: &Path) -> Result<File, Failed> {
+    if let Some(parent) = log.parent() {
+        std::fs::create_dir_all(parent).map_err(spawn_error)?;
+    }
+    let file = OpenOptions::new()
+        .create(true)
+        .append(true)
+        .read(true)
+        .open(log)
+        .map_err(|error| Failed {
+            status: format!("could not open its log {}: {error}", log.display()),
+            tail: Vec::new(),
+        })?;
+    Ok(file)
+}
+
+/// The last lines this command wrote to its log.
+fn tail(file: &mut File, start: u64) -> Vec<String> {
+    let mut text = String::new();
+    let _ = file.seek(SeekFrom::Start(start));
+    let mut bytes = Vec::new();
+    let _ = file.read_to_end(&mut bytes);
+    text.push_str(&String::from_utf8_lossy(&bytes));
+    let lines: Vec<&str> = text.lines().collect();
+    lines[lines.len().saturating_sub(TAIL_LINES)..]
+        .iter()
+        .map(|line| line.to_string())
+        .collect()
+}
+
+pub fn describe(status: ExitStatus) -> String {
+    match (status.code(), status.signal()) {
+        (Some(code), _) => format!("exited with status {code}"),
+        (None, Some(signal)) => {
+            let name = nix::sys::signal::Signal::try_from(signal)
+                .map(|signal| signal.as_str().to_string())
+                .unwrap_or_else(|_| signal.to_string());
+            format!("was killed by signal {name}")
+        }
+        _ => "ended abnormally".to_string(),
+    }
+}
+
+/// Quotes one argument the way a POSIX shell would need it, for messages and logs.
+pub fn quote(arg: &str) -> String {
+    let plain = !arg.is_empty()
+        && arg
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "-_./=:,+@%^".contains(c));
+    if plain {
+        arg.to_string()
+    } else {
+        format!("'{}'", arg.replace('\'', r"'\''"))
+    }
+}

@@ -1,0 +1,241 @@
+use std::path::{Path, PathBuf};
+
+use crate::build::Builder;
+use crate::cli::{Cli, Command};
+use crate::config::{self, Config};
+use crate::error::{Error, Result};
+use crate::fetch::Fetcher;
+use crate::recipe::Recipe;
+use crate::scripts::Scripts;
+use crate::store::Store;
+use crate::target::Target;
+
+pub fn dispatch(cli: Cli) -> Result<()> {
+    match &cli.command {
+        Command::Unpack {
+            archive,
+            dest,
+            strip,
+            only,
+        } => {
+            let options = crate::unpack::UnpackOptions {
+                strip: *strip,
+                only: only.clone(),
+            };
+            let summary =
+                crate::unpack::unpack(archive, dest, &options).map_err(|error| Error::Unpack {
+                    context: format!("cannot unpack {}", archive.display()),
+                    source: Box::new(error),
+                })?;
+            if !cli.quiet {
+                eprintln!("unpacked {} files, {} bytes", summary.files, summary.bytes);
+            }
+            return Ok(());
+        }
+        Command::Patch { patch, dir, strip } => {
+            let text = std::fs::read_to_string(patch)
+                .map_err(|error| Error::io("cannot read", patch, error))?;
+            let name = patch.display().to_string();
+            crate::patch::apply_patch(&text, &name, dir, *strip).map_err(|error| Error::Patch {
+                context: format!("patch {name} does not apply"),
+                help: "nothing was changed".to_string(),
+                source: Box::new(error),
+            })?;
+            return Ok(());
+        }
+        Command::Fetch { recipes, import } if !import.is_empty() => {
+            if !recipes.is_empty() {
+                return Err(Error::Usage(
+                    "give either recipes to fetch or --import FILE..., not both".into(),
+                ));
+            }
+            let store = Store::new(cli.store.clone().unwrap_or_else(config::default_store_dir));
+            for file in import {
+                let sha256 = store.import(file)?;
+                println!("{sha256}  {}", file.display());
+            }
+            return Ok(());
+        }
+        _ => {}
+    }
+
+    let hint = match &cli.command {
+        Command::Run { recipe } => recipe.parent().map(Path::to_path_buf),
+        Command::Check { paths } => paths
+            .first()
+            .and_then(|path| path.parent().map(Path::to_path_buf)),
+        _ => None,
+    };
+    let config = resolve_config(&cli, hint.as_deref())?;
+    let scripts = Scripts::load(&config.root)?;
+    let fetcher = Fetcher::new(
+        Store::new(config.store_dir.clone()),
+        config.mirrors.clone(),
+        config.offline,
+    );
+
+    match cli.command {
+        Command::Run { recipe } => {
+            let target = load_target(&scripts, cli.target.as_deref())?;
+            let builder = Builder {
+                scripts: &scripts,
+                config: &config,
+                fetcher: &fetcher,
+                target: &target,
+            };
+            builder.run(&recipe)
+        }
+        Command::Check { paths } => {
+            let summary = crate::check::check(&scripts, &paths)?;
+            if !config.quiet {
+                println!("{summary}");
+            }
+            Ok(())
+        }
+        Command::Fetch { recipes, .. } => {
+            let recipes = if recipes.is_empty() {
+                crate::check::all_scripts(&config.root)
+                    .into_iter()
+                    .filter(|path| path.file_name().is_some_and(|name| name != "stage.rhai"))
+                    .filter(|path| !path.parent().is_some_and(|dir| dir.ends_with("targets")))
+                    .collect()
+            } else {
+                recipes
+            };
+            for path in recipes {
+                let recipe = Recipe::load(&scripts, &path)?;
+                for source in &recipe.sources {
+                    let fetched = fetcher.fetch(&source.url, &source.sha256)?;
+                    if !config.quiet {
+                        let origin = match &fetched.origin {
+                            crate::fetch::Origin::Cache => "in the store".to_string(),
+                            crate::fetch::Origin::Mirror(mirror) => format!("from {mirror}"),
+                            crate::fetch::Origin::Upstream => "from upstream".to_string(),
+                        };
+                        println!("{}  {}  ({origin})", source.sha256, source.url);
+                    }
+                }
+            }
+            Ok(())
+        }
+        Command::New {
+            name,
+            url,
+            style,
+            stage,
+            output,
+        } => {
+            let (version, source) = match &url {
+                Some(url) => {
+                    let sha256 = download_unverified(&fetcher, url, config.offline)?;
+                    (
+                        crate::template::version_from_url(&name, url),
+                        Some((url.as_str(), sha256)),
+                    )
+                }
+                None => (String::new(), None),
+            };
+            let text = crate::template::recipe(
+                &name,
+                &version,
+                &style,
+                source.as_ref().map(|(url, sha)| (*url, sha.as_str())),
+            );
+            let path = output.unwrap_or_else(|| {
+                config
+                    .root
+                    .join("recipes")
+                    .join(&stage)
+                    .join(format!("{name}.rhai"))
+            });
+            if path.exists() {
+                return Err(Error::Usage(format!(
+                    "{} exists already; not overwriting it",
+                    path.display()
+                )));
+            }
+            std::fs::write(&path, text).map_err(|error| Error::io("cannot write", &path, error))?;
+            if !config.quiet {
+                println!("wrote {}", path.display());
+            }
+            Ok(())
+        }
+        Command::Api { definitions } => {
+            print!("{}", crate::api::reference(&scripts)?);
+            if let Some(dir) = definitions {
+                std::fs::create_dir_all(&dir)
+                    .map_err(|error| Error::io("cannot create", &dir, error))?;
+                scripts
+                    .engine
+                    .definitions()
+                    .include_standard_packages(false)
+                    .write_to_dir(&dir)
+                    .map_err(|error| Error::io("cannot write definitions to", &dir, error))?;
+            }
+            Ok(())
+        }
+        Command::Unpack { .. } | Command::Patch { .. } => unreachable!("handled above"),
+    }
+}
+
+fn resolve_config(cli: &Cli, hint: Option<&Path>) -> Result<Config> {
+    let root = match &cli.root {
+        Some(root) => std::path::absolute(root).map_err(|error| Error::io("cannot resolve", root, error))?,
+        None => hint
+            .and_then(config::find_root)
+            .or_else(|| config::find_root(Path::new(".")))
+            .ok_or_else(|| {
+                Error::Usage("cannot find the project: no folder holding recipes/ and stdlib/ here or above; pass --root DIR".into())
+            })?,
+    };
+    let file = config::read_config_file(&config::config_file_path())?;
+    let mut mirrors = file.mirrors;
+    mirrors.extend(cli.mirrors.iter().cloned());
+    let jobs = cli
+        .jobs
+        .or(file.jobs)
+        .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
+        .max(1);
+    Ok(Config {
+        root,
+        work_dir: std::path::absolute(&cli.work_dir)
+            .unwrap_or_else(|_| PathBuf::from(&cli.work_dir)),
+        store_dir: cli.store.clone().unwrap_or_else(config::default_store_dir),
+        mirrors,
+        offline: cli.offline,
+        jobs,
+        quiet: cli.quiet,
+        verbose: cli.verbose,
+    })
+}
+
+fn load_target(scripts: &Scripts, name: Option<&str>) -> Result<Target> {
+    let name = name.unwrap_or(std::env::consts::ARCH);
+    Target::load(scripts, name)
+}
+
+/// Downloads a file whose hash is not known yet (for `serpent new --url`) and stores it by the
+/// hash it turns out to have, which the new recipe then pins.
+fn download_unverified(fetcher: &Fetcher, url: &str, offline: bool) -> Result<String> {
+    if let Some(problem) = crate::recipe::url_problem(url) {
+        return Err(Error::Usage(problem));
+    }
+    if let Some(path) = url.strip_prefix("file://") {
+        return Ok(fetcher.store().import(Path::new(path))?);
+    }
+    if offline {
+        return Err(Error::Usage(format!(
+            "cannot download {url}: --offline is set"
+        )));
+    }
+    let temp = tempfile::NamedTempFile::new()
+        .map_err(|error| Error::io("cannot create", std::env::temp_dir(), error))?;
+    let failed =
+        |error: &dyn std::fmt::Display| Error::Usage(format!("cannot download {url}: {error}"));
+    let mut response = reqwest::blocking::get(url)
+        .and_then(|r| r.error_for_status())
+        .map_err(|e| failed(&e))?;
+    let mut file = temp.as_file();
+    std::io::copy(&mut response, &mut file).map_err(|e| failed(&e))?;
+    Ok(fetcher.store().import(temp.path())?)
+}

@@ -1,0 +1,62 @@
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+
+use crate::error::{Error, Result};
+
+/// Settings from the user's config file; the command line overrides them.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ConfigFile {
+    /// Mirrors tried in order before a source's own URL: `file://` folders or http(s) bases.
+    #[serde(default)]
+    pub mirrors: Vec<String>,
+    pub jobs: Option<usize>,
+}
+
+/// Where serpent keeps things and how it behaves, resolved once per invocation.
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub root: PathBuf,
+    pub work_dir: PathBuf,
+    pub store_dir: PathBuf,
+    pub mirrors: Vec<String>,
+    pub offline: bool,
+    pub jobs: usize,
+    pub quiet: bool,
+    pub verbose: bool,
+}
+
+fn home_dir(variable: &str, fallback: &str) -> PathBuf {
+    match std::env::var_os(variable) {
+        Some(dir) if !dir.is_empty() => PathBuf::from(dir),
+        _ => PathBuf::from(std::env::var_os("HOME").unwrap_or_else(|| "/".into())).join(fallback),
+    }
+}
+
+/// `$XDG_CACHE_HOME/serpent/sources`: the source store, shared between checkouts.
+pub fn default_store_dir() -> PathBuf {
+    home_dir("XDG_CACHE_HOME", ".cache").join("serpent/sources")
+}
+
+pub fn config_file_path() -> PathBuf {
+    home_dir("XDG_CONFIG_HOME", ".config").join("serpent/config.toml")
+}
+
+pub fn read_config_file(path: &Path) -> Result<ConfigFile> {
+    match std::fs::read_to_string(path) {
+        Ok(text) => toml::from_str(&text)
+            .map_err(|error| Error::Usage(format!("bad config file {}: {error}", path.display()))),
+        Err(error) if error.kind() == std::io::ErrorKind::NotFound => Ok(ConfigFile::default()),
+        Err(error) => Err(Error::io("cannot read", path, error)),
+    }
+}
+
+/// The project root: the nearest folder, from `start` upwards, holding `recipes/` and `stdlib/`.
+pub fn find_root(start: &Path) -> Option<PathBuf> {
+    let start = std::path::absolute(start).ok()?;
+    start
+        .ancestors()
+        .find(|dir| dir.join("recipes").is_dir() && dir.join("stdlib").is_dir())
+        .map(Path::to_path_buf)
+}

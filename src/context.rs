@@ -1,0 +1,672 @@
+use std::collections::BTreeMap;
+use std::path::{Component, Path, PathBuf};
+use std::sync::{Arc, Mutex};
+
+use rhai::{
+    Array, Dynamic, Engine, EvalAltResult, FuncRegistration, Map, Position, RhaiNativeFunc,
+};
+
+use crate::command::Command;
+use crate::command_failure::CommandFailure;
+use crate::unpack::{unpack, UnpackOptions};
+
+type ScriptResult<T> = Result<T, Box<EvalAltResult>>;
+
+/// What a recipe's phase functions receive: where things are, the toolchain and flags for the
+/// target, and the primitives that do work. Cloning shares the same state.
+#[derive(Clone)]
+pub struct Context(Arc<Inner>);
+
+/// The fixed facts of one recipe instance, filled in by the builder.
+pub struct Inner {
+    pub name: String,
+    pub version: String,
+    pub stage: String,
+    pub target: Map,
+    pub host: String,
+    pub work_dir: PathBuf,
+    pub srcdir: PathBuf,
+    pub builddir: PathBuf,
+    pub destdir: PathBuf,
+    pub prefix: String,
+    pub sysroot: PathBuf,
+    pub jobs: i64,
+    pub tools: Map,
+    pub flags: Map,
+    pub declarations: Map,
+    pub logs: PathBuf,
+    pub env: Mutex<BTreeMap<String, String>>,
+    pub phase: Mutex<String>,
+    pub failure: Mutex<Option<CommandFailure>>,
+}
+
+fn fail<T>(message: impl Into<String>) -> ScriptResult<T> {
+    Err(Box::new(EvalAltResult::ErrorRuntime(
+        message.into().into(),
+        Position::NONE,
+    )))
+}
+
+impl Context {
+    pub fn new(inner: Inner) -> Context {
+        Context(Arc::new(inner))
+    }
+
+    pub fn inner(&self) -> &Inner {
+        &self.0
+    }
+
+    pub fn set_phase(&self, phase: &str) {
+        *self.0.phase.lock().unwrap() = phase.to_string();
+    }
+
+    pub fn phase(&self) -> String {
+        self.0.phase.lock().unwrap().clone()
+    }
+
+    pub fn log_path(&self) -> PathBuf {
+        self.0.logs.join(format!("{}.log", self.phase()))
+    }
+
+    /// The structured failure behind the last script error, if a command caused it.
+    pub fn take_failure(&self) -> Option<CommandFailure> {
+        self.0.failure.lock().unwrap().take()
+    }
+
+    /// Relative paths are taken from the build directory, where commands run by default.
+    fn resolve(&self, path: &str) -> PathBuf {
+        normalize(&self.0.builddir.join(path))
+    }
+
+    /// Scripts may read anywhere but only change files inside the work dir.
+    fn writable(&self, path: &str) -> ScriptResult<PathBuf> {
+        let resolved = self.resolve(path);
+        if resolved.starts_with(&self.0.work_dir) {
+            Ok(resolved)
+        } else {
+            fail(format!(
+                "refusing to change {}: recipes may only change files inside the work dir {}",
+                resolved.display(),
+                self.0.work_dir.display()
+            ))
+        }
+    }
+
+    fn command(&self, argv: Array, options: Map) -> ScriptResult<Command> {
+        let argv: Vec<String> = argv.into_iter().map(|arg| arg.to_string()).collect();
+        if argv.is_empty() {
+            return fail("cannot run an empty command");
+        }
+        let mut command = Command {
+            argv,
+            env: self.0.env.lock().unwrap().clone(),
+            cwd: self.0.builddir.clone(),
+        };
+        for (key, value) in options {
+            match key.as_str() {
+                "cwd" => command.cwd = self.resolve(&value.to_string()),
+                "env" => {
+                    let Some(env) = value.try_cast::<Map>() else {
+                        return fail("option env must be a map of variable names to values");
+                    };
+                    for (name, value) in env {
+                        if value.is_unit() {
+                            command.env.remove(name.as_str());
+                        } else {
+                            command.env.insert(name.to_string(), value.to_string());
+                        }
+                    }
+                }
+                other => {
+                    return fail(format!(
+                        "unknown option `{other}` for a command; known options: cwd, env"
+                    ))
+                }
+            }
+        }
+        Ok(command)
+    }
+
+    fn failed(&self, command: &Command, failed: crate::command::Failed) -> Box<EvalAltResult> {
+        let failure = CommandFailure {
+            recipe: self.0.name.clone(),
+            phase: self.phase(),
+            command: command.display(),
+            status: failed.status.clone(),
+            log: self.log_path(),
+            tail: failed.tail,
+            location: None,
+        };
+        let message = format!("`{}` {}", failure.command, failure.status);
+        *self.0.failure.lock().unwrap() = Some(failure);
+        Box::new(EvalAltResult::ErrorRuntime(message.into(), Position::NONE))
+    }
+
+    fn run(&mut self, argv: Array, options: Map) -> ScriptResult<()> {
+        let command = self.command(argv, options)?;
+        command
+            .run(&self.log_path())
+            .map_err(|failed| self.failed(&command, failed))
+    }
+
+    fn output(&mut self, argv: Array, options: Map) -> ScriptResult<String> {
+        let command = self.command(argv, options)?;
+        command
+            .capture(&self.log_path())
+            .map(|text| text.trim_end().to_string())
+            .map_err(|failed| self.failed(&command, failed))
+    }
+
+    fn shell(&mut self, script: &str, options: Map) -> ScriptResult<()> {
+        let argv = vec!["sh".into(), "-c".into(), script.into()];
+        self.run(argv, options)
+    }
+
+    fn make(&mut self, args: Array) -> ScriptResult<()> {
+        let mut argv: Array = vec!["make".into(), format!("-j{}", self.0.jobs).into()];
+        argv.extend(args);
+        self.run(argv, Map::new())
+    }
+
+    fn setenv(&mut self, name: &str, value: Dynamic) {
+        let mut env = self.0.env.lock().unwrap();
+        if value.is_unit() {
+            env.remove(name);
+        } else {
+            env.insert(name.to_string(), value.to_string());
+        }
+    }
+
+    fn write(&mut self, path: &str, text: &str) -> ScriptResult<()> {
+        let path = self.writable(path)?;
+        io(
+            "write",
+            &path,
+            path.parent()
+                .map_or(Ok(()), std::fs::create_dir_all)
+                .and_then(|()| std::fs::write(&path, text)),
+        )
+    }
+
+    fn replace(&mut self, path: &str, from: &str, to: &str) -> ScriptResult<()> {
+        let path = self.writable(path)?;
+        let text = io("read", &path, std::fs::read_to_string(&path))?;
+        if !text.contains(from) {
+            return fail(format!(
+                "replace: {} does not contain {from:?}; the file may have changed upstream",
+                path.display()
+            ));
+        }
+        io(
+            "write",
+            &path,
+            std::fs::write(&path, text.replace(from, to)),
+        )
+    }
+
+    fn copy(&mut self, from: &str, to: &str) -> ScriptResult<()> {
+        let from = self.resolve(from);
+        let to = self.writable(to)?;
+        io("copy", &from, copy_tree(&from, &to))
+    }
+
+    fn symlink(&mut self, target: &str, link: &str) -> ScriptResult<()> {
+        let link = self.writable(link)?;
+        if link.symlink_metadata().is_ok() {
+            io("replace", &link, std::fs::remove_file(&link))?;
+        }
+        io(
+            "create symlink",
+            &link,
+            link.parent()
+                .map_or(Ok(()), std::fs::create_dir_all)
+                .and_then(|()| std::os::unix::fs::symlink(target, &link)),
+        )
+    }
+
+    fn remove(&mut self, path: &str) -> ScriptResult<()> {
+        let path = self.writable(path)?;
+        let result = match path.symlink_metadata() {
+            Ok(meta) if meta.is_dir() => std::fs::remove_dir_all(&path),
+            Ok(_) => std::fs::remove_file(&path),
+            Err(error) if error.kind() == std::io::ErrorKind::NotFound => Ok(()),
+            Err(error) => Err(error),
+        };
+        io("remove", &path, result)
+    }
+
+    fn mkdir(&mut self, path: &str) -> ScriptResult<()> {
+        let path = self.writable(path)?;
+        io("create directory", &path, std::fs::create_dir_all(&path))
+    }
+
+    fn glob(&mut self, pattern: &str) -> ScriptResult<Array> {
+        let pattern = self.resolve(pattern);
+        let paths = match glob::glob(&pattern.to_string_lossy()) {
+            Ok(paths) => paths,
+            Err(error) => return fail(format!("bad glob pattern {}: {error}", pattern.display())),
+        };
+        let mut found: Vec<String> = paths
+            .filter_map(Result::ok)
+            .map(|path| path.to_string_lossy().into_owned())
+            .collect();
+        found.sort();
+        Ok(found.into_iter().map(Dynamic::from).collect())
+    }
+
+    /// The full path of a program, looked up in the PATH that commands get.
+    fn which(&mut self, program: &str) -> ScriptResult<String> {
+        if program.contains('/') {
+            return Ok(program.to_string());
+        }
+        let path = self
+            .0
+            .env
+            .lock()
+            .unwrap()
+            .get("PATH")
+            .cloned()
+            .unwrap_or_default();
+        std::env::split_paths(&path)
+            .map(|dir| dir.join(program))
+            .find(|candidate| candidate.is_file())
+            .map(|found| path_string(&found))
+            .map_or_else(
+                || fail(format!("{program} was not found in PATH={path}")),
+                Ok,
+            )
+    }
+
+    fn exists(&mut self, path: &str) -> bool {
+        self.resolve(path).symlink_metadata().is_ok()
+    }
+
+    fn unpack(&mut self, archive: &str, dest: &str, options: Map) -> ScriptResult<()> {
+        let archive = self.resolve(archive);
+        let dest = self.writable(dest)?;
+        let mut unpack_options = UnpackOptions::default();
+        for (key, value) in options {
+            match key.as_str() {
+                "strip" => match value.as_int() {
+                    Ok(strip) if strip >= 0 => unpack_options.strip = strip as usize,
+                    _ => return fail("option strip must be a number of path components"),
+                },
+                "only" => match value.try_cast::<Array>() {
+                    Some(paths) => {
+                        unpack_options.only = paths.iter().map(|path| path.to_string()).collect()
+                    }
+                    None => return fail("option only must be an array of paths"),
+                },
+                other => {
+                    return fail(format!(
+                        "unknown option `{other}` for unpack; known options: strip, only"
+                    ))
+                }
+            }
+        }
+        match unpack(&archive, &dest, &unpack_options) {
+            Ok(_) => Ok(()),
+            Err(error) => fail(error.to_string()),
+        }
+    }
+
+    fn patch(&mut self, file: &str, options: Map) -> ScriptResult<()> {
+        let file = self.resolve(file);
+        let mut strip = 1;
+        let mut dir = self.0.srcdir.clone();
+        for (key, value) in options {
+            match key.as_str() {
+                "strip" => match value.as_int() {
+                    Ok(level) if level >= 0 => strip = level as usize,
+                    _ => return fail("option strip must be a number of path components"),
+                },
+                "dir" => dir = self.writable(&value.to_string())?,
+                other => {
+                    return fail(format!(
+                        "unknown option `{other}` for patch; known options: strip, dir"
+                    ))
+                }
+            }
+        }
+        let text = io("read", &file, std::fs::read_to_string(&file))?;
+        match crate::patch::apply_patch(&text, &file.to_string_lossy(), &dir, strip) {
+            Ok(_) => Ok(()),
+            Err(error) => fail(error.to_string()),
+        }
+    }
+
+    fn field(map: &Map, key: &str) -> Dynamic {
+        map.get(key).cloned().unwrap_or(Dynamic::UNIT)
+    }
+}
+
+fn io<T>(action: &str, path: &Path, result: std::io::Result<T>) -> ScriptResult<T> {
+    result.or_else(|error| fail(format!("cannot {action} {}: {error}", path.display())))
+}
+
+/// Lexically resolves `.` and `..` so that containment checks see the real destination.
+pub fn normalize(path: &Path) -> PathBuf {
+    let mut normal = PathBuf::new();
+    for component in path.components() {
+        match component {
+            Component::ParentDir => {
+                normal.pop();
+            }
+            Component::CurDir => {}
+            other => normal.push(other),
+        }
+    }
+    normal
+}
+
+/// Copies a file, a symlink (as a symlink) or a directory tree.
+pub fn copy_tree(from: &Path, to: &Path) -> std::io::Result<()> {
+    let meta = from.symlink_metadata()?;
+    if let Some(parent) = to.parent() {
+        std::fs::create_dir_all(parent)?;
+    }
+    if meta.file_type().is_symlink() {
+        let target = std::fs::read_link(from)?;
+        if to.symlink_metadata().is_ok() {
+            std::fs::remove_file(to)?;
+        }
+        std::os::unix::fs::symlink(target, to)
+    } else if meta.is_dir() {
+        std::fs::create_dir_all(to)?;
+        for entry in std::fs::read_dir(from)? {
+            let entry = entry?;
+            copy_tree(&entry.path(), &to.join(entry.file_name()))?;
+        }
+        Ok(())
+    } else {
+        std::fs::copy(from, to).map(|_| ())
+    }
+}
+
+/// Registers a function with its documentation, so `serpent api` can describe it.
+fn register<A: 'static, const N: usize, const X: bool, R, const F: bool, FUNC>(
+    engine: &mut Engine,
+    name: &str,
+    params: &[&str],
+    doc: &str,
+    func: FUNC,
+) where
+    R: Clone + Send + Sync + 'static,
+    FUNC: RhaiNativeFunc<A, N, X, R, F> + Send + Sync + 'static,
+{
+    let comments: Vec<String> = doc.lines().map(|line| format!("/// {line}")).collect();
+    FuncRegistration::new(name)
+        .with_params_info(params)
+        .with_comments([comments.join("\n")])
+        .register_into_engine(engine, func);
+}
+
+/// A read-only property of the context.
+fn property<R, FUNC>(engine: &mut Engine, name: &str, kind: &str, doc: &str, func: FUNC)
+where
+    R: Clone + Send + Sync + 'static,
+    FUNC: Fn(&mut Context) -> R + Send + Sync + 'static,
+{
+    let getter = format!("get${name}");
+    register(engine, &getter, &["ctx: &mut Context", kind], doc, func);
+}
+
+fn path_string(path: &Path) -> String {
+    path.to_string_lossy().into_owned()
+}
+
+/// Makes the `Context` type and its API known to the engine.
+pub fn register_api(engine: &mut Engine) {
+    engine.register_type_with_name::<Context>("Context");
+
+    property(engine, "name", "String", "The recipe's NAME.", |c| {
+        c.0.name.clone()
+    });
+    property(engine, "version", "String", "The recipe's VERSION.", |c| {
+        c.0.version.clone()
+    });
+    property(
+        engine,
+        "stage",
+        "String",
+        "The stage this recipe builds in, e.g. `stage1`.",
+        |c| c.0.stage.clone(),
+    );
+    property(engine, "target", "Map", "The target script's data: arch, triple, llvm_arch, kernel_arch, musl_arch, cflags, cxxflags, ldflags, qemu.", |c| c.0.target.clone());
+    property(
+        engine,
+        "triple",
+        "String",
+        "The target triple, e.g. `x86_64-serpent-linux-musl`.",
+        |c| Context::field(&c.0.target, "triple"),
+    );
+    property(
+        engine,
+        "arch",
+        "String",
+        "The target's architecture name, e.g. `aarch64`.",
+        |c| Context::field(&c.0.target, "arch"),
+    );
+    property(
+        engine,
+        "host",
+        "String",
+        "The triple of the machine running the build (for `--build=`).",
+        |c| c.0.host.clone(),
+    );
+    property(
+        engine,
+        "srcdir",
+        "String",
+        "The unpacked and patched source tree.",
+        |c| path_string(&c.0.srcdir),
+    );
+    property(
+        engine,
+        "builddir",
+        "String",
+        "An empty directory for out-of-tree builds; commands run here by default.",
+        |c| path_string(&c.0.builddir),
+    );
+    property(
+        engine,
+        "destdir",
+        "String",
+        "Where `install` puts files (the DESTDIR); it becomes the package.",
+        |c| path_string(&c.0.destdir),
+    );
+    property(
+        engine,
+        "prefix",
+        "String",
+        "The installation prefix inside the target root, e.g. `/usr`.",
+        |c| c.0.prefix.clone(),
+    );
+    property(
+        engine,
+        "sysroot",
+        "String",
+        "The root of this stage for this target, holding every finished package.",
+        |c| path_string(&c.0.sysroot),
+    );
+    property(
+        engine,
+        "jobs",
+        "i64",
+        "How many jobs a build may run at once.",
+        |c| c.0.jobs,
+    );
+    for tool in ["cc", "cxx", "ar", "ranlib", "nm", "strip", "ld"] {
+        let doc = format!("The toolchain's `{tool}` command line, from the stage's toolchain.");
+        property(engine, tool, "String", &doc, move |c| {
+            Context::field(&c.0.tools, tool)
+        });
+    }
+    for flag in ["cflags", "cxxflags", "ldflags"] {
+        let doc = format!(
+            "The target's and stage's {} as one string.",
+            flag.to_uppercase()
+        );
+        property(engine, flag, "String", &doc, move |c| {
+            Context::field(&c.0.flags, flag)
+        });
+    }
+    property(engine, "recipe", "Map", "The recipe's declarations in lower case (`configure_args`, `make_args`, `options`, ...), for build styles.", |c| c.0.declarations.clone());
+    property(engine, "env", "Map", "The environment commands get.", |c| {
+        c.0.env
+            .lock()
+            .unwrap()
+            .iter()
+            .map(|(k, v)| (k.into(), Dynamic::from(v.clone())))
+            .collect::<Map>()
+    });
+    property(
+        engine,
+        "phase",
+        "String",
+        "The phase running now: setup, build, check or install.",
+        |c| c.phase(),
+    );
+
+    register(engine, "run", &["ctx: &mut Context", "argv: Array", "()"],
+        "Runs a program (argv[0] is looked up in PATH) in the build directory.\nOutput goes to the phase's log; a non-zero exit fails the phase.",
+        |c: &mut Context, argv: Array| c.run(argv, Map::new()));
+    register(engine, "run", &["ctx: &mut Context", "argv: Array", "options: Map", "()"],
+        "Runs a program with options: `cwd` (directory) and `env` (a map; `()` removes a variable).",
+        |c: &mut Context, argv: Array, options: Map| c.run(argv, options));
+    register(
+        engine,
+        "shell",
+        &["ctx: &mut Context", "script: &str", "()"],
+        "Runs a shell script with `sh -c`, for when a pipeline or redirection is really needed.",
+        |c: &mut Context, script: &str| c.shell(script, Map::new()),
+    );
+    register(
+        engine,
+        "shell",
+        &["ctx: &mut Context", "script: &str", "options: Map", "()"],
+        "Runs a shell script with `sh -c` and the options of `run`.",
+        |c: &mut Context, script: &str, options: Map| c.shell(script, options),
+    );
+    register(
+        engine,
+        "output",
+        &["ctx: &mut Context", "argv: Array", "String"],
+        "Runs a program and returns its standard output without the trailing newline.",
+        |c: &mut Context, argv: Array| c.output(argv, Map::new()),
+    );
+    register(
+        engine,
+        "output",
+        &["ctx: &mut Context", "argv: Array", "options: Map", "String"],
+        "Runs a program with the options of `run` and returns its standard output.",
+        |c: &mut Context, argv: Array, options: Map| c.output(argv, options),
+    );
+    register(
+        engine,
+        "make",
+        &["ctx: &mut Context", "args: Array", "()"],
+        "Runs `make -j<jobs>` with these arguments in the build directory.",
+        |c: &mut Context, args: Array| c.make(args),
+    );
+    register(
+        engine,
+        "setenv",
+        &["ctx: &mut Context", "name: &str", "value: ?", "()"],
+        "Sets a variable for every later command of this recipe; `()` removes it.",
+        |c: &mut Context, name: &str, value: Dynamic| c.setenv(name, value),
+    );
+    register(
+        engine,
+        "write",
+        &["ctx: &mut Context", "path: &str", "text: &str", "()"],
+        "Writes a file, creating its directory. Relative paths start at the build directory.",
+        |c: &mut Context, path: &str, text: &str| c.write(path, text),
+    );
+    register(
+        engine,
+        "replace",
+        &[
+            "ctx: &mut Context",
+            "path: &str",
+            "from: &str",
+            "to: &str",
+            "()",
+        ],
+        "Replaces every occurrence of `from` in a file; fails if there is none.",
+        |c: &mut Context, path: &str, from: &str, to: &str| c.replace(path, from, to),
+    );
+    register(
+        engine,
+        "copy",
+        &["ctx: &mut Context", "from: &str", "to: &str", "()"],
+        "Copies a file, a symlink or a whole directory.",
+        |c: &mut Context, from: &str, to: &str| c.copy(from, to),
+    );
+    register(
+        engine,
+        "symlink",
+        &["ctx: &mut Context", "target: &str", "link: &str", "()"],
+        "Creates (or replaces) the symlink `link` pointing at `target`.",
+        |c: &mut Context, target: &str, link: &str| c.symlink(target, link),
+    );
+    register(
+        engine,
+        "remove",
+        &["ctx: &mut Context", "path: &str", "()"],
+        "Removes a file, symlink or directory tree; nothing to remove is fine.",
+        |c: &mut Context, path: &str| c.remove(path),
+    );
+    register(
+        engine,
+        "mkdir",
+        &["ctx: &mut Context", "path: &str", "()"],
+        "Creates a directory and its parents.",
+        |c: &mut Context, path: &str| c.mkdir(path),
+    );
+    register(
+        engine,
+        "glob",
+        &["ctx: &mut Context", "pattern: &str", "Array"],
+        "The sorted paths matching a glob pattern.",
+        |c: &mut Context, pattern: &str| c.glob(pattern),
+    );
+    register(
+        engine,
+        "exists",
+        &["ctx: &mut Context", "path: &str", "bool"],
+        "Whether a file, directory or symlink exists.",
+        |c: &mut Context, path: &str| c.exists(path),
+    );
+    register(
+        engine,
+        "which",
+        &["ctx: &mut Context", "program: &str", "String"],
+        "The full path of a program in the PATH that commands get; fails if there is none.",
+        |c: &mut Context, program: &str| c.which(program),
+    );
+    register(
+        engine,
+        "unpack",
+        &["ctx: &mut Context", "archive: &str", "dest: &str", "()"],
+        "Unpacks a tarball (gz, xz, bz2, zst or plain) into `dest`.",
+        |c: &mut Context, archive: &str, dest: &str| c.unpack(archive, dest, Map::new()),
+    );
+    register(engine, "unpack", &["ctx: &mut Context", "archive: &str", "dest: &str", "options: Map", "()"],
+        "Unpacks a tarball with options: `strip` (leading path components) and `only` (paths to extract).",
+        |c: &mut Context, archive: &str, dest: &str, options: Map| c.unpack(archive, dest, options));
+    register(
+        engine,
+        "patch",
+        &["ctx: &mut Context", "file: &str", "()"],
+        "Applies a unified diff to the source tree with strip level 1; all or nothing.",
+        |c: &mut Context, file: &str| c.patch(file, Map::new()),
+    );
+    register(
+        engine,
+        "patch",
+        &["ctx: &mut Context", "file: &str", "options: Map", "()"],
+        "Applies a unified diff with options: `strip` and `dir` (the tree to patch).",
+        |c: &mut Context, file: &str, options: Map| c.patch(file, options),
+    );
+}

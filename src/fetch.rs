@@ -1,0 +1,1122 @@
+//! Downloading sources into the store, with checksum verification and
+//! mirrors.
+//!
+//! [`Fetcher::fetch`] makes sure the file with a given SHA-256 is in the
+//! [`Store`]. It looks, in order, at:
+//!
+//! 1. the store itself (no network at all on a hit);
+//! 2. each mirror, in the order given. A mirror is a `file:///dir` folder (a
+//!    plain absolute path is accepted too) or an `http://` / `https://` base
+//!    URL, and for each one two locations are tried: `<base>/<file name of
+//!    the URL>` (a distfiles folder) and `<base>/sha256/<hash>` (a copy of a
+//!    store);
+//! 3. the upstream URL.
+//!
+//! A missing file (404 / 410 / no such file) moves on to the next location
+//! quietly; any other failure, including a download whose hash is wrong, is
+//! remembered and moves on too. If nothing works, the error lists every
+//! location tried.
+//!
+//! Downloads are streamed into a temporary file next to the store entries
+//! while being hashed, and only renamed into place once the hash matches, so
+//! the store never holds a partial or unverified file. The store's per-entry
+//! lock is held for the whole fetch so concurrent processes download a file
+//! only once.
+//!
+//! With `offline` set, http(s) mirrors and http(s) upstream URLs are skipped;
+//! `file://` locations are still used.
+
+use std::error::Error as StdError;
+use std::fmt;
+use std::fs::File;
+use std::io::{self, Read};
+use std::os::unix::ffi::OsStrExt;
+use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
+use std::time::Duration;
+
+use reqwest::blocking::Client;
+use reqwest::{StatusCode, Url};
+
+use crate::store::{is_sha256_hex, Staging, Store, CHUNK};
+
+/// How long to wait for a TCP (and TLS) connection to be established.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(15);
+/// How long to wait for response headers, and for each read of the body.
+const IO_TIMEOUT: Duration = Duration::from_secs(60);
+/// Maximum number of HTTP redirects followed.
+const MAX_REDIRECTS: usize = 10;
+
+/// Why fetching (or storing) a source failed.
+#[derive(Debug, thiserror::Error)]
+pub enum FetchError {
+    /// A local filesystem operation failed.
+    #[error("cannot {op} {}: {source}", path.display())]
+    Io {
+        /// What was being done, e.g. "open", "write", "create directory".
+        op: &'static str,
+        path: PathBuf,
+        #[source]
+        source: io::Error,
+    },
+
+    /// The checksum given is not 64 lowercase hex digits.
+    #[error("invalid sha256 '{sha256}': expected 64 lowercase hexadecimal digits")]
+    InvalidHash { sha256: String },
+
+    /// A URL (source or mirror) could not be parsed.
+    #[error("invalid URL '{url}': {reason}")]
+    InvalidUrl { url: String, reason: String },
+
+    /// A URL (source or mirror) uses a scheme other than http, https or file.
+    #[error("unsupported URL '{url}': only http://, https:// and file:// URLs are accepted")]
+    UnsupportedUrl { url: String },
+
+    /// The HTTP client could not be set up.
+    #[error("cannot set up the HTTP client: {message}")]
+    Client { message: String },
+
+    /// The downloaded data does not have the expected hash (the only
+    /// location tried). Nothing was stored.
+    #[error(
+        "checksum mismatch for {url}\n  expected sha256 {expected}\n  actual   sha256 {actual}"
+    )]
+    ChecksumMismatch {
+        url: String,
+        expected: String,
+        actual: String,
+    },
+
+    /// The only location tried does not have the file (HTTP 404 / 410, or
+    /// no such local file).
+    #[error("cannot fetch {url}: not found")]
+    NotFound { url: String },
+
+    /// The only location tried answered with an unexpected HTTP status.
+    #[error("cannot fetch {url}: server answered HTTP {status}")]
+    HttpStatus { url: String, status: u16 },
+
+    /// The only location tried failed with a network or read error
+    /// (connection refused, reset, truncated body, timeout, ...).
+    #[error("cannot fetch {url}: {message}")]
+    Download { url: String, message: String },
+
+    /// Offline, and the file is neither in the store nor in a `file://`
+    /// mirror. `attempts` lists local locations that failed other than by
+    /// not having the file (e.g. a wrong hash).
+    #[error(
+        "cannot fetch {url}: not in the source store and --offline is set; \
+         import it with 'serpent fetch --import FILE' or drop --offline{}",
+        AttemptList(attempts)
+    )]
+    Offline { url: String, attempts: Vec<Attempt> },
+
+    /// Several locations were tried and none worked.
+    #[error("cannot fetch {url}: every location failed:{}", AttemptList(attempts))]
+    AllFailed { url: String, attempts: Vec<Attempt> },
+}
+
+impl FetchError {
+    pub(crate) fn io(op: &'static str, path: &Path, source: io::Error) -> FetchError {
+        FetchError::Io {
+            op,
+            path: path.to_path_buf(),
+            source,
+        }
+    }
+}
+
+/// One location that was tried and did not yield the file.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Attempt {
+    /// The URL or local path tried.
+    pub location: String,
+    pub failure: Failure,
+}
+
+/// How one location failed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Failure {
+    /// HTTP 404 / 410, or no such local file.
+    NotFound,
+    /// Any other non-success HTTP status.
+    HttpStatus(u16),
+    /// The data was downloaded but had the wrong hash; it was discarded.
+    ChecksumMismatch { expected: String, actual: String },
+    /// A network or read error.
+    Error(String),
+}
+
+impl fmt::Display for Failure {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Failure::NotFound => f.write_str("not found"),
+            Failure::HttpStatus(status) => write!(f, "server answered HTTP {status}"),
+            Failure::ChecksumMismatch { expected, actual } => {
+                write!(
+                    f,
+                    "checksum mismatch (expected sha256 {expected}, actual sha256 {actual})"
+                )
+            }
+            Failure::Error(message) => f.write_str(message),
+        }
+    }
+}
+
+impl fmt::Display for Attempt {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: {}", self.location, self.failure)
+    }
+}
+
+/// Renders attempts as indented lines, each preceded by a newline.
+struct AttemptList<'a>(&'a [Attempt]);
+
+impl fmt::Display for AttemptList<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for attempt in self.0 {
+            write!(f, "\n  {attempt}")?;
+        }
+        Ok(())
+    }
+}
+
+/// Where a fetched file came from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Origin {
+    /// It was already in the store (possibly put there by a concurrent
+    /// fetch this one waited for).
+    Cache,
+    /// Downloaded or copied from this mirror (the base as configured).
+    Mirror(String),
+    /// Downloaded from (or copied from, for `file://`) the URL itself.
+    Upstream,
+}
+
+/// The result of a successful fetch.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Fetched {
+    /// The store entry, `<root>/sha256/<hex>`.
+    pub path: PathBuf,
+    pub origin: Origin,
+}
+
+/// Gets sources into a [`Store`].
+#[derive(Debug)]
+pub struct Fetcher {
+    store: Store,
+    mirrors: Vec<String>,
+    offline: bool,
+    /// Built on the first network fetch; building it loads TLS roots and
+    /// starts a runtime thread, which cache hits should not pay for.
+    client: OnceLock<Client>,
+}
+
+/// A single place a file can be read from.
+#[derive(Debug, Clone)]
+enum Location {
+    Local(PathBuf),
+    Remote(String),
+}
+
+impl Location {
+    fn is_remote(&self) -> bool {
+        matches!(self, Location::Remote(_))
+    }
+
+    fn describe(&self) -> String {
+        match self {
+            Location::Local(path) => path.display().to_string(),
+            Location::Remote(url) => url.clone(),
+        }
+    }
+}
+
+/// Outcome of trying one location that did not produce the file.
+enum TryError {
+    /// Record and move on to the next location.
+    Skip(Failure),
+    /// Stop everything (e.g. the store itself cannot be written).
+    Fatal(FetchError),
+}
+
+impl From<FetchError> for TryError {
+    fn from(e: FetchError) -> TryError {
+        TryError::Fatal(e)
+    }
+}
+
+/// The upstream URL, parsed.
+struct Upstream {
+    location: Location,
+    /// The last path segment, still percent-encoded, if there is one.
+    file_name: Option<String>,
+}
+
+impl Fetcher {
+    /// A fetcher filling `store`, trying `mirrors` (in order) before the
+    /// upstream URL. With `offline`, only the store and `file://` locations
+    /// are used.
+    pub fn new(store: Store, mirrors: Vec<String>, offline: bool) -> Fetcher {
+        Fetcher {
+            store,
+            mirrors,
+            offline,
+            client: OnceLock::new(),
+        }
+    }
+
+    /// The store this fetcher fills.
+    pub fn store(&self) -> &Store {
+        &self.store
+    }
+
+    /// Ensures the file with this sha256 is in the store, getting it from a
+    /// mirror or `url` if it is not there yet.
+    pub fn fetch(&self, url: &str, sha256: &str) -> Result<Fetched, FetchError> {
+        if !is_sha256_hex(sha256) {
+            return Err(FetchError::InvalidHash {
+                sha256: sha256.to_string(),
+            });
+        }
+        let upstream = parse_upstream(url)?;
+        if let Some(hit) = self.cached(sha256) {
+            return Ok(hit);
+        }
+        let mirrors = self
+            .mirrors
+            .iter()
+            .map(|m| Ok((m.as_str(), parse_mirror(m)?)))
+            .collect::<Result<Vec<_>, FetchError>>()?;
+
+        let _lock = self.store.lock(sha256)?;
+        // Another process may have fetched it while we waited for the lock.
+        if let Some(hit) = self.cached(sha256) {
+            return Ok(hit);
+        }
+
+        let mut attempts = Vec::new();
+        let mut skipped_network = false;
+
+        for (name, base) in &mirrors {
+            if self.offline && base.is_remote() {
+                skipped_network = true;
+                continue;
+            }
+            for location in mirror_locations(base, upstream.file_name.as_deref(), sha256) {
+                if let Some(path) = self.try_location(&location, sha256, &mut attempts)? {
+                    return Ok(Fetched {
+                        path,
+                        origin: Origin::Mirror(name.to_string()),
+                    });
+                }
+            }
+        }
+
+        if self.offline && upstream.location.is_remote() {
+            skipped_network = true;
+        } else if let Some(path) = self.try_location(&upstream.location, sha256, &mut attempts)? {
+            return Ok(Fetched {
+                path,
+                origin: Origin::Upstream,
+            });
+        }
+
+        let url = url.to_string();
+        if skipped_network {
+            attempts.retain(|a| a.failure != Failure::NotFound);
+            return Err(FetchError::Offline { url, attempts });
+        }
+        if attempts.len() == 1 {
+            let Attempt { location, failure } = attempts.remove(0);
+            return Err(match failure {
+                Failure::NotFound => FetchError::NotFound { url: location },
+                Failure::HttpStatus(status) => FetchError::HttpStatus {
+                    url: location,
+                    status,
+                },
+                Failure::ChecksumMismatch { expected, actual } => FetchError::ChecksumMismatch {
+                    url: location,
+                    expected,
+                    actual,
+                },
+                Failure::Error(message) => FetchError::Download {
+                    url: location,
+                    message,
+                },
+            });
+        }
+        Err(FetchError::AllFailed { url, attempts })
+    }
+
+    fn cached(&self, sha256: &str) -> Option<Fetched> {
+        self.store.contains(sha256).then(|| Fetched {
+            path: self.store.path_of(sha256),
+            origin: Origin::Cache,
+        })
+    }
+
+    /// Tries one location: `Some(path)` if the file is now in the store,
+    /// `None` (with the failure recorded) to move on.
+    fn try_location(
+        &self,
+        location: &Location,
+        sha256: &str,
+        attempts: &mut Vec<Attempt>,
+    ) -> Result<Option<PathBuf>, FetchError> {
+        let result = match location {
+            Location::Local(path) => self.copy_local(path, sha256),
+            Location::Remote(url) => self.download(url, sha256),
+        };
+        match result {
+            Ok(path) => Ok(Some(path)),
+            Err(TryError::Skip(failure)) => {
+                attempts.push(Attempt {
+                    location: location.describe(),
+                    failure,
+                });
+                Ok(None)
+            }
+            Err(TryError::Fatal(e)) => Err(e),
+        }
+    }
+
+    fn client(&self) -> Result<&Client, FetchError> {
+        if let Some(client) = self.client.get() {
+            return Ok(client);
+        }
+        let builder = Client::builder()
+            .user_agent(concat!("serpent/", env!("CARGO_PKG_VERSION")))
+            .connect_timeout(CONNECT_TIMEOUT)
+            .timeout(IO_TIMEOUT)
+            .redirect(reqwest::redirect::Policy::limited(MAX_REDIRECTS));
+        // Tests talk to a server on 127.0.0.1; keep a proxy set in the
+        // environment out of the way.
+        #[cfg(test)]
+        let builder = builder.no_proxy();
+        let client = builder.build().map_err(|e| FetchError::Client {
+            message: error_chain(&e),
+        })?;
+        // If another thread won the race, its client is used and ours dropped.
+        let _ = self.client.set(client);
+        Ok(self.client.get().expect("client was just set"))
+    }
+
+    fn download(&self, url: &str, sha256: &str) -> Result<PathBuf, TryError> {
+        let mut response = self
+            .client()?
+            .get(url)
+            .send()
+            .map_err(|e| TryError::Skip(Failure::Error(error_chain(&e.without_url()))))?;
+        let status = response.status();
+        if status == StatusCode::NOT_FOUND || status == StatusCode::GONE {
+            return Err(TryError::Skip(Failure::NotFound));
+        }
+        if !status.is_success() {
+            return Err(TryError::Skip(Failure::HttpStatus(status.as_u16())));
+        }
+        let expected_len = response.content_length();
+        let staging = self.receive(&mut response, expected_len)?;
+        self.finish(staging, sha256)
+    }
+
+    fn copy_local(&self, path: &Path, sha256: &str) -> Result<PathBuf, TryError> {
+        let mut file = match File::open(path) {
+            Ok(file) => file,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {
+                return Err(TryError::Skip(Failure::NotFound));
+            }
+            Err(e) => return Err(TryError::Skip(Failure::Error(e.to_string()))),
+        };
+        let staging = self.receive(&mut file, None)?;
+        self.finish(staging, sha256)
+    }
+
+    /// Streams `reader` into a new staging file, hashing as it goes. Read
+    /// errors are per-location failures; write errors are fatal. On any
+    /// error the staging file is dropped, which deletes it.
+    fn receive(
+        &self,
+        reader: &mut dyn Read,
+        expected_len: Option<u64>,
+    ) -> Result<Staging, TryError> {
+        let mut staging = self.store.begin()?;
+        let mut buf = vec![0u8; CHUNK];
+        loop {
+            let n = match reader.read(&mut buf) {
+                Ok(0) => break,
+                Ok(n) => n,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) => return Err(TryError::Skip(Failure::Error(error_chain(&e)))),
+            };
+            staging.write(&buf[..n])?;
+        }
+        if let Some(expected) = expected_len {
+            if staging.len() != expected {
+                return Err(TryError::Skip(Failure::Error(format!(
+                    "incomplete download: received {} of {expected} bytes",
+                    staging.len()
+                ))));
+            }
+        }
+        Ok(staging)
+    }
+
+    /// Verifies the staged data and moves it into the store.
+    fn finish(&self, staging: Staging, sha256: &str) -> Result<PathBuf, TryError> {
+        let actual = staging.sha256();
+        if actual != sha256 {
+            return Err(TryError::Skip(Failure::ChecksumMismatch {
+                expected: sha256.to_string(),
+                actual,
+            }));
+        }
+        Ok(self.store.commit(staging, sha256)?)
+    }
+}
+
+/// Parses the upstream URL of a source.
+fn parse_upstream(url: &str) -> Result<Upstream, FetchError> {
+    let parsed = Url::parse(url).map_err(|e| FetchError::InvalidUrl {
+        url: url.to_string(),
+        reason: e.to_string(),
+    })?;
+    let file_name = parsed
+        .path_segments()
+        .and_then(|mut segments| segments.next_back())
+        .filter(|name| !name.is_empty())
+        .map(str::to_string);
+    let location = url_location(url, &parsed)?;
+    Ok(Upstream {
+        location,
+        file_name,
+    })
+}
+
+/// Parses a mirror: an http(s) base URL, a `file://` folder, or an absolute
+/// path to a folder.
+fn parse_mirror(mirror: &str) -> Result<Location, FetchError> {
+    if mirror.starts_with('/') {
+        return Ok(Location::Local(PathBuf::from(mirror)));
+    }
+    let parsed = Url::parse(mirror).map_err(|e| FetchError::InvalidUrl {
+        url: mirror.to_string(),
+        reason: e.to_string(),
+    })?;
+    match url_location(mirror, &parsed)? {
+        Location::Remote(_) => Ok(Location::Remote(mirror.trim_end_matches('/').to_string())),
+        local => Ok(local),
+    }
+}
+
+fn url_location(raw: &str, parsed: &Url) -> Result<Location, FetchError> {
+    match parsed.scheme() {
+        "http" | "https" => Ok(Location::Remote(raw.to_string())),
+        "file" => parsed
+            .to_file_path()
+            .map(Location::Local)
+            .map_err(|()| FetchError::InvalidUrl {
+                url: raw.to_string(),
+                reason: "not a local absolute path".to_string(),
+            }),
+        _ => Err(FetchError::UnsupportedUrl {
+            url: raw.to_string(),
+        }),
+    }
+}
+
+/// The two places to look for a file in a mirror: `<base>/<file name>` (if
+/// the URL has a usable file name) and `<base>/sha256/<hash>`.
+fn mirror_locations(base: &Location, file_name: Option<&str>, sha256: &str) -> Vec<Location> {
+    let mut out = Vec::with_capacity(2);
+    match base {
+        Location::Remote(base) => {
+            if let Some(name) = file_name {
+                out.push(Location::Remote(format!("{base}/{name}")));
+            }
+            out.push(Location::Remote(format!("{base}/sha256/{sha256}")));
+        }
+        Location::Local(dir) => {
+            let decoded = file_name.map(percent_decode);
+            if let Some(name) = decoded.filter(|n| is_plain_file_name(n)) {
+                out.push(Location::Local(
+                    dir.join(std::ffi::OsStr::from_bytes(&name)),
+                ));
+            }
+            out.push(Location::Local(dir.join("sha256").join(sha256)));
+        }
+    }
+    out
+}
+
+/// A decoded file name that cannot escape its folder.
+fn is_plain_file_name(name: &[u8]) -> bool {
+    !name.is_empty() && name != b"." && name != b".." && !name.contains(&b'/') && !name.contains(&0)
+}
+
+/// Decodes `%XX` escapes; malformed escapes are kept literally.
+fn percent_decode(s: &str) -> Vec<u8> {
+    fn hex_value(b: u8) -> Option<u8> {
+        match b {
+            b'0'..=b'9' => Some(b - b'0'),
+            b'a'..=b'f' => Some(b - b'a' + 10),
+            b'A'..=b'F' => Some(b - b'A' + 10),
+            _ => None,
+        }
+    }
+    let bytes = s.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'%' && i + 2 < bytes.len() {
+            if let (Some(hi), Some(lo)) = (hex_value(bytes[i + 1]), hex_value(bytes[i + 2])) {
+                out.push(hi << 4 | lo);
+                i += 3;
+                continue;
+            }
+        }
+        out.push(bytes[i]);
+        i += 1;
+    }
+    out
+}
+
+/// An error and its sources, joined with ": ", skipping a source whose text
+/// is already part of what came before.
+fn error_chain(error: &dyn StdError) -> String {
+    let mut message = error.to_string();
+    let mut source = error.source();
+    while let Some(e) = source {
+        let text = e.to_string();
+        if !text.is_empty() && !message.contains(&text) {
+            message.push_str(": ");
+            message.push_str(&text);
+        }
+        source = e.source();
+    }
+    message
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::{HashMap, HashSet};
+    use std::fs;
+    use std::io::{BufRead, BufReader, Write};
+    use std::net::{SocketAddr, TcpListener, TcpStream};
+    use std::sync::{Arc, Barrier, Mutex};
+    use std::thread;
+
+    use sha2::{Digest, Sha256};
+
+    /// What the test server serves and has seen.
+    #[derive(Default)]
+    struct ServerState {
+        files: HashMap<String, Vec<u8>>,
+        /// Paths answered with a Content-Length larger than the body.
+        truncated: HashSet<String>,
+        /// Paths whose body is sent slowly, in small pieces.
+        slow: HashSet<String>,
+        hits: HashMap<String, usize>,
+    }
+
+    /// A minimal HTTP/1.1 server on 127.0.0.1, one thread per connection,
+    /// closing every connection after one response.
+    struct Server {
+        addr: SocketAddr,
+        state: Arc<Mutex<ServerState>>,
+    }
+
+    impl Server {
+        fn start() -> Server {
+            let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+            let addr = listener.local_addr().unwrap();
+            let state = Arc::new(Mutex::new(ServerState::default()));
+            let shared = Arc::clone(&state);
+            thread::spawn(move || {
+                for stream in listener.incoming() {
+                    let Ok(stream) = stream else { continue };
+                    let state = Arc::clone(&shared);
+                    thread::spawn(move || {
+                        let _ = serve(stream, &state);
+                    });
+                }
+            });
+            Server { addr, state }
+        }
+
+        fn put(&self, path: &str, data: &[u8]) {
+            let mut state = self.state.lock().unwrap();
+            state.files.insert(path.to_string(), data.to_vec());
+        }
+
+        fn truncate(&self, path: &str) {
+            self.state
+                .lock()
+                .unwrap()
+                .truncated
+                .insert(path.to_string());
+        }
+
+        fn slow(&self, path: &str) {
+            self.state.lock().unwrap().slow.insert(path.to_string());
+        }
+
+        fn hits(&self, path: &str) -> usize {
+            let state = self.state.lock().unwrap();
+            state.hits.get(path).copied().unwrap_or(0)
+        }
+
+        fn total_hits(&self) -> usize {
+            self.state.lock().unwrap().hits.values().sum()
+        }
+
+        fn url(&self, path: &str) -> String {
+            format!("http://{}{path}", self.addr)
+        }
+    }
+
+    fn serve(stream: TcpStream, state: &Mutex<ServerState>) -> io::Result<()> {
+        let mut reader = BufReader::new(stream.try_clone()?);
+        let mut request_line = String::new();
+        reader.read_line(&mut request_line)?;
+        loop {
+            let mut header = String::new();
+            if reader.read_line(&mut header)? == 0 || header == "\r\n" || header == "\n" {
+                break;
+            }
+        }
+        let path = request_line
+            .split_whitespace()
+            .nth(1)
+            .unwrap_or("/")
+            .to_string();
+        let (body, truncated, slow) = {
+            let mut state = state.lock().unwrap();
+            *state.hits.entry(path.clone()).or_default() += 1;
+            (
+                state.files.get(&path).cloned(),
+                state.truncated.contains(&path),
+                state.slow.contains(&path),
+            )
+        };
+        let mut out = stream;
+        match body {
+            None => {
+                out.write_all(
+                    b"HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
+                )?;
+            }
+            Some(body) => {
+                let announced = if truncated {
+                    body.len() + 1000
+                } else {
+                    body.len()
+                };
+                write!(
+                    out,
+                    "HTTP/1.1 200 OK\r\nContent-Type: application/octet-stream\r\n\
+                     Content-Length: {announced}\r\nConnection: close\r\n\r\n"
+                )?;
+                if slow {
+                    for piece in body.chunks(body.len().div_ceil(10).max(1)) {
+                        out.write_all(piece)?;
+                        out.flush()?;
+                        thread::sleep(Duration::from_millis(30));
+                    }
+                } else {
+                    out.write_all(&body)?;
+                }
+            }
+        }
+        out.flush()?;
+        out.shutdown(std::net::Shutdown::Both)
+    }
+
+    fn sha(data: &[u8]) -> String {
+        crate::store::hex(&Sha256::digest(data))
+    }
+
+    /// Distinct, reasonably large content (several read chunks).
+    fn payload(seed: u8) -> Vec<u8> {
+        (0..300_000u32)
+            .map(|i| (i.wrapping_mul(31) as u8) ^ seed)
+            .collect()
+    }
+
+    /// Names in `<root>/sha256/`, without lock files.
+    fn entries(root: &Path) -> Vec<String> {
+        let Ok(dir) = fs::read_dir(root.join("sha256")) else {
+            return Vec::new();
+        };
+        let mut names: Vec<String> = dir
+            .map(|e| e.unwrap().file_name().into_string().unwrap())
+            .filter(|n| !n.ends_with(".lock"))
+            .collect();
+        names.sort();
+        names
+    }
+
+    fn fetcher(root: &Path, mirrors: &[String], offline: bool) -> Fetcher {
+        Fetcher::new(Store::new(root.to_path_buf()), mirrors.to_vec(), offline)
+    }
+
+    #[test]
+    fn fetch_verifies_then_caches() {
+        let server = Server::start();
+        let data = payload(1);
+        let hash = sha(&data);
+        server.put("/dist/foo-1.0.tar.gz", &data);
+        let tmp = tempfile::tempdir().unwrap();
+        let f = fetcher(tmp.path(), &[], false);
+        let url = server.url("/dist/foo-1.0.tar.gz");
+
+        let got = f.fetch(&url, &hash).unwrap();
+        assert_eq!(got.origin, Origin::Upstream);
+        assert_eq!(got.path, tmp.path().join("sha256").join(&hash));
+        assert_eq!(fs::read(&got.path).unwrap(), data);
+        assert_eq!(server.hits("/dist/foo-1.0.tar.gz"), 1);
+        assert_eq!(entries(tmp.path()), vec![hash.clone()]);
+
+        let again = f.fetch(&url, &hash).unwrap();
+        assert_eq!(again.origin, Origin::Cache);
+        assert_eq!(again.path, got.path);
+        assert_eq!(server.total_hits(), 1);
+
+        // A fresh fetcher (new process) hits the cache without a client.
+        let other = fetcher(tmp.path(), &[], false);
+        assert_eq!(other.fetch(&url, &hash).unwrap().origin, Origin::Cache);
+        assert!(other.client.get().is_none());
+        assert_eq!(server.total_hits(), 1);
+    }
+
+    #[test]
+    fn checksum_mismatch_stores_nothing() {
+        let server = Server::start();
+        server.put("/bad.tar.gz", b"not what you wanted");
+        let expected = sha(b"what you wanted");
+        let tmp = tempfile::tempdir().unwrap();
+        let f = fetcher(tmp.path(), &[], false);
+        let url = server.url("/bad.tar.gz");
+
+        let err = f.fetch(&url, &expected).unwrap_err();
+        match &err {
+            FetchError::ChecksumMismatch {
+                url: u,
+                expected: e,
+                actual,
+            } => {
+                assert_eq!(u, &url);
+                assert_eq!(e, &expected);
+                assert_eq!(actual, &sha(b"not what you wanted"));
+            }
+            other => panic!("unexpected error: {other}"),
+        }
+        let text = err.to_string();
+        assert_eq!(
+            text,
+            format!(
+                "checksum mismatch for {url}\n  expected sha256 {expected}\n  actual   sha256 {}",
+                sha(b"not what you wanted")
+            )
+        );
+        assert!(!f.store().contains(&expected));
+        assert_eq!(entries(tmp.path()), Vec::<String>::new());
+    }
+
+    #[test]
+    fn truncated_body_leaves_nothing() {
+        let server = Server::start();
+        let data = payload(2);
+        server.put("/t.tar.xz", &data);
+        server.truncate("/t.tar.xz");
+        let tmp = tempfile::tempdir().unwrap();
+        let f = fetcher(tmp.path(), &[], false);
+        let url = server.url("/t.tar.xz");
+
+        let err = f.fetch(&url, &sha(&data)).unwrap_err();
+        assert!(
+            matches!(&err, FetchError::Download { url: u, .. } if u == &url),
+            "unexpected error: {err}"
+        );
+        assert_eq!(entries(tmp.path()), Vec::<String>::new());
+    }
+
+    #[test]
+    fn mirror_fallback_in_order() {
+        let server = Server::start();
+        let data = payload(3);
+        let hash = sha(&data);
+        // Second mirror is a store copy; first mirror has nothing.
+        server.put(&format!("/m2/sha256/{hash}"), &data);
+        server.put("/upstream/bar-2.tar.gz", &data);
+        let m1 = server.url("/m1");
+        let m2 = server.url("/m2/");
+        let tmp = tempfile::tempdir().unwrap();
+        let f = fetcher(tmp.path(), &[m1, m2.clone()], false);
+
+        let got = f
+            .fetch(&server.url("/upstream/bar-2.tar.gz"), &hash)
+            .unwrap();
+        assert_eq!(got.origin, Origin::Mirror(m2));
+        assert_eq!(fs::read(&got.path).unwrap(), data);
+        assert_eq!(server.hits("/m1/bar-2.tar.gz"), 1);
+        assert_eq!(server.hits(&format!("/m1/sha256/{hash}")), 1);
+        assert_eq!(server.hits("/m2/bar-2.tar.gz"), 1);
+        assert_eq!(server.hits(&format!("/m2/sha256/{hash}")), 1);
+        assert_eq!(server.hits("/upstream/bar-2.tar.gz"), 0);
+    }
+
+    #[test]
+    fn bad_mirror_is_reported_then_upstream_used() {
+        let server = Server::start();
+        let data = payload(4);
+        let hash = sha(&data);
+        server.put("/m/baz.tgz", b"corrupted copy");
+        server.put("/up/baz.tgz", &data);
+        let tmp = tempfile::tempdir().unwrap();
+        let f = fetcher(tmp.path(), &[server.url("/m")], false);
+        let got = f.fetch(&server.url("/up/baz.tgz"), &hash).unwrap();
+        assert_eq!(got.origin, Origin::Upstream);
+        assert_eq!(entries(tmp.path()), vec![hash.clone()]);
+    }
+
+    #[test]
+    fn everything_failing_lists_all_attempts() {
+        let server = Server::start();
+        let hash = sha(b"wanted");
+        server.put("/m/q.tar.gz", b"corrupted copy");
+        let tmp = tempfile::tempdir().unwrap();
+        let f = fetcher(tmp.path(), &[server.url("/m")], false);
+        let url = server.url("/up/q.tar.gz");
+        let err = f.fetch(&url, &hash).unwrap_err();
+        let FetchError::AllFailed { url: u, attempts } = &err else {
+            panic!("unexpected error: {err}");
+        };
+        assert_eq!(u, &url);
+        let failures: Vec<(&str, &Failure)> = attempts
+            .iter()
+            .map(|a| (a.location.as_str(), &a.failure))
+            .collect();
+        let mirror_file = server.url("/m/q.tar.gz");
+        let mirror_store = server.url(&format!("/m/sha256/{hash}"));
+        assert_eq!(
+            failures,
+            vec![
+                (
+                    mirror_file.as_str(),
+                    &Failure::ChecksumMismatch {
+                        expected: hash.clone(),
+                        actual: sha(b"corrupted copy")
+                    }
+                ),
+                (mirror_store.as_str(), &Failure::NotFound),
+                (url.as_str(), &Failure::NotFound),
+            ]
+        );
+        let text = err.to_string();
+        assert!(
+            text.starts_with(&format!("cannot fetch {url}: every location failed:\n  ")),
+            "{text}"
+        );
+        assert!(text.contains(&format!("\n  {url}: not found")), "{text}");
+        assert_eq!(entries(tmp.path()), Vec::<String>::new());
+    }
+
+    #[test]
+    fn connection_refused_is_reported() {
+        // Bind then drop to get a port that (very likely) refuses.
+        let port = TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let tmp = tempfile::tempdir().unwrap();
+        let f = fetcher(tmp.path(), &[], false);
+        let url = format!("http://127.0.0.1:{port}/x.tar.gz");
+        let err = f.fetch(&url, &sha(b"x")).unwrap_err();
+        assert!(
+            matches!(&err, FetchError::Download { url: u, .. } if u == &url),
+            "unexpected error: {err}"
+        );
+    }
+
+    #[test]
+    fn file_mirror_distfiles_and_store_layouts() {
+        let tmp = tempfile::tempdir().unwrap();
+        let distfiles = tmp.path().join("distfiles");
+        fs::create_dir_all(&distfiles).unwrap();
+        let a = payload(5);
+        let b = payload(6);
+        fs::write(distfiles.join("a+b-1.0.tar.gz"), &a).unwrap();
+        let other_store = Store::new(tmp.path().join("other-store"));
+        let src = tmp.path().join("b.bin");
+        fs::write(&src, &b).unwrap();
+        assert_eq!(other_store.import(&src).unwrap(), sha(&b));
+
+        let mirrors = vec![
+            format!("file://{}", distfiles.display()),
+            format!("file://{}/", tmp.path().join("other-store").display()),
+        ];
+        let root = tmp.path().join("store");
+        // Upstream is unreachable on purpose: the mirrors must be enough.
+        let f = fetcher(&root, &mirrors, false);
+        let got = f
+            .fetch("http://127.0.0.1:9/src/a%2Bb-1.0.tar.gz", &sha(&a))
+            .unwrap();
+        assert_eq!(got.origin, Origin::Mirror(mirrors[0].clone()));
+        assert_eq!(fs::read(&got.path).unwrap(), a);
+        let got = f.fetch("https://example.invalid/b.bin", &sha(&b)).unwrap();
+        assert_eq!(got.origin, Origin::Mirror(mirrors[1].clone()));
+        assert_eq!(fs::read(&got.path).unwrap(), b);
+        assert!(f.client.get().is_none(), "no network should be touched");
+    }
+
+    #[test]
+    fn file_upstream_url() {
+        let tmp = tempfile::tempdir().unwrap();
+        let data = payload(7);
+        let src = tmp.path().join("local.tar");
+        fs::write(&src, &data).unwrap();
+        let f = fetcher(&tmp.path().join("store"), &[], true);
+        let got = f
+            .fetch(&format!("file://{}", src.display()), &sha(&data))
+            .unwrap();
+        assert_eq!(got.origin, Origin::Upstream);
+        assert_eq!(fs::read(&got.path).unwrap(), data);
+    }
+
+    #[test]
+    fn offline_uses_store_and_file_mirrors_only() {
+        let server = Server::start();
+        let data = payload(8);
+        let hash = sha(&data);
+        server.put("/up/o.tar.gz", &data);
+        server.put(&format!("/m/sha256/{hash}"), &data);
+        let tmp = tempfile::tempdir().unwrap();
+        let mirror_dir = tmp.path().join("mirror");
+        let url = server.url("/up/o.tar.gz");
+
+        // Absent everywhere local: a clear error, and no request made.
+        let mirrors = vec![server.url("/m"), format!("file://{}", mirror_dir.display())];
+        let f = fetcher(&tmp.path().join("store"), &mirrors, true);
+        let err = f.fetch(&url, &hash).unwrap_err();
+        assert!(matches!(&err, FetchError::Offline { attempts, .. } if attempts.is_empty()));
+        assert_eq!(
+            err.to_string(),
+            format!(
+                "cannot fetch {url}: not in the source store and --offline is set; \
+                 import it with 'serpent fetch --import FILE' or drop --offline"
+            )
+        );
+        assert_eq!(server.total_hits(), 0);
+        assert!(f.client.get().is_none());
+
+        // Present in the file mirror: used.
+        fs::create_dir_all(&mirror_dir).unwrap();
+        fs::write(mirror_dir.join("o.tar.gz"), &data).unwrap();
+        let got = f.fetch(&url, &hash).unwrap();
+        assert_eq!(got.origin, Origin::Mirror(mirrors[1].clone()));
+
+        // Present in the store: used.
+        let g = fetcher(&tmp.path().join("store"), &[], true);
+        assert_eq!(g.fetch(&url, &hash).unwrap().origin, Origin::Cache);
+        assert_eq!(server.total_hits(), 0);
+    }
+
+    #[test]
+    fn offline_reports_bad_local_copies() {
+        let tmp = tempfile::tempdir().unwrap();
+        let mirror_dir = tmp.path().join("mirror");
+        fs::create_dir_all(&mirror_dir).unwrap();
+        fs::write(mirror_dir.join("c.tar.gz"), b"stale").unwrap();
+        let hash = sha(b"fresh");
+        let f = fetcher(
+            &tmp.path().join("store"),
+            &[mirror_dir.display().to_string()],
+            true,
+        );
+        let err = f.fetch("https://example.org/c.tar.gz", &hash).unwrap_err();
+        let text = err.to_string();
+        assert!(text.contains("--offline is set"), "{text}");
+        assert!(
+            text.contains(&format!(
+                "\n  {}: checksum mismatch",
+                mirror_dir.join("c.tar.gz").display()
+            )),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn concurrent_fetches_download_once() {
+        let server = Server::start();
+        let data = payload(9);
+        let hash = sha(&data);
+        server.put("/big.tar.gz", &data);
+        server.slow("/big.tar.gz");
+        let tmp = tempfile::tempdir().unwrap();
+        let url = server.url("/big.tar.gz");
+        let barrier = Arc::new(Barrier::new(3));
+
+        // Separate fetchers stand in for separate processes; a shared one
+        // exercises threads within a process.
+        let shared = Arc::new(fetcher(tmp.path(), &[], false));
+        let handles: Vec<_> = (0..3)
+            .map(|i| {
+                let f = if i == 0 {
+                    Arc::new(fetcher(tmp.path(), &[], false))
+                } else {
+                    Arc::clone(&shared)
+                };
+                let (url, hash, barrier) = (url.clone(), hash.clone(), Arc::clone(&barrier));
+                thread::spawn(move || {
+                    barrier.wait();
+                    f.fetch(&url, &hash).unwrap()
+                })
+            })
+            .collect();
+        let results: Vec<Fetched> = handles.into_iter().map(|h| h.join().unwrap()).collect();
+        assert_eq!(server.hits("/big.tar.gz"), 1);
+        let upstream = results
+            .iter()
+            .filter(|r| r.origin == Origin::Upstream)
+            .count();
+        assert_eq!(upstream, 1);
+        assert!(results.iter().all(|r| r.path == results[0].path));
+        assert_eq!(fs::read(&results[0].path).unwrap(), data);
+        assert_eq!(entries(tmp.path()), vec![hash]);
+    }
+
+    #[test]
+    fn rejects_bad_inputs() {
+        let tmp = tempfile::tempdir().unwrap();
+        let f = fetcher(tmp.path(), &[], false);
+        let good = sha(b"x");
+        assert!(matches!(
+            f.fetch("https://x/y", "ABC"),
+            Err(FetchError::InvalidHash { .. })
+        ));
+        let err = f.fetch("ftp://x/y.tar.gz", &good).unwrap_err();
+        assert!(matches!(&err, FetchError::UnsupportedUrl { url } if url == "ftp://x/y.tar.gz"));
+        assert!(err.to_string().contains("ftp://x/y.tar.gz"));
+        assert!(matches!(
+            f.fetch("not a url", &good),
+            Err(FetchError::InvalidUrl { .. })
+        ));
+        let g = fetcher(tmp.path(), &["rsync://m/".to_string()], false);
+        assert!(matches!(
+            g.fetch("https://x/y", &good),
+            Err(FetchError::UnsupportedUrl { url }) if url == "rsync://m/"
+        ));
+    }
+
+    #[test]
+    fn percent_decoding() {
+        assert_eq!(percent_decode("a%2Bb%20c"), b"a+b c");
+        assert_eq!(percent_decode("100%"), b"100%");
+        assert_eq!(percent_decode("%zz%4"), b"%zz%4");
+        assert!(!is_plain_file_name(&percent_decode("..")));
+        assert!(!is_plain_file_name(&percent_decode("a%2Fb")));
+    }
+}

@@ -1,0 +1,56 @@
+use std::path::PathBuf;
+
+/// Where one recipe instance's files live under the work dir:
+/// `<work>/<target>/<stage>/{sysroot, pkgs/<name>, tmp/<name>, logs/<name>, records/<name>.json}`.
+#[derive(Debug, Clone)]
+pub struct Layout {
+    pub stage_dir: PathBuf,
+    pub name: String,
+}
+
+impl Layout {
+    pub fn new(work_dir: &std::path::Path, target: &str, stage: &str, name: &str) -> Layout {
+        Layout {
+            stage_dir: work_dir.join(target).join(stage),
+            name: name.to_string(),
+        }
+    }
+
+    /// The stage's root for this target, assembled from finished packages.
+    pub fn sysroot(&self) -> PathBuf {
+        self.stage_dir.join("sysroot")
+    }
+
+    /// The finished package: present only once every phase succeeded.
+    pub fn package(&self) -> PathBuf {
+        self.stage_dir.join("pkgs").join(&self.name)
+    }
+
+    /// Scratch space for a build in progress; wiped at the start of each build.
+    pub fn scratch(&self) -> PathBuf {
+        self.stage_dir.join("tmp").join(&self.name)
+    }
+
+    pub fn srcdir(&self) -> PathBuf {
+        self.scratch().join("src")
+    }
+
+    pub fn builddir(&self) -> PathBuf {
+        self.scratch().join("build")
+    }
+
+    pub fn destdir(&self) -> PathBuf {
+        self.scratch().join("dest")
+    }
+
+    pub fn logs(&self) -> PathBuf {
+        self.stage_dir.join("logs").join(&self.name)
+    }
+
+    /// Written last: the proof that the package is complete.
+    pub fn record(&self) -> PathBuf {
+        self.stage_dir
+            .join("records")
+            .join(format!("{}.json", self.name))
+    }
+}

@@ -1,0 +1,530 @@
+use std::path::{Path, PathBuf};
+
+use miette::{NamedSource, SourceSpan};
+use rhai::{Array, Dynamic, Map, Scope, AST};
+
+use crate::error::{Error, RecipeProblem, Result};
+use crate::scripts::Scripts;
+use crate::suggest::closest;
+
+/// The phase functions a recipe or build style may define, in the order they run.
+pub const PHASES: [&str; 4] = ["setup", "build", "check", "install"];
+
+#[derive(Clone, Copy, PartialEq)]
+enum Kind {
+    Text,
+    Texts,
+    List,
+    Table,
+    Flag,
+}
+
+/// Every top-level declaration a recipe may make. Upper-case names are declarations; anything
+/// else at the top level is the recipe's own business.
+const FIELDS: &[(&str, Kind, &str)] = &[
+    ("NAME", Kind::Text, "the package name (required)"),
+    ("VERSION", Kind::Text, "the upstream version (required)"),
+    ("DESCRIPTION", Kind::Text, "one line about the package"),
+    ("HOMEPAGE", Kind::Text, "the upstream project's page"),
+    ("LICENSE", Kind::Text, "an SPDX expression"),
+    ("SOURCES", Kind::List, "maps with url and sha256, optionally dest, strip, only, unpack"),
+    ("PATCHES", Kind::List, "file names in recipes/patches/<NAME>/, or maps with file and strip; default: every file there, by name"),
+    ("DEPENDS", Kind::Texts, "names of recipes that must be built first"),
+    ("STYLE", Kind::Text, "a build style from stdlib/ that supplies the phases: autotools, cmake, meson, make"),
+    ("CONFIGURE_ARGS", Kind::Texts, "extra arguments for ./configure (autotools)"),
+    ("CMAKE_ARGS", Kind::Texts, "extra -D arguments for cmake"),
+    ("MESON_ARGS", Kind::Texts, "extra arguments for meson setup"),
+    ("MAKE_ARGS", Kind::Texts, "extra arguments for make during build"),
+    ("MAKE_INSTALL_ARGS", Kind::Texts, "extra arguments for make install"),
+    ("OPTIONS", Kind::Table, "free-form settings the recipe reads through ctx.recipe.options"),
+    ("BUILD_IN_SOURCE", Kind::Flag, "build inside the source tree instead of a separate build directory"),
+];
+
+const SOURCE_KEYS: [&str; 6] = ["url", "sha256", "dest", "strip", "only", "unpack"];
+
+/// One upstream file a recipe needs.
+#[derive(Debug, Clone)]
+pub struct Source {
+    pub url: String,
+    pub sha256: String,
+    /// Where to unpack it, relative to the source tree ("" is the tree itself).
+    pub dest: String,
+    pub strip: usize,
+    pub only: Vec<String>,
+    pub unpack: bool,
+}
+
+impl Source {
+    pub fn file_name(&self) -> &str {
+        self.url.rsplit('/').next().unwrap_or(&self.url)
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct PatchFile {
+    pub path: PathBuf,
+    pub strip: usize,
+}
+
+/// A recipe's declarations, read without running anything but its top level.
+pub struct Recipe {
+    pub path: PathBuf,
+    pub source_name: String,
+    pub ast: AST,
+    pub name: String,
+    pub version: String,
+    pub sources: Vec<Source>,
+    pub patches: Vec<PatchFile>,
+    pub depends: Vec<String>,
+    pub style: Option<String>,
+    /// Lower-case declarations with defaults filled in, given to phases as `ctx.recipe`.
+    pub declarations: Map,
+    /// The phase functions the recipe itself defines.
+    pub phases: Vec<String>,
+}
+
+/// Collects problems with one script and turns them into diagnostics pointing into it.
+pub struct Problems<'a> {
+    name: &'a str,
+    text: &'a str,
+    found: Vec<Error>,
+}
+
+impl<'a> Problems<'a> {
+    pub fn new(name: &'a str, text: &'a str) -> Problems<'a> {
+        Problems {
+            name,
+            text,
+            found: Vec::new(),
+        }
+    }
+
+    /// Records a problem located at `needle` (searched after the declaration `field`).
+    pub fn add(
+        &mut self,
+        field: &str,
+        needle: Option<&str>,
+        message: String,
+        help: Option<String>,
+    ) {
+        let span = locate(self.text, field, needle);
+        let label = if span.is_some() {
+            "here".to_string()
+        } else {
+            String::new()
+        };
+        self.found.push(Error::Recipe(Box::new(RecipeProblem {
+            message: format!("{}: {message}", self.name),
+            source_code: NamedSource::new(self.name, self.text.to_string()),
+            span,
+            label,
+            help,
+        })));
+    }
+
+    pub fn finish(mut self) -> Result<()> {
+        match self.found.len() {
+            0 => Ok(()),
+            1 => Err(self.found.remove(0)),
+            _ => Err(Error::Many(self.found)),
+        }
+    }
+}
+
+/// Finds the declaration of `field` and, after it, the first occurrence of `needle`.
+fn locate(text: &str, field: &str, needle: Option<&str>) -> Option<SourceSpan> {
+    let declaration = ["const ", "let "].iter().find_map(|keyword| {
+        let pattern = format!("{keyword}{field}");
+        text.match_indices(&pattern)
+            .find(|(index, _)| {
+                let end = index + pattern.len();
+                !text[end..].starts_with(|c: char| c.is_alphanumeric() || c == '_')
+            })
+            .map(|(index, _)| index + keyword.len())
+    })?;
+    if let Some(needle) = needle.filter(|needle| !needle.is_empty()) {
+        if let Some(offset) = text[declaration..].find(needle) {
+            return Some(SourceSpan::new((declaration + offset).into(), needle.len()));
+        }
+    }
+    Some(SourceSpan::new(declaration.into(), field.len()))
+}
+
+pub fn is_declaration(name: &str) -> bool {
+    name.starts_with(|c: char| c.is_ascii_uppercase())
+        && name
+            .chars()
+            .all(|c| c.is_ascii_uppercase() || c.is_ascii_digit() || c == '_')
+}
+
+pub fn is_sha256(text: &str) -> bool {
+    text.len() == 64
+        && text
+            .chars()
+            .all(|c| c.is_ascii_digit() || ('a'..='f').contains(&c))
+}
+
+fn kind_name(kind: Kind) -> &'static str {
+    match kind {
+        Kind::Text => "a string",
+        Kind::Texts => "an array of strings",
+        Kind::List => "an array",
+        Kind::Table => "a map",
+        Kind::Flag => "true or false",
+    }
+}
+
+fn has_kind(value: &Dynamic, kind: Kind) -> bool {
+    match kind {
+        Kind::Text => value.is_string(),
+        Kind::Texts => value
+            .read_lock::<Array>()
+            .is_some_and(|items| items.iter().all(Dynamic::is_string)),
+        Kind::List => value.is_array(),
+        Kind::Table => value.is_map(),
+        Kind::Flag => value.is_bool(),
+    }
+}
+
+fn default_of(kind: Kind) -> Dynamic {
+    match kind {
+        Kind::Text => Dynamic::from(String::new()),
+        Kind::Texts | Kind::List => Dynamic::from(Array::new()),
+        Kind::Table => Dynamic::from(Map::new()),
+        Kind::Flag => Dynamic::FALSE,
+    }
+}
+
+/// Checks a URL's form: a supported scheme and a file name at the end.
+pub fn url_problem(url: &str) -> Option<String> {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return Some(format!(
+            "`{url}` is not a URL (expected https://host/path/file)"
+        ));
+    };
+    if !["http", "https", "file"].contains(&scheme) {
+        return Some(format!(
+            "`{url}` uses the scheme `{scheme}`; serpent fetches http, https and file URLs"
+        ));
+    }
+    if scheme != "file" && rest.split('/').next().is_none_or(str::is_empty) {
+        return Some(format!("`{url}` has no host"));
+    }
+    if rest.ends_with('/') || !rest.contains('/') {
+        return Some(format!("`{url}` does not end in a file name"));
+    }
+    if url.contains(char::is_whitespace) {
+        return Some(format!("`{url}` contains white space"));
+    }
+    None
+}
+
+impl Recipe {
+    /// Reads a recipe: compiles it, runs its top level and checks every declaration.
+    pub fn load(scripts: &Scripts, path: &Path) -> Result<Recipe> {
+        let (ast, source_name) = scripts.compile(path)?;
+        let scope = scripts.evaluate(&ast, &source_name)?;
+        let text =
+            std::fs::read_to_string(path).map_err(|error| Error::io("cannot read", path, error))?;
+        Recipe::from_scope(scripts, path, source_name, ast, &scope, &text)
+    }
+
+    fn from_scope(
+        scripts: &Scripts,
+        path: &Path,
+        source_name: String,
+        ast: AST,
+        scope: &Scope,
+        text: &str,
+    ) -> Result<Recipe> {
+        let mut problems = Problems::new(&source_name, text);
+        let mut declarations = Map::new();
+        for (name, kind, _) in FIELDS {
+            declarations.insert(name.to_lowercase().into(), default_of(*kind));
+        }
+        for (name, _, value) in scope.iter() {
+            if !is_declaration(name) {
+                continue;
+            }
+            let Some((_, kind, _)) = FIELDS.iter().find(|(field, ..)| *field == name) else {
+                let known: Vec<&str> = FIELDS.iter().map(|(field, ..)| *field).collect();
+                let help = match closest(name, &known) {
+                    Some(guess) => format!("did you mean {guess}?"),
+                    None => format!("known declarations: {}", known.join(", ")),
+                };
+                problems.add(
+                    name,
+                    None,
+                    format!("unknown declaration {name}"),
+                    Some(help),
+                );
+                continue;
+            };
+            if !has_kind(&value, *kind) {
+                problems.add(
+                    name,
+                    None,
+                    format!(
+                        "{name} must be {}, not {}",
+                        kind_name(*kind),
+                        value.type_name()
+                    ),
+                    None,
+                );
+                continue;
+            }
+            declarations.insert(name.to_lowercase().into(), value);
+        }
+        let text_of = |key: &str| {
+            declarations
+                .get(key)
+                .map(|v| v.to_string())
+                .unwrap_or_default()
+        };
+        let name = text_of("name");
+        let version = text_of("version");
+        for (field, value) in [("NAME", &name), ("VERSION", &version)] {
+            if value.is_empty() {
+                problems.add(
+                    field,
+                    None,
+                    format!("{field} is required and must not be empty"),
+                    Some(format!("add `const {field} = \"...\";` at the top level")),
+                );
+            }
+        }
+        if name.contains(|c: char| c == '/' || c.is_whitespace()) {
+            problems.add(
+                "NAME",
+                Some(&name),
+                format!("NAME `{name}` may not contain `/` or spaces"),
+                None,
+            );
+        }
+
+        let sources = read_sources(&declarations, &mut problems);
+        let depends: Vec<String> = declarations["depends"]
+            .clone()
+            .into_array()
+            .unwrap_or_default()
+            .into_iter()
+            .map(|item| item.to_string())
+            .collect();
+        let style = Some(text_of("style")).filter(|style| !style.is_empty());
+        if let Some(style) = &style {
+            let styles = scripts.styles();
+            if !styles.contains(style) {
+                let names: Vec<&str> = styles.iter().map(String::as_str).collect();
+                let help = match closest(style, &names) {
+                    Some(guess) => format!("did you mean \"{guess}\"?"),
+                    None => format!("build styles in stdlib/: {}", names.join(", ")),
+                };
+                problems.add(
+                    "STYLE",
+                    Some(style),
+                    format!("unknown build style \"{style}\""),
+                    Some(help),
+                );
+            }
+        }
+        let patch_dir = scripts.root.join("recipes/patches").join(&name);
+        let patches = read_patches(&declarations, &patch_dir, &mut problems);
+        let phases: Vec<String> = ast
+            .iter_functions()
+            .filter(|function| PHASES.contains(&function.name) && function.params.len() == 1)
+            .map(|function| function.name.to_string())
+            .collect();
+        if style.is_none()
+            && !phases.iter().any(|phase| phase == "install")
+            && problems.found.is_empty()
+        {
+            problems.add("NAME", None, "the recipe has no STYLE and no install phase, so it would build nothing".into(), Some("declare `const STYLE = \"autotools\";` (or cmake, meson, make) or write `fn install(ctx)`".into()));
+        }
+        problems.finish()?;
+        Ok(Recipe {
+            path: path.to_path_buf(),
+            source_name,
+            ast,
+            name,
+            version,
+            sources,
+            patches,
+            depends,
+            style,
+            declarations,
+            phases,
+        })
+    }
+}
+
+fn read_sources(declarations: &Map, problems: &mut Problems) -> Vec<Source> {
+    let mut sources = Vec::new();
+    let items = declarations["sources"]
+        .clone()
+        .into_array()
+        .unwrap_or_default();
+    for (index, item) in items.into_iter().enumerate() {
+        let Some(map) = item.try_cast::<Map>() else {
+            problems.add(
+                "SOURCES",
+                None,
+                format!("SOURCES[{index}] must be a map like #{{ url: \"...\", sha256: \"...\" }}"),
+                None,
+            );
+            continue;
+        };
+        for key in map.keys() {
+            if !SOURCE_KEYS.contains(&key.as_str()) {
+                let help = closest(key, &SOURCE_KEYS)
+                    .map(|guess| format!("did you mean `{guess}`?"))
+                    .unwrap_or_else(|| format!("known keys: {}", SOURCE_KEYS.join(", ")));
+                problems.add(
+                    "SOURCES",
+                    Some(key),
+                    format!("SOURCES[{index}] has an unknown key `{key}`"),
+                    Some(help),
+                );
+            }
+        }
+        let text = |key: &str| map.get(key).map(|value| value.to_string());
+        let url = text("url").unwrap_or_default();
+        let sha256 = text("sha256").unwrap_or_default();
+        if url.is_empty() {
+            problems.add(
+                "SOURCES",
+                None,
+                format!("SOURCES[{index}] has no url"),
+                None,
+            );
+        } else if let Some(problem) = url_problem(&url) {
+            problems.add(
+                "SOURCES",
+                Some(&url),
+                format!("SOURCES[{index}]: {problem}"),
+                None,
+            );
+        }
+        if sha256.is_empty() {
+            problems.add(
+                "SOURCES",
+                Some(&url),
+                format!("SOURCES[{index}] has no sha256"),
+                Some(
+                    "every source needs `sha256: \"<64 hex digits>\"`; `sha256sum FILE` prints it"
+                        .into(),
+                ),
+            );
+        } else if !is_sha256(&sha256) {
+            problems.add(
+                "SOURCES",
+                Some(&sha256),
+                format!("SOURCES[{index}]: sha256 `{sha256}` is not 64 lower-case hex digits"),
+                Some("`sha256sum FILE` prints the right value".into()),
+            );
+        }
+        let strip = match map.get("strip").map(Dynamic::as_int) {
+            None => 1,
+            Some(Ok(strip)) if strip >= 0 => strip as usize,
+            Some(_) => {
+                problems.add(
+                    "SOURCES",
+                    Some("strip"),
+                    format!("SOURCES[{index}]: strip must be a number"),
+                    None,
+                );
+                1
+            }
+        };
+        let unpack = match map.get("unpack").map(Dynamic::as_bool) {
+            None => true,
+            Some(Ok(unpack)) => unpack,
+            Some(Err(_)) => {
+                problems.add(
+                    "SOURCES",
+                    Some("unpack"),
+                    format!("SOURCES[{index}]: unpack must be true or false"),
+                    None,
+                );
+                true
+            }
+        };
+        let only = map
+            .get("only")
+            .and_then(|value| value.clone().into_array().ok())
+            .unwrap_or_default()
+            .iter()
+            .map(|path| path.to_string())
+            .collect();
+        let dest = text("dest").unwrap_or_default();
+        if dest.starts_with('/') || dest.split('/').any(|part| part == "..") {
+            problems.add(
+                "SOURCES",
+                Some(&dest),
+                format!("SOURCES[{index}]: dest must be a relative path inside the source tree"),
+                None,
+            );
+        }
+        sources.push(Source {
+            url,
+            sha256,
+            dest,
+            strip,
+            only,
+            unpack,
+        });
+    }
+    sources
+}
+
+fn read_patches(declarations: &Map, dir: &Path, problems: &mut Problems) -> Vec<PatchFile> {
+    let declared = declarations["patches"]
+        .clone()
+        .into_array()
+        .unwrap_or_default();
+    let mut patches = Vec::new();
+    if declared.is_empty() {
+        let Ok(entries) = std::fs::read_dir(dir) else {
+            return patches;
+        };
+        let mut paths: Vec<PathBuf> = entries
+            .filter_map(|entry| entry.ok().map(|e| e.path()))
+            .filter(|path| path.is_file())
+            .collect();
+        paths.sort();
+        return paths
+            .into_iter()
+            .map(|path| PatchFile { path, strip: 1 })
+            .collect();
+    }
+    for item in declared {
+        let (file, strip) = match item.clone().try_cast::<Map>() {
+            Some(map) => (
+                map.get("file")
+                    .map(|file| file.to_string())
+                    .unwrap_or_default(),
+                map.get("strip")
+                    .and_then(|strip| strip.as_int().ok())
+                    .unwrap_or(1)
+                    .max(0) as usize,
+            ),
+            None => (item.to_string(), 1),
+        };
+        let path = dir.join(&file);
+        if file.is_empty() || !path.is_file() {
+            problems.add(
+                "PATCHES",
+                Some(&file),
+                format!("patch `{file}` not found in {}", dir.display()),
+                Some("patches live in recipes/patches/<NAME>/".into()),
+            );
+            continue;
+        }
+        patches.push(PatchFile { path, strip });
+    }
+    patches
+}
+
+/// The declarations a recipe may make, for documentation and templates.
+pub fn fields() -> impl Iterator<Item = (&'static str, &'static str)> {
+    FIELDS.iter().map(|(name, _, doc)| (*name, *doc))
+}

@@ -1,0 +1,47 @@
+/// The text of a new recipe. `source` is the URL and sha256 of its tarball, when known.
+pub fn recipe(name: &str, version: &str, style: &str, source: Option<(&str, &str)>) -> String {
+    let sources = match source {
+        Some((url, sha256)) => {
+            let url = if version.is_empty() { url.to_string() } else { url.replace(version, "${VERSION}") };
+            format!("[\n    #{{ url: `{url}`, sha256: \"{sha256}\" }},\n]")
+        }
+        None => "[\n    // #{ url: `https://example.org/pkg-${VERSION}.tar.xz`, sha256: \"<sha256sum of the file>\" },\n]".to_string(),
+    };
+    let version = if version.is_empty() { "0.1" } else { version };
+    let args = match style {
+        "cmake" => "const CMAKE_ARGS = [];\n",
+        "meson" => "const MESON_ARGS = [];\n",
+        "make" => "const MAKE_ARGS = [];\n",
+        _ => "const CONFIGURE_ARGS = [];\n",
+    };
+    format!(
+        "// {name}: built with the {style} style from stdlib/{style}.rhai.\n\
+         // Define fn setup(ctx), build(ctx), check(ctx) or install(ctx) to replace a phase.\n\
+         \n\
+         const NAME = \"{name}\";\n\
+         const VERSION = \"{version}\";\n\
+         const SOURCES = {sources};\n\
+         const DEPENDS = [];\n\
+         const STYLE = \"{style}\";\n\
+         {args}"
+    )
+}
+
+/// Guesses the version from a tarball name such as `zlib-1.3.1.tar.xz`.
+pub fn version_from_url(name: &str, url: &str) -> String {
+    let file = url.rsplit('/').next().unwrap_or(url);
+    let stem = file
+        .trim_end_matches(".tar.gz")
+        .trim_end_matches(".tar.xz")
+        .trim_end_matches(".tar.bz2")
+        .trim_end_matches(".tar.zst")
+        .trim_end_matches(".tgz")
+        .trim_end_matches(".tar");
+    let rest = stem.strip_prefix(name).unwrap_or(stem);
+    let rest = rest.trim_start_matches(['-', '_', 'v']);
+    if rest.starts_with(|c: char| c.is_ascii_digit()) {
+        rest.to_string()
+    } else {
+        String::new()
+    }
+}

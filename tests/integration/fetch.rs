@@ -1,0 +1,242 @@
+//! Fetching sources: verification, the store as a cache, mirrors, and offline use.
+//!
+//! The recipes here declare `unpack: false`, so a source lands in the package byte for byte and
+//! these tests do not depend on archive handling.
+
+use std::path::PathBuf;
+
+use crate::server::Server;
+use crate::test::{sha256, Output, Test};
+
+const RECIPE: &str = "recipes/stage1/hello.rhai";
+const FILE: &str = "hello-1.0.tar.gz";
+const DATA: &[u8] = b"the bytes of hello-1.0.tar.gz\n";
+
+/// A recipe whose one source is copied, not unpacked, into share/hello/ of the package.
+fn recipe(url: &str, sha: &str) -> String {
+    format!(
+        r#"const NAME = "hello";
+const VERSION = "1.0";
+const SOURCES = [#{{ url: "{url}", sha256: "{sha}", unpack: false }}];
+
+fn install(ctx) {{
+    ctx.copy(ctx.srcdir, `${{ctx.destdir}}/share/hello`);
+}}
+"#
+    )
+}
+
+/// The source as it ends up in the built package.
+fn packaged(test: &Test) -> PathBuf {
+    test.work()
+        .join("x86_64/stage1/pkgs/hello/share/hello")
+        .join(FILE)
+}
+
+/// The names in the store's entry folder, without the per-entry lock files.
+fn store_entries(test: &Test) -> Vec<String> {
+    let dir = test.store().join("sha256");
+    let mut names: Vec<String> = std::fs::read_dir(&dir)
+        .into_iter()
+        .flatten()
+        .map(|entry| entry.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|name| !name.ends_with(".lock"))
+        .collect();
+    names.sort();
+    names
+}
+
+/// stderr with temporary paths and the test server's address replaced.
+fn filtered(output: &Output, server: &Server) -> String {
+    output.stderr_filtered().replace(&server.base, "[SERVER]")
+}
+
+#[test]
+fn fetch_verifies_stores_and_then_uses_the_store() {
+    let path = format!("/dist/{FILE}");
+    let server = Server::start(vec![(path.as_str(), DATA.to_vec())]);
+    let sha = sha256(DATA);
+    let mut test = Test::new()
+        .file(RECIPE, recipe(&server.url(&path), &sha))
+        .args(["fetch", RECIPE]);
+
+    let first = test.run();
+    assert_eq!(server.hits(&path), 1);
+    let entry = test.store().join("sha256").join(&sha);
+    assert_eq!(std::fs::read(&entry).unwrap(), DATA);
+    assert_eq!(store_entries(&test), vec![sha.clone()]);
+    assert!(first.stdout.contains(&sha), "{}", first.stdout);
+    assert!(first.stdout.contains("from upstream"), "{}", first.stdout);
+
+    test = test.args(["fetch", RECIPE]);
+    let second = test.run();
+    assert_eq!(server.hits(&path), 1, "the second fetch downloaded again");
+    assert!(second.stdout.contains("in the store"), "{}", second.stdout);
+    assert_eq!(std::fs::read(&entry).unwrap(), DATA);
+}
+
+#[test]
+fn run_uses_a_source_fetch_put_in_the_store() {
+    let path = format!("/dist/{FILE}");
+    let server = Server::start(vec![(path.as_str(), DATA.to_vec())]);
+    let mut test = Test::new()
+        .file(RECIPE, recipe(&server.url(&path), &sha256(DATA)))
+        .args(["fetch", RECIPE]);
+    test.run();
+    test = test.args(["run", RECIPE, "--target", "x86_64"]);
+    test.run();
+    assert_eq!(server.hits(&path), 1);
+    assert_eq!(std::fs::read(packaged(&test)).unwrap(), DATA);
+}
+
+#[test]
+fn checksum_mismatch_is_refused_and_nothing_is_stored() {
+    let path = format!("/dist/{FILE}");
+    let server = Server::start(vec![(path.as_str(), DATA.to_vec())]);
+    let expected = sha256(b"what the recipe author downloaded\n");
+    let actual = sha256(DATA);
+    let url = server.url(&path);
+    let mut test = Test::new()
+        .file(RECIPE, recipe(&url, &expected))
+        .args(["fetch", RECIPE])
+        .status(1);
+
+    let output = test.run();
+    assert_eq!(server.hits(&path), 1);
+    assert!(output.stderr.contains(&url), "{}", output.stderr);
+    assert!(output.stderr.contains(&expected), "{}", output.stderr);
+    assert!(output.stderr.contains(&actual), "{}", output.stderr);
+    assert!(!test.store().join("sha256").join(&expected).exists());
+    assert!(!test.store().join("sha256").join(&actual).exists());
+    assert_eq!(
+        store_entries(&test),
+        Vec::<String>::new(),
+        "a temporary file or entry was left"
+    );
+    insta::assert_snapshot!("checksum_mismatch", filtered(&output, &server));
+}
+
+#[test]
+fn mirrors_are_tried_in_order_before_the_source_url() {
+    let sha = sha256(DATA);
+    // Nothing is served: the source URL and the first mirror both answer 404.
+    let server = Server::start(Vec::new());
+    let upstream = format!("/upstream/{FILE}");
+    let test = Test::new();
+    let folder = test.dir.path().join("distfiles");
+    std::fs::create_dir_all(&folder).unwrap();
+    std::fs::write(folder.join(FILE), DATA).unwrap();
+    let mut test = test
+        .file(RECIPE, recipe(&server.url(&upstream), &sha))
+        .args([
+            "--mirror".to_string(),
+            server.url("/mirror"),
+            "--mirror".to_string(),
+            format!("file://{}", folder.display()),
+            "run".to_string(),
+            RECIPE.to_string(),
+            "--target".to_string(),
+            "x86_64".to_string(),
+        ]);
+
+    test.run();
+    assert_eq!(server.hits(&format!("/mirror/{FILE}")), 1);
+    assert_eq!(server.hits(&format!("/mirror/sha256/{sha}")), 1);
+    assert_eq!(
+        server.hits(&upstream),
+        0,
+        "the source URL was tried although a mirror had the file"
+    );
+    assert_eq!(
+        std::fs::read(test.store().join("sha256").join(&sha)).unwrap(),
+        DATA
+    );
+    assert_eq!(std::fs::read(packaged(&test)).unwrap(), DATA);
+}
+
+#[test]
+fn source_url_is_used_when_no_mirror_has_the_file() {
+    let sha = sha256(DATA);
+    let upstream = format!("/upstream/{FILE}");
+    let server = Server::start(vec![(upstream.as_str(), DATA.to_vec())]);
+    let test = Test::new();
+    let empty = test.dir.path().join("empty-mirror");
+    std::fs::create_dir_all(&empty).unwrap();
+    let mut test = test
+        .file(RECIPE, recipe(&server.url(&upstream), &sha))
+        .args([
+            "--mirror".to_string(),
+            server.url("/mirror"),
+            "--mirror".to_string(),
+            format!("file://{}", empty.display()),
+            "run".to_string(),
+            RECIPE.to_string(),
+            "--target".to_string(),
+            "x86_64".to_string(),
+        ]);
+
+    test.run();
+    assert_eq!(server.hits(&format!("/mirror/{FILE}")), 1);
+    assert_eq!(server.hits(&upstream), 1);
+    assert_eq!(std::fs::read(packaged(&test)).unwrap(), DATA);
+}
+
+#[test]
+fn offline_without_the_file_says_how_to_import_it() {
+    let path = format!("/dist/{FILE}");
+    let server = Server::start(vec![(path.as_str(), DATA.to_vec())]);
+    let mut test = Test::new()
+        .file(RECIPE, recipe(&server.url(&path), &sha256(DATA)))
+        .args(["--offline", "run", RECIPE, "--target", "x86_64"])
+        .status(1);
+
+    let output = test.run();
+    assert_eq!(server.hits(&path), 0, "--offline used the network");
+    assert!(
+        output.stderr.contains("not in the source store"),
+        "{}",
+        output.stderr
+    );
+    assert!(
+        output.stderr.contains("serpent fetch --import FILE"),
+        "{}",
+        output.stderr
+    );
+    assert!(!test.work().join("x86_64/stage1/pkgs/hello").exists());
+    assert!(!test
+        .work()
+        .join("x86_64/stage1/records/hello.json")
+        .exists());
+    insta::assert_snapshot!("offline_not_in_store", filtered(&output, &server));
+}
+
+#[test]
+fn offline_run_uses_an_imported_file() {
+    let path = format!("/dist/{FILE}");
+    let server = Server::start(vec![(path.as_str(), DATA.to_vec())]);
+    let sha = sha256(DATA);
+    let test = Test::new();
+    let download = test.dir.path().join(FILE);
+    std::fs::write(&download, DATA).unwrap();
+    let mut test = test.file(RECIPE, recipe(&server.url(&path), &sha)).args([
+        "fetch".to_string(),
+        "--import".to_string(),
+        download.display().to_string(),
+    ]);
+
+    let imported = test.run();
+    assert!(imported.stdout.contains(&sha), "{}", imported.stdout);
+    assert_eq!(
+        std::fs::read(test.store().join("sha256").join(&sha)).unwrap(),
+        DATA
+    );
+
+    test = test.args(["--offline", "run", RECIPE, "--target", "x86_64"]);
+    test.run();
+    assert_eq!(server.hits(&path), 0, "--offline used the network");
+    assert_eq!(std::fs::read(packaged(&test)).unwrap(), DATA);
+    assert!(test
+        .work()
+        .join("x86_64/stage1/records/hello.json")
+        .is_file());
+}

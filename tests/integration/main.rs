@@ -1,0 +1,13 @@
+//! Integration tests: each drives the real `serpent` binary against a throw-away project.
+
+mod server;
+mod tarball;
+mod test;
+
+mod check;
+mod errors;
+mod fetch;
+mod musl;
+mod new;
+mod patch;
+mod unpack;

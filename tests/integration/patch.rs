@@ -1,0 +1,163 @@
+//! Patches from recipes/patches/<NAME>/: applied in file-name order, and refused as a whole
+//! when a hunk does not apply.
+//!
+//! The source is a single file copied into the tree (`unpack: false`), so these tests do not
+//! depend on archive handling.
+
+use std::path::PathBuf;
+
+use crate::test::{sha256, Test};
+
+const RECIPE: &str = "recipes/stage1/greet.rhai";
+
+const SOURCE: &str = r#"#include <stdio.h>
+
+static const char *greeting(void)
+{
+    return "hello";
+}
+
+/* Padding, so the two functions
+ * end up in separate hunks
+ * of any patch
+ * that touches both.
+ */
+
+static const char *name(void)
+{
+    return "world";
+}
+
+int main(void)
+{
+    printf("%s, %s\n", greeting(), name());
+    return 0;
+}
+"#;
+
+/// Joins patch lines; context lines for empty source lines are a single space.
+fn patch(lines: &[&str]) -> String {
+    lines.iter().map(|line| format!("{line}\n")).collect()
+}
+
+/// hello -> `to` in greeting(), one hunk.
+fn greeting_patch(from: &str, to: &str) -> String {
+    patch(&[
+        "--- a/greeting.c",
+        "+++ b/greeting.c",
+        "@@ -2,7 +2,7 @@",
+        " ",
+        " static const char *greeting(void)",
+        " {",
+        &format!("-    return \"{from}\";"),
+        &format!("+    return \"{to}\";"),
+        " }",
+        " ",
+        " /* Padding, so the two functions",
+    ])
+}
+
+/// A project with the recipe `greet`, whose source greeting.c is copied into the tree and then
+/// into share/greet/ of the package.
+fn project() -> Test {
+    let test = Test::new();
+    let url = format!("file://{}", test.root().join("dist/greeting.c").display());
+    let recipe = format!(
+        r#"const NAME = "greet";
+const VERSION = "1.0";
+const SOURCES = [#{{ url: "{url}", sha256: "{}", unpack: false }}];
+
+fn install(ctx) {{
+    ctx.copy(`${{ctx.srcdir}}/greeting.c`, `${{ctx.destdir}}/share/greet/greeting.c`);
+}}
+"#,
+        sha256(SOURCE.as_bytes())
+    );
+    test.file("dist/greeting.c", SOURCE)
+        .file(RECIPE, recipe)
+        .args(["run", RECIPE, "--target", "x86_64"])
+}
+
+fn packaged(test: &Test) -> PathBuf {
+    test.work()
+        .join("x86_64/stage1/pkgs/greet/share/greet/greeting.c")
+}
+
+fn record(test: &Test) -> PathBuf {
+    test.work().join("x86_64/stage1/records/greet.json")
+}
+
+#[test]
+fn a_patch_in_the_patches_folder_is_applied() {
+    let mut test = project().file(
+        "recipes/patches/greet/0001-hi.patch",
+        greeting_patch("hello", "hi"),
+    );
+    test.run();
+    let built = std::fs::read_to_string(packaged(&test)).unwrap();
+    assert_eq!(built, SOURCE.replace("\"hello\"", "\"hi\""));
+    assert!(record(&test).is_file());
+}
+
+#[test]
+fn patches_apply_in_file_name_order() {
+    // 0002 only applies on top of 0001; it is added to the folder first.
+    let mut test = project()
+        .file(
+            "recipes/patches/greet/0002-hey.patch",
+            greeting_patch("hi", "hey"),
+        )
+        .file(
+            "recipes/patches/greet/0001-hi.patch",
+            greeting_patch("hello", "hi"),
+        );
+    test.run();
+    let built = std::fs::read_to_string(packaged(&test)).unwrap();
+    assert_eq!(built, SOURCE.replace("\"hello\"", "\"hey\""));
+}
+
+#[test]
+fn a_hunk_that_does_not_apply_fails_the_build() {
+    let failing = patch(&[
+        "--- a/greeting.c",
+        "+++ b/greeting.c",
+        "@@ -2,7 +2,7 @@",
+        " ",
+        " static const char *greeting(void)",
+        " {",
+        "-    return \"hello\";",
+        "+    return \"hi\";",
+        " }",
+        " ",
+        " /* Padding, so the two functions",
+        "@@ -13,7 +13,7 @@",
+        " ",
+        " static const char *name(void)",
+        " {",
+        "-    return \"planet\";",
+        "+    return \"everyone\";",
+        " }",
+        " ",
+        " int main(void)",
+    ]);
+    let mut test = project()
+        .file("recipes/patches/greet/0001-names.patch", failing)
+        .status(1);
+    let output = test.run();
+    let stderr = &output.stderr;
+    assert!(
+        stderr.contains("recipes/patches/greet/0001-names.patch"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("greeting.c"), "{stderr}");
+    assert!(stderr.contains("hunk #2"), "{stderr}");
+    assert!(!record(&test).exists(), "a record was written");
+    assert!(
+        !test.work().join("x86_64/stage1/pkgs/greet").exists(),
+        "a package was made"
+    );
+    // Hunk #1 applies, but nothing is written unless every hunk does.
+    let tree = test.work().join("x86_64/stage1/tmp/greet/src/greeting.c");
+    assert_eq!(std::fs::read_to_string(tree).unwrap(), SOURCE);
+    insta::assert_snapshot!("hunk_does_not_apply", output.stderr_filtered());
+}

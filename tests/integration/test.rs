@@ -1,0 +1,158 @@
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+pub const REPO: &str = env!("CARGO_MANIFEST_DIR");
+
+/// A throw-away project (the repository's stdlib, targets and stage1/stage.rhai, plus the files
+/// a test adds), its own source store and work dir, and the `serpent` command line to run.
+pub struct Test {
+    pub dir: tempfile::TempDir,
+    args: Vec<String>,
+    env: Vec<(String, String)>,
+    expected_status: i32,
+}
+
+/// What one run printed.
+pub struct Output {
+    pub stdout: String,
+    pub stderr: String,
+    pub root: PathBuf,
+}
+
+impl Test {
+    pub fn new() -> Test {
+        let dir = tempfile::Builder::new()
+            .prefix("serpent-test")
+            .tempdir()
+            .unwrap();
+        let root = dir.path().join("project");
+        for part in ["stdlib", "recipes/targets"] {
+            copy_dir(&Path::new(REPO).join(part), &root.join(part));
+        }
+        std::fs::create_dir_all(root.join("recipes/stage1")).unwrap();
+        std::fs::copy(
+            Path::new(REPO).join("recipes/stage1/stage.rhai"),
+            root.join("recipes/stage1/stage.rhai"),
+        )
+        .unwrap();
+        Test {
+            dir,
+            args: Vec::new(),
+            env: Vec::new(),
+            expected_status: 0,
+        }
+    }
+
+    pub fn root(&self) -> PathBuf {
+        self.dir.path().join("project")
+    }
+
+    pub fn store(&self) -> PathBuf {
+        self.dir.path().join("cache/serpent/sources")
+    }
+
+    pub fn work(&self) -> PathBuf {
+        self.root().join("build")
+    }
+
+    /// Adds a file to the project, relative to its root.
+    pub fn file(self, path: &str, content: impl AsRef<[u8]>) -> Test {
+        let path = self.root().join(path);
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(path, content).unwrap();
+        self
+    }
+
+    pub fn args<I: IntoIterator<Item = S>, S: Into<String>>(mut self, args: I) -> Test {
+        self.args.extend(args.into_iter().map(Into::into));
+        self
+    }
+
+    pub fn env(mut self, key: &str, value: impl Into<String>) -> Test {
+        self.env.push((key.to_string(), value.into()));
+        self
+    }
+
+    pub fn status(mut self, status: i32) -> Test {
+        self.expected_status = status;
+        self
+    }
+
+    /// Runs serpent in the project root and checks its exit status. The builder can be reused
+    /// for another run on the same project.
+    pub fn run(&mut self) -> Output {
+        let output = Command::new(env!("CARGO_BIN_EXE_serpent"))
+            .args(&self.args)
+            .current_dir(self.root())
+            .env_clear()
+            .env("PATH", std::env::var("PATH").unwrap())
+            .env("HOME", self.dir.path())
+            .env("XDG_CACHE_HOME", self.dir.path().join("cache"))
+            .env("XDG_CONFIG_HOME", self.dir.path().join("config"))
+            .env("NO_COLOR", "1")
+            .envs(self.env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+            .output()
+            .unwrap();
+        let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
+        let stderr = String::from_utf8_lossy(&output.stderr).into_owned();
+        assert_eq!(
+            output.status.code(),
+            Some(self.expected_status),
+            "serpent {:?}\n--- stdout\n{stdout}\n--- stderr\n{stderr}",
+            self.args
+        );
+        self.args.clear();
+        self.expected_status = 0;
+        Output {
+            stdout,
+            stderr,
+            root: self.root(),
+        }
+    }
+}
+
+impl Output {
+    /// stderr with the temporary project path replaced, for snapshots.
+    pub fn stderr_filtered(&self) -> String {
+        let root = self.root.to_string_lossy();
+        let temp = self.root.parent().unwrap().to_string_lossy().into_owned();
+        self.stderr
+            .replace(&*root, "[PROJECT]")
+            .replace(&temp, "[TEMP]")
+    }
+}
+
+pub fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for entry in std::fs::read_dir(from).unwrap() {
+        let entry = entry.unwrap();
+        let target = to.join(entry.file_name());
+        if entry.file_type().unwrap().is_dir() {
+            copy_dir(&entry.path(), &target);
+        } else {
+            std::fs::copy(entry.path(), target).unwrap();
+        }
+    }
+}
+
+pub fn sha256(bytes: &[u8]) -> String {
+    use sha2::Digest;
+    sha2::Sha256::digest(bytes)
+        .iter()
+        .map(|byte| format!("{byte:02x}"))
+        .collect()
+}
+
+/// A recipe that unpacks one source and copies the whole tree into its package.
+pub fn copying_recipe(name: &str, url: &str, sha256: &str, extra: &str) -> String {
+    format!(
+        r#"const NAME = "{name}";
+const VERSION = "1.0";
+const SOURCES = [#{{ url: "{url}", sha256: "{sha256}" }}];
+{extra}
+fn install(ctx) {{
+    ctx.copy(ctx.srcdir, `${{ctx.destdir}}/share/{name}`);
+}}
+"#
+    )
+}
