@@ -8,7 +8,6 @@ pub const REPO: &str = env!("CARGO_MANIFEST_DIR");
 pub struct Test {
     pub dir: tempfile::TempDir,
     args: Vec<String>,
-    env: Vec<(String, String)>,
     expected_status: i32,
 }
 
@@ -38,7 +37,6 @@ impl Test {
         Test {
             dir,
             args: Vec::new(),
-            env: Vec::new(),
             expected_status: 0,
         }
     }
@@ -68,11 +66,6 @@ impl Test {
         self
     }
 
-    pub fn env(mut self, key: &str, value: impl Into<String>) -> Test {
-        self.env.push((key.to_string(), value.into()));
-        self
-    }
-
     pub fn status(mut self, status: i32) -> Test {
         self.expected_status = status;
         self
@@ -90,7 +83,6 @@ impl Test {
             .env("XDG_CACHE_HOME", self.dir.path().join("cache"))
             .env("XDG_CONFIG_HOME", self.dir.path().join("config"))
             .env("NO_COLOR", "1")
-            .envs(self.env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
             .output()
             .unwrap();
         let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
