@@ -167,10 +167,14 @@ impl Builder<'_> {
             let text = std::fs::read_to_string(&patch.path)
                 .map_err(|error| Error::io("cannot read patch", &patch.path, error))?;
             let name = self.scripts.source_name(&patch.path);
-            crate::patch::apply_patch(&text, &name, &srcdir, patch.strip).map_err(|error| Error::Patch {
-                context: format!("{}: patch {name} does not apply", recipe.name),
-                help: "refresh the patch against this version of the source, or drop it; the source tree was left unpatched".to_string(),
-                source: Box::new(error),
+            crate::patch::apply_patch(&text, &name, &srcdir, patch.strip).map_err(|error| {
+                Error::patch(
+                    format!("{}: patch {name} does not apply", recipe.name),
+                    "refresh the patch against this version of the source, or drop it; the source tree was left unpatched".to_string(),
+                    &name,
+                    &text,
+                    error,
+                )
             })?;
         }
         Ok(())

@@ -36,10 +36,14 @@ pub fn dispatch(cli: Cli) -> Result<()> {
             let text = std::fs::read_to_string(patch)
                 .map_err(|error| Error::io("cannot read", patch, error))?;
             let name = patch.display().to_string();
-            crate::patch::apply_patch(&text, &name, dir, *strip).map_err(|error| Error::Patch {
-                context: format!("patch {name} does not apply"),
-                help: "nothing was changed".to_string(),
-                source: Box::new(error),
+            crate::patch::apply_patch(&text, &name, dir, *strip).map_err(|error| {
+                Error::patch(
+                    format!("patch {name} does not apply"),
+                    "nothing was changed".to_string(),
+                    &name,
+                    &text,
+                    error,
+                )
             })?;
             return Ok(());
         }

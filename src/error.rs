@@ -62,6 +62,11 @@ pub enum Error {
         help: String,
         #[source]
         source: Box<PatchError>,
+        /// The patch itself, to point at the hunk that failed.
+        #[source_code]
+        patch: Option<miette::NamedSource<String>>,
+        #[label("this hunk matches nowhere in the file")]
+        hunk: Option<miette::SourceSpan>,
     },
 
     #[error("{action} {}", path.display())]
@@ -102,6 +107,37 @@ impl Error {
 impl From<ScriptError> for Error {
     fn from(error: ScriptError) -> Error {
         Error::Script(Box::new(error))
+    }
+}
+
+impl Error {
+    /// A patch that did not apply, pointing at the failed hunk inside `text` when known.
+    pub fn patch(
+        context: String,
+        help: String,
+        name: &str,
+        text: &str,
+        error: PatchError,
+    ) -> Error {
+        let hunk = match &error {
+            PatchError::HunkFailed { line, .. } => text
+                .split_inclusive('\n')
+                .scan(0, |offset, content| {
+                    let start = *offset;
+                    *offset += content.len();
+                    Some((start, content.trim_end().len()))
+                })
+                .nth(line.saturating_sub(1))
+                .map(|(start, length)| miette::SourceSpan::new(start.into(), length)),
+            _ => None,
+        };
+        Error::Patch {
+            context,
+            help,
+            source: Box::new(error),
+            patch: hunk.map(|_| miette::NamedSource::new(name, text.to_string())),
+            hunk,
+        }
     }
 }
 
