@@ -24,6 +24,22 @@ pub struct RecipeProblem {
     pub help: Option<String>,
 }
 
+/// A patch that did not apply.
+#[derive(Debug, ThisError, Diagnostic)]
+#[error("{context}")]
+#[diagnostic(code(serpent::patch), help("{help}"))]
+pub struct PatchFailure {
+    pub context: String,
+    pub help: String,
+    #[source]
+    pub source: PatchError,
+    /// The patch itself, to point at the hunk that failed.
+    #[source_code]
+    pub patch: Option<miette::NamedSource<String>>,
+    #[label("this hunk matches nowhere in the file")]
+    pub hunk: Option<miette::SourceSpan>,
+}
+
 /// Everything that can stop a `serpent` command.
 #[derive(Debug, ThisError, Diagnostic)]
 pub enum Error {
@@ -55,19 +71,9 @@ pub enum Error {
         source: Box<UnpackError>,
     },
 
-    #[error("{context}")]
-    #[diagnostic(code(serpent::patch), help("{help}"))]
-    Patch {
-        context: String,
-        help: String,
-        #[source]
-        source: Box<PatchError>,
-        /// The patch itself, to point at the hunk that failed.
-        #[source_code]
-        patch: Option<miette::NamedSource<String>>,
-        #[label("this hunk matches nowhere in the file")]
-        hunk: Option<miette::SourceSpan>,
-    },
+    #[error(transparent)]
+    #[diagnostic(transparent)]
+    Patch(Box<PatchFailure>),
 
     #[error("{action} {}", path.display())]
     #[diagnostic(code(serpent::io))]
@@ -131,13 +137,13 @@ impl Error {
                 .map(|(start, length)| miette::SourceSpan::new(start.into(), length)),
             _ => None,
         };
-        Error::Patch {
+        Error::Patch(Box::new(PatchFailure {
             context,
             help,
-            source: Box::new(error),
+            source: error,
             patch: hunk.map(|_| miette::NamedSource::new(name, text.to_string())),
             hunk,
-        }
+        }))
     }
 }
 
