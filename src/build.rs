@@ -1,6 +1,7 @@
-use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
-use std::sync::Mutex;
+use std::collections::{BTreeMap, VecDeque};
+use std::path::Path;
+use std::sync::mpsc;
+use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
 use rhai::{CallFnOptions, Dynamic, Map, Scope};
@@ -9,142 +10,259 @@ use crate::config::Config;
 use crate::context::{copy_tree, Context, Inner};
 use crate::error::{Error, Result};
 use crate::fetch::Fetcher;
-use crate::layout::Layout;
+use crate::plan::{Instance, Plan, Status};
+use crate::progress::Progress;
 use crate::recipe::{Recipe, PHASES};
+use crate::record::Record;
 use crate::script_error::ScriptError;
 use crate::scripts::Scripts;
-use crate::stage::Stage;
-use crate::suggest::closest;
-use crate::target::Target;
+use crate::stage::Roots;
 use crate::unpack::{unpack, UnpackOptions};
 
-/// Builds recipes for one target: fetch, unpack, patch, phases, then commit the package.
+/// How many sources are downloaded at once before building.
+const PARALLEL_FETCHES: usize = 4;
+
+/// Runs planned recipe instances: fetches what is missing, then builds ready instances in
+/// parallel under one jobserver, committing each package only when all its phases succeeded.
 pub struct Builder<'a> {
     pub scripts: &'a Scripts,
     pub config: &'a Config,
     pub fetcher: &'a Fetcher,
-    pub target: &'a Target,
+    pub plan: &'a Plan,
+    pub progress: Arc<Progress>,
+    pub jobserver: jobserver::Client,
+    pub keep_going: bool,
 }
 
-/// A recipe together with the stage it belongs to.
-struct Planned {
-    recipe: Recipe,
-    stage: Stage,
+/// What a build did.
+#[derive(Debug, Default)]
+pub struct Summary {
+    pub built: Vec<String>,
+    pub reused: usize,
+    pub failed: Vec<String>,
+    pub skipped: Vec<String>,
 }
 
 impl Builder<'_> {
-    /// Builds the recipe at `path` after the recipes it depends on.
-    pub fn run(&self, path: &Path) -> Result<()> {
-        let mut order = Vec::new();
-        self.plan(path, &mut Vec::new(), &mut order)?;
-        for planned in &order {
-            for source in &planned.recipe.sources {
-                self.fetcher.fetch(&source.url, &source.sha256)?;
+    /// Builds `selection` and everything it depends on that is not built already.
+    pub fn build(&self, selection: &[usize]) -> Result<Summary> {
+        let plan = self.plan;
+        let wanted = plan.closure(selection);
+        let todo: Vec<usize> = wanted
+            .iter()
+            .copied()
+            .filter(|index| plan.instances[*index].status != Status::Built)
+            .collect();
+        let mut summary = Summary {
+            reused: wanted.len() - todo.len(),
+            ..Summary::default()
+        };
+        if todo.is_empty() {
+            return Ok(summary);
+        }
+        self.fetch_all(&todo)?;
+        self.progress.total(todo.len());
+
+        let mut waiting: BTreeMap<usize, usize> = todo
+            .iter()
+            .map(|index| {
+                let pending = plan.instances[*index]
+                    .deps
+                    .iter()
+                    .filter(|dep| todo.contains(dep))
+                    .count();
+                (*index, pending)
+            })
+            .collect();
+        let mut ready: VecDeque<usize> = waiting
+            .iter()
+            .filter(|(_, pending)| **pending == 0)
+            .map(|(index, _)| *index)
+            .collect();
+        for index in &ready {
+            waiting.remove(index);
+        }
+        let mut errors: Vec<Error> = Vec::new();
+        let mut running = 0;
+        let (sender, receiver) = mpsc::channel::<(usize, Result<f64>, f64)>();
+        std::thread::scope(|scope| {
+            loop {
+                let stop = !errors.is_empty() && !self.keep_going;
+                if !stop {
+                    while let Some(index) = ready.pop_front() {
+                        running += 1;
+                        let sender = sender.clone();
+                        scope.spawn(move || {
+                            let started = Instant::now();
+                            let result = self.build_one(index);
+                            let _ = sender.send((index, result, started.elapsed().as_secs_f64()));
+                        });
+                    }
+                }
+                if running == 0 {
+                    break;
+                }
+                let (index, result, seconds) = receiver.recv().expect("a builder thread reports");
+                running -= 1;
+                let id = plan.instances[index].id.clone();
+                match result {
+                    Ok(_) => {
+                        self.progress.finished(&id, "built", seconds);
+                        summary.built.push(id);
+                        let dependents: Vec<usize> = waiting
+                            .iter()
+                            .filter(|(other, _)| plan.instances[**other].deps.contains(&index))
+                            .map(|(other, _)| *other)
+                            .collect();
+                        for dependent in dependents {
+                            let pending = waiting.get_mut(&dependent).expect("waiting");
+                            *pending -= 1;
+                            if *pending == 0 {
+                                waiting.remove(&dependent);
+                                ready.push_back(dependent);
+                            }
+                        }
+                    }
+                    Err(error) => {
+                        self.progress.finished(&id, "FAILED", seconds);
+                        summary.failed.push(id);
+                        errors.push(error);
+                        // Whatever needs the failed instance cannot be built this time.
+                        let mut blocked = vec![index];
+                        while let Some(failed) = blocked.pop() {
+                            let dependents: Vec<usize> = waiting
+                                .keys()
+                                .copied()
+                                .filter(|other| plan.instances[*other].deps.contains(&failed))
+                                .collect();
+                            for dependent in dependents {
+                                waiting.remove(&dependent);
+                                summary.skipped.push(plan.instances[dependent].id.clone());
+                                blocked.push(dependent);
+                            }
+                        }
+                    }
+                }
             }
+        });
+        self.progress.clear();
+        if !errors.is_empty() {
+            summary.skipped.extend(
+                waiting
+                    .keys()
+                    .map(|index| plan.instances[*index].id.clone()),
+            );
+            summary
+                .skipped
+                .extend(ready.iter().map(|index| plan.instances[*index].id.clone()));
+            summary.skipped.sort();
+            summary.skipped.dedup();
+            if !summary.skipped.is_empty() || summary.failed.len() > 1 || !summary.built.is_empty()
+            {
+                self.progress.message(&format!(
+                    "failed: {}\nnot built because of that: {}\nbuilt: {}",
+                    summary.failed.join(", "),
+                    if summary.skipped.is_empty() {
+                        "none".to_string()
+                    } else {
+                        summary.skipped.join(", ")
+                    },
+                    summary.built.len()
+                ));
+            }
+            return Err(if errors.len() == 1 {
+                errors.remove(0)
+            } else {
+                Error::Many(errors)
+            });
         }
-        for planned in &order {
-            self.build(planned)?;
-        }
-        Ok(())
+        Ok(summary)
     }
 
-    /// Depth-first: dependencies come before the recipes that need them.
-    fn plan(&self, path: &Path, chain: &mut Vec<PathBuf>, order: &mut Vec<Planned>) -> Result<()> {
-        let path =
-            std::path::absolute(path).map_err(|error| Error::io("cannot resolve", path, error))?;
-        if let Some(start) = chain.iter().position(|seen| *seen == path) {
-            let cycle: Vec<String> = chain[start..]
-                .iter()
-                .chain(std::iter::once(&path))
-                .map(|path| self.scripts.source_name(path))
-                .collect();
-            return Err(Error::Usage(format!(
-                "dependency cycle: {}",
-                cycle.join(" -> ")
-            )));
-        }
-        if order.iter().any(|planned| planned.recipe.path == path) {
+    /// Every missing source of the instances, fetched in parallel before any build starts.
+    fn fetch_all(&self, todo: &[usize]) -> Result<()> {
+        let mut sources: Vec<(String, String)> = todo
+            .iter()
+            .flat_map(|index| {
+                self.plan
+                    .recipe_of(&self.plan.instances[*index])
+                    .sources
+                    .iter()
+            })
+            .filter(|source| !self.fetcher.store().contains(&source.sha256))
+            .map(|source| (source.url.clone(), source.sha256.clone()))
+            .collect();
+        sources.sort();
+        sources.dedup_by(|a, b| a.1 == b.1);
+        if sources.is_empty() {
             return Ok(());
         }
-        if !path.is_file() {
-            return Err(Error::Usage(format!("no recipe at {}", path.display())));
-        }
-        let recipe = Recipe::load(self.scripts, &path)?;
-        let stage = Stage::for_recipe(self.scripts, &path)?;
-        chain.push(path.clone());
-        for dependency in &recipe.depends {
-            let dependency_path = stage.dir.join(format!("{dependency}.rhai"));
-            if !dependency_path.is_file() {
-                let known = recipe_names(&stage.dir);
-                let names: Vec<&str> = known.iter().map(String::as_str).collect();
-                let hint = closest(dependency, &names)
-                    .map(|guess| format!("; did you mean `{guess}`?"))
-                    .unwrap_or_default();
-                return Err(Error::Usage(format!(
-                    "{} depends on `{dependency}`, but {} has no {dependency}.rhai{hint}",
-                    recipe.source_name,
-                    self.scripts.source_name(&stage.dir),
-                )));
+        self.progress
+            .message(&format!("fetching {} source(s)", sources.len()));
+        let queue = Mutex::new(sources);
+        let errors = Mutex::new(Vec::new());
+        std::thread::scope(|scope| {
+            for _ in 0..PARALLEL_FETCHES {
+                scope.spawn(|| loop {
+                    let Some((url, sha256)) = queue.lock().unwrap().pop() else {
+                        break;
+                    };
+                    if let Err(error) = self.fetcher.fetch(&url, &sha256) {
+                        errors.lock().unwrap().push(Error::from(error));
+                    }
+                });
             }
-            self.plan(&dependency_path, chain, order)?;
-        }
-        chain.pop();
-        order.push(Planned { recipe, stage });
-        Ok(())
-    }
-
-    fn say(&self, message: &str) {
-        if !self.config.quiet {
-            eprintln!("{message}");
+        });
+        let mut errors = errors.into_inner().unwrap();
+        match errors.len() {
+            0 => Ok(()),
+            1 => Err(errors.remove(0)),
+            _ => Err(Error::Many(errors)),
         }
     }
 
-    fn build(&self, planned: &Planned) -> Result<()> {
-        let Planned { recipe, stage } = planned;
+    /// Builds one instance while holding one jobserver token; returns its wall time.
+    fn build_one(&self, index: usize) -> Result<f64> {
+        let token = self.jobserver.acquire().map_err(|error| {
+            Error::io(
+                "cannot take a job token from",
+                self.config.work_dir.clone(),
+                error,
+            )
+        })?;
+        let instance = &self.plan.instances[index];
+        let recipe = self.plan.recipe_of(instance);
         let started = Instant::now();
-        let layout = Layout::new(
-            &self.config.work_dir,
-            &self.target.name,
-            &stage.name,
-            &recipe.name,
-        );
-        self.say(&format!(
-            "==> {} {} ({}, {})",
-            recipe.name, recipe.version, self.target.name, stage.name
-        ));
-        // Whatever a killed or failed run left behind is not trusted.
-        let scratch = layout.scratch();
-        remove_all(&scratch)?;
+        self.progress.started(&instance.id, &recipe.version);
+        let layout = &instance.layout;
+        // A record that no longer matches is removed first: from here until the new one is
+        // written, the instance is not built, whatever happens to this process.
+        let _ = std::fs::remove_file(layout.record());
+        remove_all(&layout.scratch())?;
         remove_all(&layout.logs())?;
         for dir in [
             layout.srcdir(),
             layout.builddir(),
             layout.destdir(),
             layout.logs(),
-            layout.sysroot(),
+            layout.root(),
         ] {
             std::fs::create_dir_all(&dir)
                 .map_err(|error| Error::io("cannot create", &dir, error))?;
         }
-        self.prepare_sources(recipe, &layout)?;
-
-        let context = self.context(recipe, stage, &layout)?;
+        self.prepare_sources(recipe, instance)?;
+        let context = self.context(recipe, instance)?;
         for phase in PHASES {
-            self.run_phase(recipe, &context, phase)?;
+            self.run_phase(recipe, &context, instance, phase)?;
         }
-        self.commit(recipe, &layout)?;
-        self.say(&format!(
-            "    {} {} done in {:.1}s: {}",
-            recipe.name,
-            recipe.version,
-            started.elapsed().as_secs_f64(),
-            layout.package().display()
-        ));
-        Ok(())
+        let seconds = started.elapsed().as_secs_f64();
+        self.commit(recipe, instance, seconds)?;
+        drop(token);
+        Ok(seconds)
     }
 
-    fn prepare_sources(&self, recipe: &Recipe, layout: &Layout) -> Result<()> {
-        let srcdir = layout.srcdir();
+    fn prepare_sources(&self, recipe: &Recipe, instance: &Instance) -> Result<()> {
+        let srcdir = instance.layout.srcdir();
         for source in &recipe.sources {
             let fetched = self.fetcher.fetch(&source.url, &source.sha256)?;
             let dest = srcdir.join(&source.dest);
@@ -154,7 +272,7 @@ impl Builder<'_> {
                     only: source.only.clone(),
                 };
                 unpack(&fetched.path, &dest, &options).map_err(|error| Error::Unpack {
-                    context: format!("{}: cannot unpack {}", recipe.name, source.url),
+                    context: format!("{}: cannot unpack {}", instance.id, source.url),
                     source: Box::new(error),
                 })?;
             } else {
@@ -169,7 +287,7 @@ impl Builder<'_> {
             let name = self.scripts.source_name(&patch.path);
             crate::patch::apply_patch(&text, &name, &srcdir, patch.strip).map_err(|error| {
                 Error::patch(
-                    format!("{}: patch {name} does not apply", recipe.name),
+                    format!("{}: patch {name} does not apply", instance.id),
                     "refresh the patch against this version of the source, or drop it; the source tree was left unpatched".to_string(),
                     &name,
                     &text,
@@ -180,12 +298,24 @@ impl Builder<'_> {
         Ok(())
     }
 
-    fn context(&self, recipe: &Recipe, stage: &Stage, layout: &Layout) -> Result<Context> {
-        let sysroot = layout.sysroot();
-        let tools = stage.toolchain(self.scripts, self.target, &sysroot)?;
+    fn context(&self, recipe: &Recipe, instance: &Instance) -> Result<Context> {
+        let plan = self.plan;
+        let target = &plan.targets[instance.target];
+        let stage = &plan.stages[instance.stage];
+        let layout = &instance.layout;
+        let root = layout.root();
+        let previous = plan.previous_root(instance);
+        let tools = stage.toolchain(
+            self.scripts,
+            target,
+            &Roots {
+                root: &root,
+                previous: previous.as_deref(),
+            },
+        )?;
         let mut flags = Map::new();
         for flag in ["cflags", "cxxflags", "ldflags"] {
-            flags.insert(flag.into(), Dynamic::from(self.target.flags(flag)));
+            flags.insert(flag.into(), Dynamic::from(target.flags(flag)));
         }
         let builddir = if recipe.declarations["build_in_source"]
             .as_bool()
@@ -229,37 +359,46 @@ impl Builder<'_> {
         ] {
             env.insert(variable.to_string(), flags[flag].to_string());
         }
-        let work_dir = std::path::absolute(&self.config.work_dir)
-            .map_err(|error| Error::io("cannot resolve", &self.config.work_dir, error))?;
+        let progress = self.progress.clone();
+        let id = instance.id.clone();
         Ok(Context::new(Inner {
             name: recipe.name.clone(),
             version: recipe.version.clone(),
             stage: stage.name.clone(),
-            target: self.target.data.clone(),
+            target: target.data.clone(),
             host: host_triple(),
-            work_dir,
+            work_dir: self.config.work_dir.clone(),
             srcdir: layout.srcdir(),
             builddir,
             destdir: layout.destdir(),
             prefix: stage.prefix.clone(),
-            sysroot,
+            sysroot: root,
+            previous: previous.unwrap_or_default(),
             jobs: self.config.jobs as i64,
+            jobserver: Some(self.jobserver.clone()),
             tools,
             flags,
             declarations: recipe.declarations.clone(),
             logs: layout.logs(),
             env: Mutex::new(env),
             phase: Mutex::new(String::new()),
+            on_phase: Some(Box::new(move |phase| progress.phase(&id, phase))),
             failure: Mutex::new(None),
         }))
     }
 
     /// Runs one phase: the recipe's own function, else its build style's, else nothing.
-    fn run_phase(&self, recipe: &Recipe, context: &Context, phase: &str) -> Result<()> {
-        context.set_phase(phase);
+    fn run_phase(
+        &self,
+        recipe: &Recipe,
+        context: &Context,
+        instance: &Instance,
+        phase: &str,
+    ) -> Result<()> {
         let engine = &self.scripts.engine;
-        let result = if recipe.phases.iter().any(|own| own == phase) {
-            self.say(&format!("    {phase}"));
+        let own = recipe.phases.iter().any(|name| name == phase);
+        let result = if own {
+            context.set_phase(phase);
             engine
                 .call_fn_with_options::<Dynamic>(
                     CallFnOptions::new().eval_ast(true),
@@ -273,11 +412,11 @@ impl Builder<'_> {
             let offers = self
                 .scripts
                 .module(style)
-                .is_some_and(|module| module.phases.iter().any(|own| own == phase));
+                .is_some_and(|module| module.phases.iter().any(|name| name == phase));
             if !offers {
                 return Ok(());
             }
-            self.say(&format!("    {phase} ({style})"));
+            context.set_phase(phase);
             // A one-line script calls the style's phase, so errors carry the stdlib positions.
             let script = format!("import \"{style}\" as style; style::{phase}(ctx);");
             let mut scope = Scope::new();
@@ -292,7 +431,7 @@ impl Builder<'_> {
         };
         result.map_err(|error| {
             let mut location = ScriptError::eval(&self.scripts.root, &recipe.source_name, &error, false);
-            if !recipe.phases.iter().any(|own| own == phase) {
+            if !own {
                 location = location.with_help(format!(
                     "phase {phase} comes from STYLE \"{}\"; define `fn {phase}(ctx)` in the recipe to replace it",
                     recipe.style.as_deref().unwrap_or_default()
@@ -300,6 +439,7 @@ impl Builder<'_> {
             }
             match context.take_failure() {
                 Some(mut failure) => {
+                    failure.recipe = instance.id.clone();
                     failure.location = Some(location.into_location());
                     Error::from(failure)
                 }
@@ -308,12 +448,21 @@ impl Builder<'_> {
         })
     }
 
-    /// Moves the installed files into place as the package, merges them into the stage's
-    /// sysroot, and only then writes the record that says the package is built.
-    fn commit(&self, recipe: &Recipe, layout: &Layout) -> Result<()> {
+    /// Moves the installed files into place as the package, replaces the previous version's
+    /// files in the stage's root with the new ones, and only then writes the record.
+    fn commit(&self, recipe: &Recipe, instance: &Instance, seconds: f64) -> Result<()> {
+        let layout = &instance.layout;
         let package = layout.package();
-        let record = layout.record();
-        let _ = std::fs::remove_file(&record);
+        let root = layout.root();
+        let previous = layout.record().with_extension("files");
+        if let Ok(text) = std::fs::read_to_string(&previous) {
+            for file in text.lines() {
+                let path = root.join(file);
+                if path.symlink_metadata().is_ok_and(|meta| !meta.is_dir()) {
+                    let _ = std::fs::remove_file(&path);
+                }
+            }
+        }
         remove_all(&package)?;
         if let Some(parent) = package.parent() {
             std::fs::create_dir_all(parent)
@@ -322,48 +471,52 @@ impl Builder<'_> {
         let destdir = layout.destdir();
         std::fs::rename(&destdir, &package)
             .map_err(|error| Error::io("cannot move into place", &package, error))?;
-        let sysroot = layout.sysroot();
-        copy_tree(&package, &sysroot)
-            .map_err(|error| Error::io("cannot merge into", &sysroot, error))?;
-        let description = serde_json::json!({
-            "name": recipe.name,
-            "version": recipe.version,
-            "recipe": recipe.source_name,
-            "target": self.target.name,
-        });
-        if let Some(parent) = record.parent() {
+        let mut files = Vec::new();
+        list_files(&package, &package, &mut files);
+        if let Some(parent) = previous.parent() {
             std::fs::create_dir_all(parent)
                 .map_err(|error| Error::io("cannot create", parent, error))?;
         }
-        let partial = record.with_extension("json.partial");
-        std::fs::write(&partial, format!("{description:#}\n"))
-            .and_then(|()| std::fs::rename(&partial, &record))
-            .map_err(|error| Error::io("cannot write", &record, error))?;
+        std::fs::write(&previous, files.join("\n"))
+            .map_err(|error| Error::io("cannot write", &previous, error))?;
+        copy_tree(&package, &root).map_err(|error| Error::io("cannot merge into", &root, error))?;
+        let record = Record {
+            id: instance.id.clone(),
+            name: recipe.name.clone(),
+            version: recipe.version.clone(),
+            recipe: recipe.source_name.clone(),
+            key: instance.key.clone(),
+            inputs: instance.inputs.values.clone(),
+            seconds: (seconds * 10.0).round() / 10.0,
+        };
+        record.write(&layout.record())?;
         remove_all(&layout.scratch())
     }
 }
 
-fn remove_all(path: &Path) -> Result<()> {
+/// Relative paths of the files and links in a package, sorted.
+fn list_files(base: &Path, dir: &Path, files: &mut Vec<String>) {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
+    let mut entries: Vec<_> = entries.flatten().collect();
+    entries.sort_by_key(|entry| entry.file_name());
+    for entry in entries {
+        let path = entry.path();
+        if entry.file_type().is_ok_and(|kind| kind.is_dir()) {
+            list_files(base, &path, files);
+        } else if let Ok(relative) = path.strip_prefix(base) {
+            files.push(relative.to_string_lossy().into_owned());
+        }
+    }
+}
+
+pub fn remove_all(path: &Path) -> Result<()> {
     match std::fs::remove_dir_all(path) {
         Ok(()) => Ok(()),
         Err(error) if error.kind() == std::io::ErrorKind::NotFound => Ok(()),
         Err(error) => Err(Error::io("cannot remove", path, error)),
     }
-}
-
-/// The recipes in a stage folder, by name.
-pub fn recipe_names(dir: &Path) -> Vec<String> {
-    let mut names: Vec<String> = std::fs::read_dir(dir)
-        .into_iter()
-        .flatten()
-        .filter_map(|entry| {
-            let path = entry.ok()?.path();
-            let stem = path.file_stem()?.to_string_lossy().into_owned();
-            (path.extension()? == "rhai" && stem != "stage").then_some(stem)
-        })
-        .collect();
-    names.sort();
-    names
 }
 
 /// The triple of the machine running serpent, for `--build=` in cross builds.

@@ -1,9 +1,10 @@
 use std::path::{Path, PathBuf};
 
-use crate::build::recipe_names;
 use crate::error::{Error, Result};
+use crate::project::Project;
 use crate::recipe::Recipe;
 use crate::scripts::Scripts;
+use crate::spin::Spin;
 use crate::stage::Stage;
 use crate::target::Target;
 
@@ -12,6 +13,7 @@ enum Script {
     Recipe,
     Stage,
     Target,
+    Spin,
 }
 
 fn classify(path: &Path) -> Script {
@@ -22,6 +24,8 @@ fn classify(path: &Path) -> Script {
     };
     if in_folder("targets") {
         Script::Target
+    } else if in_folder("spins") {
+        Script::Spin
     } else if path.file_name().is_some_and(|name| name == "stage.rhai") {
         Script::Stage
     } else {
@@ -37,8 +41,7 @@ pub fn all_scripts(root: &Path) -> Vec<PathBuf> {
         };
         for entry in entries.flatten() {
             let path = entry.path();
-            let name = entry.file_name();
-            if path.is_dir() && name != "patches" && name != "spins" {
+            if path.is_dir() && entry.file_name() != "patches" {
                 walk(&path, found);
             } else if path.extension().is_some_and(|ext| ext == "rhai") {
                 found.push(path);
@@ -51,20 +54,23 @@ pub fn all_scripts(root: &Path) -> Vec<PathBuf> {
     found
 }
 
-/// Checks scripts and returns how many of each kind passed; every problem is reported.
-pub fn check(scripts: &Scripts, paths: &[PathBuf]) -> Result<String> {
+/// Checks scripts and says how many of each kind passed; every problem is reported.
+pub fn check(scripts: &Scripts, project: &Project, paths: &[PathBuf]) -> Result<String> {
     let paths = if paths.is_empty() {
         all_scripts(&scripts.root)
     } else {
         paths.to_vec()
     };
     let mut problems = Vec::new();
-    let (mut recipes, mut stages, mut targets) = (0, 0, 0);
+    let (mut recipes, mut stages, mut targets, mut spins) = (0, 0, 0, 0);
     for path in &paths {
         let result = match classify(path) {
             Script::Target => Target::read(scripts, path).map(|_| targets += 1),
-            Script::Stage => Stage::for_recipe(scripts, path).map(|_| stages += 1),
-            Script::Recipe => check_recipe(scripts, path).map(|()| recipes += 1),
+            Script::Spin => check_spin(scripts, project, path).map(|()| spins += 1),
+            Script::Stage => {
+                Stage::load(scripts, path.parent().unwrap_or(Path::new("."))).map(|_| stages += 1)
+            }
+            Script::Recipe => check_recipe(scripts, project, path).map(|()| recipes += 1),
         };
         match result {
             Ok(()) => {}
@@ -75,22 +81,50 @@ pub fn check(scripts: &Scripts, paths: &[PathBuf]) -> Result<String> {
     if !problems.is_empty() {
         return Err(Error::Many(problems));
     }
+    let spins = if spins > 0 {
+        format!(", {spins} spin(s)")
+    } else {
+        String::new()
+    };
     Ok(format!(
-        "checked {recipes} recipe(s), {stages} stage(s) and {targets} target(s): no problems"
+        "checked {recipes} recipe(s), {stages} stage(s){spins} and {targets} target(s): no problems"
     ))
 }
 
-fn check_recipe(scripts: &Scripts, path: &Path) -> Result<()> {
+/// A spin is checked by reading and planning it: every recipe it builds, with its overrides,
+/// and every target and dependency must hold up.
+fn check_spin(scripts: &Scripts, project: &Project, path: &Path) -> Result<()> {
+    let spin = Spin::read(scripts, path)?;
+    let mut overlays = project.recipe_dirs[..project.recipe_dirs.len() - 1].to_vec();
+    overlays.extend(spin.overlays.iter().cloned());
+    let project = Project::new(&project.root, &overlays);
+    let config = crate::config::Config::for_checking(&scripts.root);
+    crate::plan::Plan::new(scripts, &config, spin, project, None, None).map(|_| ())
+}
+
+fn check_recipe(scripts: &Scripts, project: &Project, path: &Path) -> Result<()> {
     if !path.is_file() {
         return Err(Error::Usage(format!("no such file: {}", path.display())));
     }
-    let recipe = Recipe::load(scripts, path)?;
-    let stage = Stage::for_recipe(scripts, path)?;
-    let known = recipe_names(&stage.dir);
+    let recipe = Recipe::load(scripts, path, &project.recipe_dirs, None)?;
+    let stage_dir = path.parent().unwrap_or(Path::new("."));
+    let stage = Stage::load(scripts, stage_dir)?;
+    let mut known: Vec<String> = project.stage_recipes(&stage.name).into_keys().collect();
+    known.extend(
+        std::fs::read_dir(stage_dir)
+            .into_iter()
+            .flatten()
+            .flatten()
+            .filter_map(|entry| {
+                let path = entry.path();
+                (path.extension()? == "rhai")
+                    .then(|| path.file_stem().unwrap().to_string_lossy().into_owned())
+            }),
+    );
     let missing: Vec<&String> = recipe
         .depends
         .iter()
-        .filter(|name| !known.contains(name))
+        .filter(|name| !name.contains('/') && !known.contains(name))
         .collect();
     if missing.is_empty() {
         return Ok(());

@@ -28,6 +28,19 @@ pub struct Cli {
     /// Repeat for more; tried in order, after those in the config file.
     #[arg(long = "mirror", global = true, value_name = "URL")]
     pub mirrors: Vec<String>,
+    /// The spin: a name in recipes/spins/ or a path (default: recipes/spins/default.rhai).
+    #[arg(long, global = true, env = "SERPENT_SPIN")]
+    pub spin: Option<String>,
+    /// A folder laid out like recipes/ whose scripts replace or add to ours. Repeatable;
+    /// searched in order, before the spin's overlays and recipes/.
+    #[arg(long = "overlay", global = true, value_name = "DIR")]
+    pub overlays: Vec<PathBuf>,
+    /// Keep building whatever does not depend on a failed recipe.
+    #[arg(long, short = 'k', global = true)]
+    pub keep_going: bool,
+    /// Fail at once if another serpent holds the work dir, instead of waiting.
+    #[arg(long, global = true)]
+    pub no_wait: bool,
     /// Print only errors.
     #[arg(long, short = 'q', global = true)]
     pub quiet: bool,
@@ -48,6 +61,13 @@ pub enum Color {
     Never,
 }
 
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Format {
+    Text,
+    Json,
+    Dot,
+}
+
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Build one recipe and the recipes it depends on.
@@ -55,6 +75,33 @@ pub enum Command {
         /// The recipe file, e.g. recipes/stage1/musl.rhai.
         recipe: PathBuf,
     },
+    /// Build the spin's stages (all of them when none are named) for its targets.
+    Build {
+        /// Stage names, e.g. stage1.
+        stages: Vec<String>,
+    },
+    /// Show what a build would do, without building.
+    Plan {
+        stages: Vec<String>,
+        #[arg(long, value_enum, default_value = "text")]
+        format: Format,
+    },
+    /// Show the build graph.
+    Graph {
+        stages: Vec<String>,
+        #[arg(long, value_enum, default_value = "text")]
+        format: Format,
+    },
+    /// Say why a recipe would be rebuilt: which of its inputs changed since its recorded build.
+    Explain { recipe: PathBuf },
+    /// Print the latest log of a recipe's phase (by default the last phase that ran).
+    Log {
+        recipe: PathBuf,
+        #[arg(long)]
+        phase: Option<String>,
+    },
+    /// Remove the work dir.
+    Clean,
     /// Check every recipe, stage and target (or just the files given) without building.
     Check {
         /// Recipe, stage or target files; default: everything under recipes/.

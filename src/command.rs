@@ -11,6 +11,8 @@ pub struct Command {
     pub argv: Vec<String>,
     pub env: BTreeMap<String, String>,
     pub cwd: PathBuf,
+    /// Handed to the child as MAKEFLAGS, so nested makes share serpent's job slots.
+    pub jobserver: Option<jobserver::Client>,
 }
 
 /// Why a command did not succeed, before it is tied to a recipe and phase.
@@ -39,6 +41,9 @@ impl Command {
             .envs(&self.env)
             .current_dir(&self.cwd)
             .stdin(Stdio::null());
+        if let Some(client) = &self.jobserver {
+            client.configure_make(&mut process);
+        }
         process
     }
 

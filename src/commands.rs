@@ -1,14 +1,19 @@
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use crate::build::Builder;
 use crate::cli::{Cli, Command};
 use crate::config::{self, Config};
 use crate::error::{Error, Result};
 use crate::fetch::Fetcher;
+use crate::lock::WorkLock;
+use crate::plan::Plan;
+use crate::progress::Progress;
+use crate::project::Project;
 use crate::recipe::Recipe;
 use crate::scripts::Scripts;
+use crate::spin::Spin;
 use crate::store::Store;
-use crate::target::Target;
 
 pub fn dispatch(cli: Cli) -> Result<()> {
     match &cli.command {
@@ -64,33 +69,91 @@ pub fn dispatch(cli: Cli) -> Result<()> {
     }
 
     let hint = match &cli.command {
-        Command::Run { recipe } => recipe.parent().map(Path::to_path_buf),
+        Command::Run { recipe } | Command::Explain { recipe } | Command::Log { recipe, .. } => {
+            recipe.parent().map(Path::to_path_buf)
+        }
         Command::Check { paths } => paths
             .first()
             .and_then(|path| path.parent().map(Path::to_path_buf)),
         _ => None,
     };
     let config = resolve_config(&cli, hint.as_deref())?;
+    if let Command::Clean = cli.command {
+        let _lock = WorkLock::acquire(&config.work_dir, cli.no_wait, config.quiet)?;
+        return crate::build::remove_all(&config.work_dir);
+    }
     let scripts = Scripts::load(&config.root)?;
     let fetcher = Fetcher::new(
         Store::new(config.store_dir.clone()),
         config.mirrors.clone(),
         config.offline,
     );
+    let base = Project::new(&config.root, &cli.overlays);
+    let spin = Spin::load(&scripts, &base, cli.spin.as_deref())?;
+    let mut overlays = cli.overlays.clone();
+    overlays.extend(spin.overlays.iter().cloned());
+    let project = Project::new(&config.root, &overlays);
+    let target = cli.target.as_deref();
 
     match cli.command {
         Command::Run { recipe } => {
-            let target = load_target(&scripts, cli.target.as_deref())?;
-            let builder = Builder {
-                scripts: &scripts,
-                config: &config,
-                fetcher: &fetcher,
-                target: &target,
-            };
-            builder.run(&recipe)
+            let _lock = WorkLock::acquire(&config.work_dir, cli.no_wait, config.quiet)?;
+            let plan = Plan::new(&scripts, &config, spin, project, target, Some(&recipe))?;
+            let selection = plan.instances_of(&recipe);
+            build(
+                cli.keep_going,
+                &scripts,
+                &config,
+                &fetcher,
+                &plan,
+                &selection,
+            )
+        }
+        Command::Build { stages } => {
+            let _lock = WorkLock::acquire(&config.work_dir, cli.no_wait, config.quiet)?;
+            let plan = Plan::new(&scripts, &config, spin, project, target, None)?;
+            let selection = plan.instances_of_stages(&stages)?;
+            build(
+                cli.keep_going,
+                &scripts,
+                &config,
+                &fetcher,
+                &plan,
+                &selection,
+            )
+        }
+        Command::Plan { stages, format } | Command::Graph { stages, format } => {
+            let plan = Plan::new(&scripts, &config, spin, project, target, None)?;
+            let selection = plan.closure(&plan.instances_of_stages(&stages)?);
+            print!("{}", crate::describe::render(&plan, &selection, format));
+            Ok(())
+        }
+        Command::Explain { recipe } => {
+            let plan = Plan::new(&scripts, &config, spin, project, target, Some(&recipe))?;
+            for index in plan.instances_of(&recipe) {
+                println!("{}", crate::describe::explain(&plan, index));
+            }
+            Ok(())
+        }
+        Command::Log { recipe, phase } => {
+            let plan = Plan::new(&scripts, &config, spin, project, target, Some(&recipe))?;
+            for index in plan.instances_of(&recipe) {
+                let logs = plan.instances[index].layout.logs();
+                let path = match &phase {
+                    Some(phase) => logs.join(format!("{phase}.log")),
+                    None => latest_log(&logs).unwrap_or_else(|| logs.join("setup.log")),
+                };
+                let text = std::fs::read_to_string(&path)
+                    .map_err(|error| Error::io("no log at", &path, error))?;
+                if !config.quiet {
+                    eprintln!("==> {}", path.display());
+                }
+                print!("{text}");
+            }
+            Ok(())
         }
         Command::Check { paths } => {
-            let summary = crate::check::check(&scripts, &paths)?;
+            let summary = crate::check::check(&scripts, &project, &paths)?;
             if !config.quiet {
                 println!("{summary}");
             }
@@ -107,7 +170,7 @@ pub fn dispatch(cli: Cli) -> Result<()> {
                 recipes
             };
             for path in recipes {
-                let recipe = Recipe::load(&scripts, &path)?;
+                let recipe = Recipe::load(&scripts, &path, &project.recipe_dirs, None)?;
                 for source in &recipe.sources {
                     let fetched = fetcher.fetch(&source.url, &source.sha256)?;
                     if !config.quiet {
@@ -178,8 +241,63 @@ pub fn dispatch(cli: Cli) -> Result<()> {
             }
             Ok(())
         }
-        Command::Unpack { .. } | Command::Patch { .. } => unreachable!("handled above"),
+        Command::Clean | Command::Unpack { .. } | Command::Patch { .. } => {
+            unreachable!("handled above")
+        }
     }
+}
+
+fn build(
+    keep_going: bool,
+    scripts: &Scripts,
+    config: &Config,
+    fetcher: &Fetcher,
+    plan: &Plan,
+    selection: &[usize],
+) -> Result<()> {
+    let jobserver = jobserver::Client::new(config.jobs).map_err(|error| {
+        Error::io(
+            "cannot create the job pool in",
+            config.work_dir.clone(),
+            error,
+        )
+    })?;
+    let progress = Arc::new(crate::progress::Progress::new(config.quiet));
+    let builder = Builder {
+        scripts,
+        config,
+        fetcher,
+        plan,
+        progress: progress.clone(),
+        jobserver,
+        keep_going,
+    };
+    let summary = builder.build(selection)?;
+    if !config.quiet {
+        if summary.built.is_empty() {
+            println!(
+                "nothing to do: {} recipe instance(s) up to date",
+                summary.reused
+            );
+        } else {
+            println!(
+                "built {} recipe instance(s), {} up to date",
+                summary.built.len(),
+                summary.reused
+            );
+        }
+    }
+    drop::<Arc<Progress>>(progress);
+    Ok(())
+}
+
+fn latest_log(dir: &Path) -> Option<PathBuf> {
+    std::fs::read_dir(dir)
+        .ok()?
+        .flatten()
+        .filter_map(|entry| Some((entry.metadata().ok()?.modified().ok()?, entry.path())))
+        .max()
+        .map(|(_, path)| path)
 }
 
 fn resolve_config(cli: &Cli, hint: Option<&Path>) -> Result<Config> {
@@ -211,11 +329,6 @@ fn resolve_config(cli: &Cli, hint: Option<&Path>) -> Result<Config> {
         quiet: cli.quiet,
         verbose: cli.verbose,
     })
-}
-
-fn load_target(scripts: &Scripts, name: Option<&str>) -> Result<Target> {
-    let name = name.unwrap_or(std::env::consts::ARCH);
-    Target::load(scripts, name)
 }
 
 /// Downloads a file whose hash is not known yet (for `serpent new --url`) and stores it by the

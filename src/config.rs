@@ -27,6 +27,22 @@ pub struct Config {
     pub verbose: bool,
 }
 
+impl Config {
+    /// Settings for reading and planning only (`serpent check`): nothing is built or fetched.
+    pub fn for_checking(root: &Path) -> Config {
+        Config {
+            root: root.to_path_buf(),
+            work_dir: root.join("build"),
+            store_dir: default_store_dir(),
+            mirrors: Vec::new(),
+            offline: true,
+            jobs: 1,
+            quiet: true,
+            verbose: false,
+        }
+    }
+}
+
 fn home_dir(variable: &str, fallback: &str) -> PathBuf {
     match std::env::var_os(variable) {
         Some(dir) if !dir.is_empty() => PathBuf::from(dir),

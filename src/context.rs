@@ -17,6 +17,9 @@ type ScriptResult<T> = Result<T, Box<EvalAltResult>>;
 #[derive(Clone)]
 pub struct Context(Arc<Inner>);
 
+/// Told about each phase as it starts, for progress display.
+pub type PhaseListener = Box<dyn Fn(&str) + Send + Sync>;
+
 /// The fixed facts of one recipe instance, filled in by the builder.
 pub struct Inner {
     pub name: String,
@@ -30,13 +33,18 @@ pub struct Inner {
     pub destdir: PathBuf,
     pub prefix: String,
     pub sysroot: PathBuf,
+    /// The previous stage's root for this target (empty for the first stage).
+    pub previous: PathBuf,
     pub jobs: i64,
+    /// Shared by every build of one serpent run, so nested makes never exceed `--jobs`.
+    pub jobserver: Option<jobserver::Client>,
     pub tools: Map,
     pub flags: Map,
     pub declarations: Map,
     pub logs: PathBuf,
     pub env: Mutex<BTreeMap<String, String>>,
     pub phase: Mutex<String>,
+    pub on_phase: Option<PhaseListener>,
     pub failure: Mutex<Option<CommandFailure>>,
 }
 
@@ -58,6 +66,9 @@ impl Context {
 
     pub fn set_phase(&self, phase: &str) {
         *self.0.phase.lock().unwrap() = phase.to_string();
+        if let Some(on_phase) = &self.0.on_phase {
+            on_phase(phase);
+        }
     }
 
     pub fn phase(&self) -> String {
@@ -101,6 +112,7 @@ impl Context {
             argv,
             env: self.0.env.lock().unwrap().clone(),
             cwd: self.0.builddir.clone(),
+            jobserver: self.0.jobserver.clone(),
         };
         for (key, value) in options {
             match key.as_str() {
@@ -163,9 +175,38 @@ impl Context {
     }
 
     fn make(&mut self, args: Array) -> ScriptResult<()> {
-        let mut argv: Array = vec!["make".into(), format!("-j{}", self.0.jobs).into()];
+        // Under the jobserver, make takes its jobs from the shared pool; an explicit -j would
+        // make it start a pool of its own.
+        let mut argv: Array = match self.0.jobserver {
+            Some(_) => vec!["make".into()],
+            None => vec!["make".into(), format!("-j{}", self.0.jobs).into()],
+        };
         argv.extend(args);
         self.run(argv, Map::new())
+    }
+
+    /// Ninja does not take part in a jobserver, so it gets as many jobs as there are tokens
+    /// free right now (plus the one this build holds), and they are returned when it ends.
+    fn ninja(&mut self, args: Array) -> ScriptResult<()> {
+        let mut extra = Vec::new();
+        if let Some(client) = &self.0.jobserver {
+            while extra.len() + 1 < self.0.jobs as usize {
+                match client.try_acquire() {
+                    Ok(Some(token)) => extra.push(token),
+                    _ => break,
+                }
+            }
+        }
+        let jobs = if self.0.jobserver.is_some() {
+            extra.len() + 1
+        } else {
+            self.0.jobs as usize
+        };
+        let mut argv: Array = vec!["ninja".into(), format!("-j{jobs}").into()];
+        argv.extend(args);
+        let result = self.run(argv, Map::new());
+        drop(extra);
+        result
     }
 
     fn setenv(&mut self, name: &str, value: Dynamic) {
@@ -486,8 +527,15 @@ pub fn register_api(engine: &mut Engine) {
         engine,
         "sysroot",
         "String",
-        "The root of this stage for this target, holding every finished package.",
+        "The root of this stage for this target, assembled from every finished package.",
         |c| path_string(&c.0.sysroot),
+    );
+    property(
+        engine,
+        "previous",
+        "String",
+        "The previous stage's root for this target; empty in the first stage.",
+        |c| path_string(&c.0.previous),
     );
     property(
         engine,
@@ -566,8 +614,15 @@ pub fn register_api(engine: &mut Engine) {
         engine,
         "make",
         &["ctx: &mut Context", "args: Array", "()"],
-        "Runs `make -j<jobs>` with these arguments in the build directory.",
+        "Runs `make` with these arguments in the build directory, sharing serpent's job pool.",
         |c: &mut Context, args: Array| c.make(args),
+    );
+    register(
+        engine,
+        "ninja",
+        &["ctx: &mut Context", "args: Array", "()"],
+        "Runs `ninja` with these arguments and as many jobs as serpent's job pool has free.",
+        |c: &mut Context, args: Array| c.ninja(args),
     );
     register(
         engine,

@@ -47,6 +47,10 @@ pub enum Error {
     #[diagnostic(code(serpent::usage))]
     Usage(String),
 
+    #[error("{0}")]
+    #[diagnostic(code(serpent::busy))]
+    Busy(String),
+
     #[error(transparent)]
     #[diagnostic(transparent)]
     Recipe(Box<RecipeProblem>),

@@ -1,24 +1,28 @@
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 /// Where one recipe instance's files live under the work dir:
-/// `<work>/<target>/<stage>/{sysroot, pkgs/<name>, tmp/<name>, logs/<name>, records/<name>.json}`.
+/// `<work>/<target>/<stage>/{<root>, pkgs/<name>, tmp/<name>, logs/<name>, records/<name>.json}`.
 #[derive(Debug, Clone)]
 pub struct Layout {
+    pub work_dir: PathBuf,
     pub stage_dir: PathBuf,
+    pub root_name: String,
     pub name: String,
 }
 
 impl Layout {
-    pub fn new(work_dir: &std::path::Path, target: &str, stage: &str, name: &str) -> Layout {
+    pub fn new(work_dir: &Path, target: &str, stage: &str, root_name: &str, name: &str) -> Layout {
         Layout {
+            work_dir: work_dir.to_path_buf(),
             stage_dir: work_dir.join(target).join(stage),
+            root_name: root_name.to_string(),
             name: name.to_string(),
         }
     }
 
     /// The stage's root for this target, assembled from finished packages.
-    pub fn sysroot(&self) -> PathBuf {
-        self.stage_dir.join("sysroot")
+    pub fn root(&self) -> PathBuf {
+        self.stage_dir.join(&self.root_name)
     }
 
     /// The finished package: present only once every phase succeeded.

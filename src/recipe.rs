@@ -1,7 +1,7 @@
 use std::path::{Path, PathBuf};
 
 use miette::{NamedSource, SourceSpan};
-use rhai::{Array, Dynamic, Map, Scope, AST};
+use rhai::{Array, Dynamic, Map, AST};
 
 use crate::error::{Error, RecipeProblem, Result};
 use crate::scripts::Scripts;
@@ -81,6 +81,10 @@ pub struct Recipe {
     pub declarations: Map,
     /// The phase functions the recipe itself defines.
     pub phases: Vec<String>,
+    /// The script's bytes, for its key.
+    pub bytes: Vec<u8>,
+    /// The stdlib modules it imports, including its STYLE.
+    pub imports: Vec<String>,
 }
 
 /// Collects problems with one script and turns them into diagnostics pointing into it.
@@ -220,32 +224,57 @@ pub fn url_problem(url: &str) -> Option<String> {
 }
 
 impl Recipe {
-    /// Reads a recipe: compiles it, runs its top level and checks every declaration.
-    pub fn load(scripts: &Scripts, path: &Path) -> Result<Recipe> {
+    /// Reads a recipe: compiles it, runs its top level, applies a spin's overrides and checks
+    /// every declaration. Patches are looked up in `<dir>/patches/<NAME>/` for each of
+    /// `recipe_dirs` in order.
+    pub fn load(
+        scripts: &Scripts,
+        path: &Path,
+        recipe_dirs: &[PathBuf],
+        overrides: Option<&Map>,
+    ) -> Result<Recipe> {
         let (ast, source_name) = scripts.compile(path)?;
         let scope = scripts.evaluate(&ast, &source_name)?;
-        let text =
-            std::fs::read_to_string(path).map_err(|error| Error::io("cannot read", path, error))?;
-        Recipe::from_scope(scripts, path, source_name, ast, &scope, &text)
+        let bytes = std::fs::read(path).map_err(|error| Error::io("cannot read", path, error))?;
+        let text = String::from_utf8_lossy(&bytes).into_owned();
+        let mut values: Vec<(String, Dynamic)> = scope
+            .iter()
+            .filter(|(name, ..)| is_declaration(name))
+            .map(|(name, _, value)| (name.to_string(), value))
+            .collect();
+        for (key, value) in overrides.into_iter().flatten() {
+            let name = key.to_uppercase();
+            values.retain(|(existing, _)| *existing != name);
+            values.push((name, value.clone()));
+        }
+        let mut recipe =
+            Recipe::from_values(scripts, path, source_name, ast, &values, &text, recipe_dirs)?;
+        recipe.imports = imports_of(&text);
+        if let Some(style) = &recipe.style {
+            if !recipe.imports.contains(style) {
+                recipe.imports.push(style.clone());
+            }
+        }
+        recipe.bytes = bytes;
+        Ok(recipe)
     }
 
-    fn from_scope(
+    fn from_values(
         scripts: &Scripts,
         path: &Path,
         source_name: String,
         ast: AST,
-        scope: &Scope,
+        values: &[(String, Dynamic)],
         text: &str,
+        recipe_dirs: &[PathBuf],
     ) -> Result<Recipe> {
         let mut problems = Problems::new(&source_name, text);
         let mut declarations = Map::new();
         for (name, kind, _) in FIELDS {
             declarations.insert(name.to_lowercase().into(), default_of(*kind));
         }
-        for (name, _, value) in scope.iter() {
-            if !is_declaration(name) {
-                continue;
-            }
+        for (name, value) in values {
+            let (name, value) = (name.as_str(), value.clone());
             let Some((_, kind, _)) = FIELDS.iter().find(|(field, ..)| *field == name) else {
                 let known: Vec<&str> = FIELDS.iter().map(|(field, ..)| *field).collect();
                 let help = match closest(name, &known) {
@@ -327,7 +356,11 @@ impl Recipe {
                 );
             }
         }
-        let patch_dir = scripts.root.join("recipes/patches").join(&name);
+        let patch_dir = recipe_dirs
+            .iter()
+            .map(|dir| dir.join("patches").join(&name))
+            .find(|dir| dir.is_dir())
+            .unwrap_or_else(|| scripts.root.join("recipes/patches").join(&name));
         let patches = read_patches(&declarations, &patch_dir, &mut problems);
         let phases: Vec<String> = ast
             .iter_functions()
@@ -353,8 +386,32 @@ impl Recipe {
             style,
             declarations,
             phases,
+            bytes: Vec::new(),
+            imports: Vec::new(),
         })
     }
+}
+
+/// The modules named by `import "..."` statements in a script.
+pub fn imports_of(text: &str) -> Vec<String> {
+    let mut found = Vec::new();
+    for line in text.lines() {
+        let line = line.trim_start();
+        let Some(rest) = line.strip_prefix("import") else {
+            continue;
+        };
+        let rest = rest.trim_start();
+        let Some(rest) = rest.strip_prefix('"') else {
+            continue;
+        };
+        if let Some(end) = rest.find('"') {
+            let name = rest[..end].to_string();
+            if !found.contains(&name) {
+                found.push(name);
+            }
+        }
+    }
+    found
 }
 
 fn read_sources(declarations: &Map, problems: &mut Problems) -> Vec<Source> {

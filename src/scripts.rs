@@ -31,6 +31,8 @@ pub struct StdlibModule {
     /// Names of the functions that take one argument: the phases a build style offers.
     pub phases: Vec<String>,
     pub bytes: Vec<u8>,
+    /// The stdlib modules this one imports.
+    pub imports: Vec<String>,
 }
 
 struct Stdlib {
@@ -115,6 +117,24 @@ impl Scripts {
     /// A stdlib module by its import name, e.g. `autotools`.
     pub fn module(&self, name: &str) -> Option<Arc<StdlibModule>> {
         self.stdlib.modules.lock().unwrap().get(name).cloned()
+    }
+
+    /// Every stdlib module a script depends on through `imports`, directly or not, with the
+    /// bytes of each; unknown names are left out (loading the script reports them).
+    pub fn import_closure(&self, imports: &[String]) -> Vec<(String, Arc<StdlibModule>)> {
+        let mut found: Vec<(String, Arc<StdlibModule>)> = Vec::new();
+        let mut pending: Vec<String> = imports.to_vec();
+        while let Some(name) = pending.pop() {
+            if found.iter().any(|(seen, _)| *seen == name) {
+                continue;
+            }
+            if let Some(module) = self.module(&name) {
+                pending.extend(module.imports.iter().cloned());
+                found.push((name, module));
+            }
+        }
+        found.sort_by(|a, b| a.0.cmp(&b.0));
+        found
     }
 
     /// The stdlib modules that can serve as a build style: those with phase functions.
@@ -211,6 +231,7 @@ impl StdlibResolver {
         let loaded = Arc::new(StdlibModule {
             module: module.into(),
             phases,
+            imports: crate::recipe::imports_of(&text),
             bytes,
         });
         stdlib

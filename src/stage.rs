@@ -9,21 +9,36 @@ use crate::scripts::Scripts;
 use crate::target::Target;
 
 const TOOLS: [&str; 7] = ["cc", "cxx", "ar", "ranlib", "nm", "strip", "ld"];
+const DECLARATIONS: [&str; 5] = ["DESCRIPTION", "PREVIOUS", "ISOLATION", "PREFIX", "ROOT"];
 
-/// A folder of recipes and the `stage.rhai` that says how they build.
+/// A folder of recipes and the `stage.rhai` that says how they build: which stage comes
+/// before it (whose root it sees and whose toolchain it may use), its isolation, its prefix.
 pub struct Stage {
     pub name: String,
     pub dir: PathBuf,
+    pub path: PathBuf,
     pub prefix: String,
+    /// The stage this one builds on, if any.
+    pub previous: Option<String>,
+    pub isolation: String,
+    /// The folder name of the stage's root under `<work>/<target>/<stage>/`.
+    pub root: String,
+    pub bytes: Vec<u8>,
     source_name: String,
     ast: AST,
 }
 
+/// The roots a stage's toolchain may refer to.
+pub struct Roots<'a> {
+    pub root: &'a Path,
+    pub previous: Option<&'a Path>,
+}
+
 impl Stage {
-    /// Reads the `stage.rhai` beside a recipe.
-    pub fn for_recipe(scripts: &Scripts, recipe: &Path) -> Result<Stage> {
-        let dir = std::path::absolute(recipe.parent().unwrap_or(Path::new(".")))
-            .map_err(|error| Error::io("cannot resolve", recipe, error))?;
+    /// Reads the `stage.rhai` of a stage folder.
+    pub fn load(scripts: &Scripts, dir: &Path) -> Result<Stage> {
+        let dir =
+            std::path::absolute(dir).map_err(|error| Error::io("cannot resolve", dir, error))?;
         let path = dir.join("stage.rhai");
         if !path.is_file() {
             return Err(Error::Usage(format!(
@@ -33,17 +48,41 @@ impl Stage {
         }
         let (ast, source_name) = scripts.compile(&path)?;
         let scope = scripts.evaluate(&ast, &source_name)?;
-        let text = std::fs::read_to_string(&path)
-            .map_err(|error| Error::io("cannot read", &path, error))?;
+        let bytes = std::fs::read(&path).map_err(|error| Error::io("cannot read", &path, error))?;
+        let text = String::from_utf8_lossy(&bytes).into_owned();
         let mut problems = Problems::new(&source_name, &text);
-        let prefix = scope
-            .get_value::<String>("PREFIX")
-            .unwrap_or_else(|| "/usr".to_string());
+        let text_of = |name: &str, default: &str| {
+            scope
+                .get_value::<Dynamic>(name)
+                .map(|value| value.to_string())
+                .unwrap_or_else(|| default.to_string())
+        };
+        for (name, _, _) in scope.iter() {
+            if crate::recipe::is_declaration(name) && !DECLARATIONS.contains(&name) {
+                let help = crate::suggest::closest(name, &DECLARATIONS)
+                    .map(|guess| format!("did you mean {guess}?"));
+                problems.add(
+                    name,
+                    None,
+                    format!("unknown stage declaration {name}"),
+                    help,
+                );
+            }
+        }
+        let isolation = text_of("ISOLATION", "host");
+        if !["host", "chroot"].contains(&isolation.as_str()) {
+            problems.add(
+                "ISOLATION",
+                Some(&isolation),
+                format!("ISOLATION must be \"host\" or \"chroot\", not {isolation:?}"),
+                None,
+            );
+        }
         if !ast
             .iter_functions()
             .any(|function| function.name == "toolchain" && function.params.len() == 2)
         {
-            problems.add("", None, "a stage must define `fn toolchain(target, sysroot)` returning a map of cc, cxx, ar, ranlib, nm, strip and ld".into(), None);
+            problems.add("", None, "a stage must define `fn toolchain(target, roots)` returning a map of cc, cxx, ar, ranlib, nm, strip and ld".into(), None);
         }
         problems.finish()?;
         Ok(Stage {
@@ -52,16 +91,34 @@ impl Stage {
                 .unwrap_or_default()
                 .to_string_lossy()
                 .into_owned(),
+            previous: Some(text_of("PREVIOUS", "")).filter(|previous| !previous.is_empty()),
+            isolation,
+            prefix: text_of("PREFIX", "/usr"),
+            root: text_of("ROOT", "root"),
             dir,
-            prefix,
+            path,
+            bytes,
             source_name,
             ast,
         })
     }
 
-    /// The commands this stage compiles with for one target.
-    pub fn toolchain(&self, scripts: &Scripts, target: &Target, sysroot: &Path) -> Result<Map> {
-        let sysroot = sysroot.to_string_lossy().into_owned();
+    /// The commands this stage compiles with for one target. `roots` is given to the script as
+    /// a map with `root` and `previous` (empty when there is no previous stage).
+    pub fn toolchain(&self, scripts: &Scripts, target: &Target, roots: &Roots) -> Result<Map> {
+        let mut paths = Map::new();
+        paths.insert(
+            "root".into(),
+            roots.root.to_string_lossy().into_owned().into(),
+        );
+        paths.insert(
+            "previous".into(),
+            roots
+                .previous
+                .map(|path| path.to_string_lossy().into_owned())
+                .unwrap_or_default()
+                .into(),
+        );
         let value: Dynamic = scripts
             .engine
             .call_fn_with_options(
@@ -69,7 +126,7 @@ impl Stage {
                 &mut Scope::new(),
                 &self.ast,
                 "toolchain",
-                (target.data.clone(), sysroot),
+                (target.data.clone(), paths),
             )
             .map_err(|error| ScriptError::eval(&scripts.root, &self.source_name, &error, true))?;
         let tools = value.try_cast::<Map>().unwrap_or_default();

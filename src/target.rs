@@ -3,6 +3,7 @@ use std::path::{Path, PathBuf};
 use rhai::{Array, Map};
 
 use crate::error::{Error, Result};
+use crate::project::Project;
 use crate::recipe::Problems;
 use crate::scripts::Scripts;
 use crate::suggest::closest;
@@ -51,17 +52,19 @@ pub struct Target {
 
 impl Target {
     /// Finds `name` (a file in recipes/targets/ or a path to a script) and reads it.
-    pub fn load(scripts: &Scripts, name: &str) -> Result<Target> {
+    pub fn load(scripts: &Scripts, project: &Project, name: &str) -> Result<Target> {
         let path = if name.ends_with(".rhai") || name.contains('/') {
             PathBuf::from(name)
         } else {
-            scripts
-                .root
-                .join("recipes/targets")
-                .join(format!("{name}.rhai"))
+            project.target_path(name).unwrap_or_else(|| {
+                scripts
+                    .root
+                    .join("recipes/targets")
+                    .join(format!("{name}.rhai"))
+            })
         };
         if !path.is_file() {
-            let known = Target::names(&scripts.root);
+            let known = project.target_names();
             let names: Vec<&str> = known.iter().map(String::as_str).collect();
             let mut message = format!("unknown target `{name}`: {} does not exist", path.display());
             if let Some(guess) = closest(name, &names) {
@@ -72,21 +75,6 @@ impl Target {
             return Err(Error::Usage(message));
         }
         Target::read(scripts, &path)
-    }
-
-    /// The names of the targets in recipes/targets/.
-    pub fn names(root: &Path) -> Vec<String> {
-        let mut names: Vec<String> = std::fs::read_dir(root.join("recipes/targets"))
-            .into_iter()
-            .flatten()
-            .filter_map(|entry| {
-                let path = entry.ok()?.path();
-                (path.extension()? == "rhai")
-                    .then(|| path.file_stem().unwrap().to_string_lossy().into_owned())
-            })
-            .collect();
-        names.sort();
-        names
     }
 
     pub fn read(scripts: &Scripts, path: &Path) -> Result<Target> {

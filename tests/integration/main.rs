@@ -7,6 +7,7 @@ mod test;
 mod check;
 mod errors;
 mod fetch;
+mod graph;
 mod musl;
 mod new;
 mod patch;

@@ -108,9 +108,24 @@ impl Output {
     pub fn stderr_filtered(&self) -> String {
         let root = self.root.to_string_lossy();
         let temp = self.root.parent().unwrap().to_string_lossy().into_owned();
-        self.stderr
+        let text = self
+            .stderr
             .replace(&*root, "[PROJECT]")
-            .replace(&temp, "[TEMP]")
+            .replace(&temp, "[TEMP]");
+        text.lines().map(hide_duration).collect::<Vec<_>>().join("\n") + "\n"
+    }
+}
+
+/// `...: built in 12.3s` becomes `...: built in [TIME]`, so snapshots do not depend on speed.
+fn hide_duration(line: &str) -> String {
+    match line.rsplit_once(" in ") {
+        Some((head, tail))
+            if tail.ends_with('s')
+                && tail[..tail.len() - 1].chars().all(|c| c.is_ascii_digit() || c == '.') =>
+        {
+            format!("{head} in [TIME]")
+        }
+        _ => line.to_string(),
     }
 }
 

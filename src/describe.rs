@@ -1,0 +1,147 @@
+use std::fmt::Write;
+
+use serde::Serialize;
+
+use crate::cli::Format;
+use crate::key::differences;
+use crate::plan::{Plan, Status};
+use crate::record::Record;
+
+#[derive(Serialize)]
+struct Entry<'a> {
+    id: &'a str,
+    recipe: String,
+    name: &'a str,
+    version: &'a str,
+    stage: &'a str,
+    target: &'a str,
+    key: &'a str,
+    status: Status,
+    output: String,
+    depends: Vec<&'a str>,
+}
+
+/// The plan (or graph) of the selected instances as text, JSON or Graphviz dot.
+pub fn render(plan: &Plan, selection: &[usize], format: Format) -> String {
+    let entries: Vec<Entry> = selection
+        .iter()
+        .map(|index| {
+            let instance = &plan.instances[*index];
+            let recipe = plan.recipe_of(instance);
+            Entry {
+                id: &instance.id,
+                recipe: recipe.source_name.clone(),
+                name: &recipe.name,
+                version: &recipe.version,
+                stage: &plan.stages[instance.stage].name,
+                target: &plan.targets[instance.target].name,
+                key: &instance.key,
+                status: instance.status,
+                output: instance.layout.package().to_string_lossy().into_owned(),
+                depends: instance
+                    .deps
+                    .iter()
+                    .map(|dep| plan.instances[*dep].id.as_str())
+                    .collect(),
+            }
+        })
+        .collect();
+    let mut out = String::new();
+    match format {
+        Format::Json => {
+            out = serde_json::to_string_pretty(&serde_json::json!({
+                "spin": plan.spin.name,
+                "instances": entries,
+            }))
+            .expect("the plan serializes");
+            out.push('\n');
+        }
+        Format::Dot => {
+            out.push_str("digraph serpent {\n    rankdir=LR;\n");
+            for entry in &entries {
+                let color = match entry.status {
+                    Status::Built => "darkgreen",
+                    Status::Stale => "orange",
+                    Status::Missing => "black",
+                };
+                let _ = writeln!(
+                    out,
+                    "    \"{}\" [label=\"{}\\n{} {}\", color={color}];",
+                    entry.id, entry.id, entry.name, entry.version
+                );
+                for dep in &entry.depends {
+                    let _ = writeln!(out, "    \"{}\" -> \"{dep}\";", entry.id);
+                }
+            }
+            out.push_str("}\n");
+        }
+        Format::Text => {
+            let counts = |status: Status| {
+                entries
+                    .iter()
+                    .filter(|entry| entry.status == status)
+                    .count()
+            };
+            let _ = writeln!(
+                out,
+                "spin {}: {} instance(s): {} built, {} stale, {} missing",
+                plan.spin.name,
+                entries.len(),
+                counts(Status::Built),
+                counts(Status::Stale),
+                counts(Status::Missing)
+            );
+            for entry in &entries {
+                let status = match entry.status {
+                    Status::Built => "built  ",
+                    Status::Stale => "stale  ",
+                    Status::Missing => "missing",
+                };
+                let _ = write!(
+                    out,
+                    "{status} {} {} [{}]",
+                    entry.id,
+                    entry.version,
+                    &entry.key[..12]
+                );
+                if !entry.depends.is_empty() {
+                    let _ = write!(out, " <- {}", entry.depends.join(", "));
+                }
+                out.push('\n');
+            }
+        }
+    }
+    out
+}
+
+/// Why one instance would (or would not) be rebuilt.
+pub fn explain(plan: &Plan, index: usize) -> String {
+    let instance = &plan.instances[index];
+    let Some(record) = Record::read(&instance.layout.record()) else {
+        return format!(
+            "{}: never built (or its last build did not finish): it will be built",
+            instance.id
+        );
+    };
+    if record.key == instance.key {
+        if instance.status == Status::Built {
+            return format!(
+                "{}: current (key {}); nothing to rebuild",
+                instance.id,
+                &instance.key[..12]
+            );
+        }
+        return format!(
+            "{}: its record matches but the package is missing: it will be rebuilt",
+            instance.id
+        );
+    }
+    let mut out = format!(
+        "{}: will be rebuilt; these inputs changed since the recorded build:",
+        instance.id
+    );
+    for line in differences(&record.inputs, &instance.inputs.values) {
+        let _ = write!(out, "\n  {line}");
+    }
+    out
+}

@@ -1,0 +1,502 @@
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use serde::Serialize;
+
+use crate::config::Config;
+use crate::error::{Error, Result};
+use crate::key::{hash, Inputs};
+use crate::layout::Layout;
+use crate::project::Project;
+use crate::recipe::Recipe;
+use crate::record::Record;
+use crate::scripts::Scripts;
+use crate::spin::Spin;
+use crate::stage::Stage;
+use crate::suggest::closest;
+use crate::target::Target;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Status {
+    /// A record with this key exists: nothing to do.
+    Built,
+    /// Built before, with other inputs.
+    Stale,
+    /// Never built (or its build did not finish).
+    Missing,
+}
+
+/// One recipe for one target in one stage: a node of the build graph.
+pub struct Instance {
+    pub id: String,
+    pub target: usize,
+    pub stage: usize,
+    pub recipe: usize,
+    pub deps: Vec<usize>,
+    pub inputs: Inputs,
+    pub key: String,
+    pub status: Status,
+    pub layout: Layout,
+}
+
+/// Everything a spin would build, read and keyed without building anything.
+pub struct Plan {
+    pub spin: Spin,
+    pub project: Project,
+    pub targets: Vec<Target>,
+    pub stages: Vec<Stage>,
+    pub recipes: Vec<Recipe>,
+    pub instances: Vec<Instance>,
+}
+
+impl Plan {
+    /// Plans the spin's targets (or just `only_target`) and stages. `extra` is a recipe file
+    /// given on the command line; it takes the place of the recipe of the same name.
+    pub fn new(
+        scripts: &Scripts,
+        config: &Config,
+        spin: Spin,
+        project: Project,
+        only_target: Option<&str>,
+        extra: Option<&Path>,
+    ) -> Result<Plan> {
+        let target_names = match only_target {
+            Some(name) => vec![name.to_string()],
+            None => spin.targets.clone(),
+        };
+        let mut targets = Vec::new();
+        for name in &target_names {
+            let mut target = Target::load(scripts, &project, name)?;
+            spin.apply_flags(&mut target.data);
+            targets.push(target);
+        }
+
+        let extra = match extra {
+            Some(path) => {
+                let path = std::path::absolute(path)
+                    .map_err(|error| Error::io("cannot resolve", path, error))?;
+                if !path.is_file() {
+                    return Err(Error::Usage(format!("no recipe at {}", path.display())));
+                }
+                Some(path)
+            }
+            None => None,
+        };
+        let extra_stage = extra.as_ref().and_then(|path| path.parent()).map(|dir| {
+            dir.file_name()
+                .unwrap_or_default()
+                .to_string_lossy()
+                .into_owned()
+        });
+        let stages = order_stages(
+            scripts,
+            &project,
+            &spin,
+            extra.as_deref(),
+            extra_stage.as_deref(),
+        )?;
+
+        let mut recipes = Vec::new();
+        // (stage index, name) -> recipe index
+        let mut by_name: BTreeMap<(usize, String), usize> = BTreeMap::new();
+        for (stage_index, stage) in stages.iter().enumerate() {
+            let mut paths = project.stage_recipes(&stage.name);
+            if let (Some(path), Some(name)) = (&extra, &extra_stage) {
+                if *name == stage.name {
+                    let stem = path
+                        .file_stem()
+                        .unwrap_or_default()
+                        .to_string_lossy()
+                        .into_owned();
+                    paths.insert(stem, path.clone());
+                }
+            }
+            for (name, path) in paths {
+                let overrides = spin.override_for(&stage.name, &name);
+                let recipe =
+                    Recipe::load(scripts, &path, &project.recipe_dirs, overrides.as_ref())?;
+                if recipe.name != name {
+                    return Err(Error::Usage(format!(
+                        "{}: NAME is \"{}\" but the file is {name}.rhai; they must match so DEPENDS can find it",
+                        recipe.source_name, recipe.name
+                    )));
+                }
+                by_name.insert((stage_index, name), recipes.len());
+                recipes.push(recipe);
+            }
+        }
+
+        let mut instances: Vec<Instance> = Vec::new();
+        let mut index: BTreeMap<(usize, usize, String), usize> = BTreeMap::new();
+        for (target_index, target) in targets.iter().enumerate() {
+            for (stage_index, stage) in stages.iter().enumerate() {
+                for ((recipe_stage, name), recipe) in &by_name {
+                    if *recipe_stage != stage_index {
+                        continue;
+                    }
+                    let id = format!("{}/{}/{name}", target.name, stage.name);
+                    let layout = Layout::new(
+                        &config.work_dir,
+                        &target.name,
+                        &stage.name,
+                        &stage.root,
+                        name,
+                    );
+                    index.insert((target_index, stage_index, name.clone()), instances.len());
+                    instances.push(Instance {
+                        id,
+                        target: target_index,
+                        stage: stage_index,
+                        recipe: *recipe,
+                        deps: Vec::new(),
+                        inputs: Inputs::default(),
+                        key: String::new(),
+                        status: Status::Missing,
+                        layout,
+                    });
+                }
+            }
+        }
+
+        // Dependencies: DEPENDS within the stage (or `stage/name` across stages), and every
+        // recipe of the previous stage, whose root this stage sees.
+        for instance_index in 0..instances.len() {
+            let (target, stage, recipe) = {
+                let instance = &instances[instance_index];
+                (instance.target, instance.stage, instance.recipe)
+            };
+            let mut deps = Vec::new();
+            for dependency in &recipes[recipe].depends {
+                let (dep_stage, dep_name) = match dependency.split_once('/') {
+                    Some((stage_name, name)) => match stages.iter().position(|s| s.name == stage_name) {
+                        Some(found) => (found, name.to_string()),
+                        None => {
+                            return Err(Error::Usage(format!(
+                                "{} depends on `{dependency}`, but the spin has no stage `{stage_name}`",
+                                recipes[recipe].source_name
+                            )))
+                        }
+                    },
+                    None => (stage, dependency.clone()),
+                };
+                match index.get(&(target, dep_stage, dep_name.clone())) {
+                    Some(found) => deps.push(*found),
+                    None => {
+                        let known: Vec<&str> = by_name
+                            .keys()
+                            .filter(|(s, _)| *s == dep_stage)
+                            .map(|(_, name)| name.as_str())
+                            .collect();
+                        let hint = match closest(&dep_name, &known) {
+                            Some(guess) => format!("; did you mean `{guess}`?"),
+                            None => {
+                                format!("; {} has: {}", stages[dep_stage].name, known.join(", "))
+                            }
+                        };
+                        return Err(Error::Usage(format!(
+                            "{} depends on `{dependency}`, which is not a recipe of {}{hint}",
+                            recipes[recipe].source_name, stages[dep_stage].name
+                        )));
+                    }
+                }
+            }
+            if let Some(previous) = stages[stage].previous.as_ref() {
+                let previous_index = stages
+                    .iter()
+                    .position(|s| s.name == *previous)
+                    .expect("ordered");
+                deps.extend(
+                    instances
+                        .iter()
+                        .enumerate()
+                        .filter(|(_, other)| {
+                            other.target == target && other.stage == previous_index
+                        })
+                        .map(|(found, _)| found),
+                );
+            }
+            deps.sort_unstable();
+            deps.dedup();
+            instances[instance_index].deps = deps;
+        }
+
+        let order = topological_order(&instances)?;
+        let mut plan = Plan {
+            spin,
+            project,
+            targets,
+            stages,
+            recipes,
+            instances,
+        };
+        for index in order {
+            plan.key_instance(scripts, index);
+        }
+        Ok(plan)
+    }
+
+    fn key_instance(&mut self, scripts: &Scripts, index: usize) {
+        let instance = &self.instances[index];
+        let recipe = &self.recipes[instance.recipe];
+        let stage = &self.stages[instance.stage];
+        let target = &self.targets[instance.target];
+        let mut inputs = Inputs::default();
+        inputs.add("tool", env!("CARGO_PKG_VERSION"));
+        inputs.add(
+            format!("recipe {}", recipe.source_name),
+            hash(&recipe.bytes),
+        );
+        inputs.add(
+            format!("stage {}", scripts.source_name(&stage.path)),
+            hash(&stage.bytes),
+        );
+        let target_data =
+            serde_json::to_string(&rhai::Dynamic::from(target.data.clone())).unwrap_or_default();
+        inputs.add(
+            format!("target {}", target.name),
+            hash(target_data.as_bytes()),
+        );
+        for (name, module) in scripts.import_closure(&recipe.imports) {
+            inputs.add(format!("stdlib/{name}.rhai"), hash(&module.bytes));
+        }
+        for source in &recipe.sources {
+            let options = format!(
+                "dest={} strip={} only={} unpack={}",
+                source.dest,
+                source.strip,
+                source.only.join(","),
+                source.unpack
+            );
+            inputs.add(
+                format!("source {}", source.url),
+                format!("{} {options}", source.sha256),
+            );
+        }
+        for patch in &recipe.patches {
+            let bytes = std::fs::read(&patch.path).unwrap_or_default();
+            inputs.add(
+                format!("patch {}", scripts.source_name(&patch.path)),
+                format!("{} strip={}", hash(&bytes), patch.strip),
+            );
+        }
+        if let Some(overrides) = self.spin.override_for(&stage.name, &recipe.name) {
+            inputs.add(
+                "spin override",
+                hash(
+                    serde_json::to_string(&rhai::Dynamic::from(overrides))
+                        .unwrap_or_default()
+                        .as_bytes(),
+                ),
+            );
+        }
+        for dep in &instance.deps {
+            let dep = &self.instances[*dep];
+            inputs.add(format!("depends {}", dep.id), dep.key.clone());
+        }
+        let key = inputs.key();
+        let status = match Record::read(&instance.layout.record()) {
+            Some(record) if record.key == key && instance.layout.package().is_dir() => {
+                Status::Built
+            }
+            Some(_) => Status::Stale,
+            None => Status::Missing,
+        };
+        let instance = &mut self.instances[index];
+        instance.inputs = inputs;
+        instance.key = key;
+        instance.status = status;
+    }
+
+    /// The instances to build for a selection, with everything they depend on.
+    pub fn closure(&self, roots: &[usize]) -> Vec<usize> {
+        let mut wanted = vec![false; self.instances.len()];
+        let mut pending = roots.to_vec();
+        while let Some(index) = pending.pop() {
+            if !wanted[index] {
+                wanted[index] = true;
+                pending.extend(&self.instances[index].deps);
+            }
+        }
+        (0..self.instances.len())
+            .filter(|index| wanted[*index])
+            .collect()
+    }
+
+    /// The instances of a recipe file (for every planned target).
+    pub fn instances_of(&self, path: &Path) -> Vec<usize> {
+        let path = std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf());
+        self.instances
+            .iter()
+            .enumerate()
+            .filter(|(_, instance)| self.recipes[instance.recipe].path == path)
+            .map(|(index, _)| index)
+            .collect()
+    }
+
+    /// The instances of the named stages (all stages when none are named).
+    pub fn instances_of_stages(&self, names: &[String]) -> Result<Vec<usize>> {
+        for name in names {
+            if !self.stages.iter().any(|stage| stage.name == *name) {
+                let known: Vec<&str> = self
+                    .stages
+                    .iter()
+                    .map(|stage| stage.name.as_str())
+                    .collect();
+                return Err(Error::Usage(format!(
+                    "unknown stage `{name}`; this spin has: {}",
+                    known.join(", ")
+                )));
+            }
+        }
+        Ok(self
+            .instances
+            .iter()
+            .enumerate()
+            .filter(|(_, instance)| {
+                names.is_empty() || names.contains(&self.stages[instance.stage].name)
+            })
+            .map(|(index, _)| index)
+            .collect())
+    }
+
+    pub fn recipe_of(&self, instance: &Instance) -> &Recipe {
+        &self.recipes[instance.recipe]
+    }
+
+    /// The root of the stage before this instance's stage, if there is one.
+    pub fn previous_root(&self, instance: &Instance) -> Option<PathBuf> {
+        let previous = self.stages[instance.stage].previous.as_ref()?;
+        let stage = self.stages.iter().find(|stage| stage.name == *previous)?;
+        let target = &self.targets[instance.target];
+        Some(
+            Layout::new(
+                &instance.layout.work_dir,
+                &target.name,
+                &stage.name,
+                &stage.root,
+                "",
+            )
+            .root(),
+        )
+    }
+}
+
+/// The spin's stages plus the stages they build on, ordered so each comes after its previous.
+fn order_stages(
+    scripts: &Scripts,
+    project: &Project,
+    spin: &Spin,
+    extra: Option<&Path>,
+    extra_stage: Option<&str>,
+) -> Result<Vec<Stage>> {
+    let mut wanted: Vec<String> = if spin.stages.is_empty() {
+        project.stage_names()
+    } else {
+        spin.stages.clone()
+    };
+    if let Some(name) = extra_stage {
+        if !wanted.iter().any(|stage| stage == name) {
+            wanted.push(name.to_string());
+        }
+    }
+    let mut loaded: Vec<Stage> = Vec::new();
+    while let Some(name) = wanted.pop() {
+        if loaded.iter().any(|stage| stage.name == name) {
+            continue;
+        }
+        let dir = match (extra, extra_stage) {
+            (Some(path), Some(extra_name))
+                if extra_name == name && project.find(&format!("{name}/stage.rhai")).is_none() =>
+            {
+                path.parent().unwrap().to_path_buf()
+            }
+            _ => {
+                match project.find(&format!("{name}/stage.rhai")) {
+                    Some(path) => path.parent().unwrap().to_path_buf(),
+                    None => {
+                        let known = project.stage_names();
+                        let names: Vec<&str> = known.iter().map(String::as_str).collect();
+                        let hint = closest(&name, &names)
+                            .map(|guess| format!("; did you mean `{guess}`?"))
+                            .unwrap_or_default();
+                        return Err(Error::Usage(format!("unknown stage `{name}`: no {name}/stage.rhai in the recipe folders{hint}")));
+                    }
+                }
+            }
+        };
+        let stage = Stage::load(scripts, &dir)?;
+        if let Some(previous) = &stage.previous {
+            wanted.push(previous.clone());
+        }
+        loaded.push(stage);
+    }
+    // Order by the PREVIOUS chain; a cycle among stages is an error naming every member.
+    let mut ordered: Vec<Stage> = Vec::new();
+    while !loaded.is_empty() {
+        let ready = loaded.iter().position(|stage| match &stage.previous {
+            None => true,
+            Some(previous) => ordered.iter().any(|done| done.name == *previous),
+        });
+        match ready {
+            Some(position) => ordered.push(loaded.remove(position)),
+            None => {
+                let names: Vec<&str> = loaded.iter().map(|stage| stage.name.as_str()).collect();
+                return Err(Error::Usage(format!(
+                    "the stages' PREVIOUS declarations form a cycle: {}",
+                    names.join(", ")
+                )));
+            }
+        }
+    }
+    Ok(ordered)
+}
+
+/// Dependencies before dependents; a cycle is reported with every member, in order.
+fn topological_order(instances: &[Instance]) -> Result<Vec<usize>> {
+    #[derive(Clone, Copy, PartialEq)]
+    enum Mark {
+        New,
+        Active,
+        Done,
+    }
+    fn visit(
+        index: usize,
+        instances: &[Instance],
+        marks: &mut [Mark],
+        stack: &mut Vec<usize>,
+        order: &mut Vec<usize>,
+    ) -> Result<()> {
+        match marks[index] {
+            Mark::Done => return Ok(()),
+            Mark::Active => {
+                let start = stack.iter().position(|item| *item == index).unwrap_or(0);
+                let mut cycle: Vec<&str> = stack[start..]
+                    .iter()
+                    .map(|item| instances[*item].id.as_str())
+                    .collect();
+                cycle.push(&instances[index].id);
+                return Err(Error::Usage(format!(
+                    "dependency cycle: {}",
+                    cycle.join(" -> ")
+                )));
+            }
+            Mark::New => {}
+        }
+        marks[index] = Mark::Active;
+        stack.push(index);
+        for dep in &instances[index].deps {
+            visit(*dep, instances, marks, stack, order)?;
+        }
+        stack.pop();
+        marks[index] = Mark::Done;
+        order.push(index);
+        Ok(())
+    }
+    let mut marks = vec![Mark::New; instances.len()];
+    let mut order = Vec::new();
+    for index in 0..instances.len() {
+        visit(index, instances, &mut marks, &mut Vec::new(), &mut order)?;
+    }
+    Ok(order)
+}

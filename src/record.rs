@@ -1,0 +1,40 @@
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use serde::{Deserialize, Serialize};
+
+use crate::error::{Error, Result};
+
+/// What a finished build writes last: its key and the inputs that made the key. A package
+/// without a record is not built.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct Record {
+    pub id: String,
+    pub name: String,
+    pub version: String,
+    pub recipe: String,
+    pub key: String,
+    pub inputs: BTreeMap<String, String>,
+    pub seconds: f64,
+}
+
+impl Record {
+    pub fn read(path: &Path) -> Option<Record> {
+        let text = std::fs::read_to_string(path).ok()?;
+        serde_json::from_str(&text).ok()
+    }
+
+    /// Writes the record atomically: a partial file is never mistaken for a record.
+    pub fn write(&self, path: &Path) -> Result<()> {
+        if let Some(parent) = path.parent() {
+            std::fs::create_dir_all(parent)
+                .map_err(|error| Error::io("cannot create", parent, error))?;
+        }
+        let partial = path.with_extension("json.partial");
+        let text = serde_json::to_string_pretty(self).expect("a record serializes");
+        std::fs::write(&partial, text + "\n")
+            .and_then(|()| std::fs::File::open(&partial)?.sync_all())
+            .and_then(|()| std::fs::rename(&partial, path))
+            .map_err(|error| Error::io("cannot write", path, error))
+    }
+}

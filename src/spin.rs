@@ -1,0 +1,197 @@
+use std::path::{Path, PathBuf};
+
+use rhai::{Array, Dynamic, Map};
+
+use crate::error::{Error, Result};
+use crate::project::Project;
+use crate::recipe::Problems;
+use crate::scripts::Scripts;
+
+const DECLARATIONS: [&str; 6] = [
+    "DESCRIPTION",
+    "TARGETS",
+    "STAGES",
+    "OVERLAYS",
+    "FLAGS",
+    "OVERRIDES",
+];
+const FLAG_NAMES: [&str; 3] = ["cflags", "cxxflags", "ldflags"];
+
+/// The top-level choice of what to build: targets, stages, flag changes, per-recipe overrides
+/// and overlay folders searched before `recipes/`.
+#[derive(Debug, Clone, Default)]
+pub struct Spin {
+    pub name: String,
+    pub path: Option<PathBuf>,
+    pub targets: Vec<String>,
+    /// Empty means every stage.
+    pub stages: Vec<String>,
+    pub overlays: Vec<PathBuf>,
+    /// `#{ add: #{ cflags: [...] }, remove: #{ cflags: [...] } }`
+    pub flags: Map,
+    /// Recipe name (or `stage/name`) to the declarations that replace the recipe's own.
+    pub overrides: Map,
+}
+
+fn strings(value: Option<Dynamic>) -> Vec<String> {
+    value
+        .and_then(|value| value.into_array().ok())
+        .unwrap_or_default()
+        .iter()
+        .map(|item| item.to_string())
+        .collect()
+}
+
+impl Spin {
+    /// The spin used when none is named and the project has no `spins/default.rhai`: the
+    /// host's architecture and every stage.
+    pub fn implicit() -> Spin {
+        Spin {
+            name: "implicit".to_string(),
+            targets: vec![std::env::consts::ARCH.to_string()],
+            ..Spin::default()
+        }
+    }
+
+    /// `name` is a spin in `recipes/spins/` or a path to a spin script.
+    pub fn load(scripts: &Scripts, project: &Project, name: Option<&str>) -> Result<Spin> {
+        let path = match name {
+            Some(name) => project.spin_path(name).ok_or_else(|| {
+                Error::Usage(format!(
+                    "unknown spin `{name}`: no recipes/spins/{name}.rhai and no such file"
+                ))
+            })?,
+            None => match project.spin_path("default") {
+                Some(path) => path,
+                None => return Ok(Spin::implicit()),
+            },
+        };
+        Spin::read(scripts, &path)
+    }
+
+    pub fn read(scripts: &Scripts, path: &Path) -> Result<Spin> {
+        let (ast, source_name) = scripts.compile(path)?;
+        let scope = scripts.evaluate(&ast, &source_name)?;
+        let text =
+            std::fs::read_to_string(path).map_err(|error| Error::io("cannot read", path, error))?;
+        let mut problems = Problems::new(&source_name, &text);
+        for (name, _, value) in scope.iter() {
+            if !crate::recipe::is_declaration(name) {
+                continue;
+            }
+            if !DECLARATIONS.contains(&name) {
+                let help = crate::suggest::closest(name, &DECLARATIONS)
+                    .map(|guess| format!("did you mean {guess}?"));
+                problems.add(name, None, format!("unknown spin declaration {name}"), help);
+                continue;
+            }
+            let ok = match name {
+                "TARGETS" | "STAGES" | "OVERLAYS" => value
+                    .read_lock::<Array>()
+                    .is_some_and(|items| items.iter().all(Dynamic::is_string)),
+                "FLAGS" | "OVERRIDES" => value.is_map(),
+                _ => value.is_string(),
+            };
+            if !ok {
+                problems.add(
+                    name,
+                    None,
+                    format!("{name} has the wrong type ({})", value.type_name()),
+                    None,
+                );
+            }
+        }
+        let flags = scope.get_value::<Map>("FLAGS").unwrap_or_default();
+        for (change, value) in &flags {
+            if change != "add" && change != "remove" {
+                problems.add(
+                    "FLAGS",
+                    Some(change.as_str()),
+                    format!("FLAGS.{change}: expected `add` or `remove`"),
+                    None,
+                );
+                continue;
+            }
+            for (flag, _) in value.clone().try_cast::<Map>().unwrap_or_default() {
+                if !FLAG_NAMES.contains(&flag.as_str()) {
+                    problems.add(
+                        "FLAGS",
+                        Some(flag.as_str()),
+                        format!(
+                            "FLAGS.{change}.{flag}: expected one of {}",
+                            FLAG_NAMES.join(", ")
+                        ),
+                        None,
+                    );
+                }
+            }
+        }
+        let overrides = scope.get_value::<Map>("OVERRIDES").unwrap_or_default();
+        for (recipe, value) in &overrides {
+            if !value.is_map() {
+                problems.add(
+                    "OVERRIDES",
+                    Some(recipe.as_str()),
+                    format!("OVERRIDES.{recipe} must be a map of declarations"),
+                    None,
+                );
+            }
+        }
+        problems.finish()?;
+        let root = &scripts.root;
+        let mut targets = strings(scope.get_value("TARGETS"));
+        if targets.is_empty() {
+            targets.push(std::env::consts::ARCH.to_string());
+        }
+        Ok(Spin {
+            name: path
+                .file_stem()
+                .unwrap_or_default()
+                .to_string_lossy()
+                .into_owned(),
+            path: Some(path.to_path_buf()),
+            targets,
+            stages: strings(scope.get_value("STAGES")),
+            overlays: strings(scope.get_value("OVERLAYS"))
+                .iter()
+                .map(|dir| root.join(dir))
+                .collect(),
+            flags,
+            overrides,
+        })
+    }
+
+    /// The declarations a spin replaces in one recipe, if any.
+    pub fn override_for(&self, stage: &str, name: &str) -> Option<Map> {
+        let qualified = format!("{stage}/{name}");
+        self.overrides
+            .get(qualified.as_str())
+            .or_else(|| self.overrides.get(name))
+            .and_then(|value| value.clone().try_cast::<Map>())
+    }
+
+    /// Applies the spin's flag changes to a target's data.
+    pub fn apply_flags(&self, data: &mut Map) {
+        for flag in FLAG_NAMES {
+            let mut list: Vec<Dynamic> = data
+                .get(flag)
+                .and_then(|value| value.clone().into_array().ok())
+                .unwrap_or_default();
+            let change = |kind: &str| {
+                self.flags
+                    .get(kind)
+                    .and_then(|value| value.clone().try_cast::<Map>())
+                    .and_then(|map| map.get(flag).cloned())
+                    .and_then(|value| value.into_array().ok())
+                    .unwrap_or_default()
+            };
+            let removed: Vec<String> = change("remove")
+                .iter()
+                .map(|item| item.to_string())
+                .collect();
+            list.retain(|item| !removed.contains(&item.to_string()));
+            list.extend(change("add"));
+            data.insert(flag.into(), Dynamic::from(list));
+        }
+    }
+}

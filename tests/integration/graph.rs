@@ -1,0 +1,493 @@
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use crate::test::{Output, Test};
+
+/// A recipe with no sources whose install writes one file; `extra` goes into the install phase.
+fn recipe(name: &str, depends: &[&str], extra: &str) -> String {
+    let depends: Vec<String> = depends.iter().map(|dep| format!("\"{dep}\"")).collect();
+    format!(
+        "const NAME = \"{name}\";\nconst VERSION = \"1\";\nconst DEPENDS = [{}];\n\nfn install(ctx) {{\n    {extra}\n    ctx.write(`${{ctx.destdir}}/share/{name}.txt`, `{name} for ${{ctx.arch}} with ${{ctx.cflags}}`);\n}}\n",
+        depends.join(", ")
+    )
+}
+
+/// The instances a run built, from its progress lines.
+fn built(output: &Output) -> Vec<String> {
+    let mut ids: Vec<String> = output
+        .stderr
+        .lines()
+        .filter_map(|line| line.strip_suffix_built())
+        .collect();
+    ids.sort();
+    ids
+}
+
+trait BuiltLine {
+    fn strip_suffix_built(&self) -> Option<String>;
+}
+
+impl BuiltLine for str {
+    fn strip_suffix_built(&self) -> Option<String> {
+        let (head, tail) = self.split_once(": built in ")?;
+        tail.ends_with('s')
+            .then(|| head.rsplit(' ').next().unwrap().to_string())
+    }
+}
+
+fn chain() -> Test {
+    Test::new()
+        .file("recipes/stage1/a.rhai", recipe("a", &[], ""))
+        .file("recipes/stage1/b.rhai", recipe("b", &["a"], ""))
+        .file("recipes/stage1/c.rhai", recipe("c", &["b"], ""))
+        .file("recipes/stage1/d.rhai", recipe("d", &[], ""))
+}
+
+#[test]
+fn a_rerun_with_no_change_builds_nothing() {
+    let mut test = chain().args(["build", "--target", "x86_64"]);
+    let first = test.run();
+    assert_eq!(
+        built(&first),
+        [
+            "x86_64/stage1/a",
+            "x86_64/stage1/b",
+            "x86_64/stage1/c",
+            "x86_64/stage1/d"
+        ]
+    );
+    test = test.args(["build", "--target", "x86_64"]);
+    let second = test.run();
+    assert!(built(&second).is_empty(), "{}", second.stderr);
+    assert!(
+        second
+            .stdout
+            .contains("nothing to do: 4 recipe instance(s) up to date"),
+        "{}",
+        second.stdout
+    );
+}
+
+#[test]
+fn touching_a_recipe_rebuilds_it_and_its_dependents_only() {
+    let mut test = chain().args(["build", "--target", "x86_64"]);
+    test.run();
+    let path = test.root().join("recipes/stage1/b.rhai");
+    let text = std::fs::read_to_string(&path).unwrap();
+    std::fs::write(&path, format!("// touched\n{text}")).unwrap();
+    test = test.args(["build", "--target", "x86_64"]);
+    let output = test.run();
+    assert_eq!(built(&output), ["x86_64/stage1/b", "x86_64/stage1/c"]);
+
+    test = test.args(["explain", "recipes/stage1/b.rhai", "--target", "x86_64"]);
+    let explained = test.run();
+    assert!(explained.stdout.contains("current"), "{}", explained.stdout);
+}
+
+#[test]
+fn explain_names_the_inputs_that_changed() {
+    let mut test = chain().args(["build", "--target", "x86_64"]);
+    test.run();
+    let path = test.root().join("recipes/stage1/a.rhai");
+    let text = std::fs::read_to_string(&path).unwrap();
+    std::fs::write(
+        &path,
+        text.replace("const VERSION = \"1\";", "const VERSION = \"2\";"),
+    )
+    .unwrap();
+    test = test.args(["explain", "recipes/stage1/c.rhai", "--target", "x86_64"]);
+    let output = test.run();
+    assert!(
+        output
+            .stdout
+            .starts_with("x86_64/stage1/c: will be rebuilt"),
+        "{}",
+        output.stdout
+    );
+    assert!(
+        output.stdout.contains("depends x86_64/stage1/b: changed"),
+        "{}",
+        output.stdout
+    );
+    test = test.args(["explain", "recipes/stage1/a.rhai", "--target", "x86_64"]);
+    let output = test.run();
+    assert!(
+        output
+            .stdout
+            .contains("recipe recipes/stage1/a.rhai: changed"),
+        "{}",
+        output.stdout
+    );
+    test = test.args(["explain", "recipes/stage1/d.rhai", "--target", "x86_64"]);
+    let output = test.run();
+    assert!(
+        output.stdout.contains("x86_64/stage1/d: current"),
+        "{}",
+        output.stdout
+    );
+}
+
+#[test]
+fn editing_a_stdlib_module_rebuilds_only_its_importers() {
+    let mut test = chain()
+        .file("stdlib/greeting.rhai", "fn text() { \"hello\" }\n")
+        .file(
+            "recipes/stage1/e.rhai",
+            recipe("e", &[], "").replace("const NAME", "import \"greeting\" as greeting;\nconst NAME").replace(
+                "fn install(ctx) {\n",
+                "fn install(ctx) {\n    ctx.write(`${ctx.destdir}/share/greeting`, greeting::text());\n",
+            ),
+        )
+        .args(["build", "--target", "x86_64"]);
+    test.run();
+    std::fs::write(
+        test.root().join("stdlib/greeting.rhai"),
+        "fn text() { \"hi\" }\n",
+    )
+    .unwrap();
+    test = test.args(["build", "--target", "x86_64"]);
+    let output = test.run();
+    assert_eq!(built(&output), ["x86_64/stage1/e"]);
+    let greeting = test.work().join("x86_64/stage1/sysroot/share/greeting");
+    assert_eq!(std::fs::read_to_string(greeting).unwrap(), "hi");
+}
+
+#[test]
+fn changing_one_targets_flags_rebuilds_that_target_only() {
+    let mut test = chain()
+        .file(
+            "recipes/spins/both.rhai",
+            "const TARGETS = [\"x86_64\", \"aarch64\"];\n",
+        )
+        .args(["build", "--spin", "both"]);
+    let first = test.run();
+    assert_eq!(built(&first).len(), 8, "{}", first.stderr);
+    let path = test.root().join("recipes/targets/aarch64.rhai");
+    let text = std::fs::read_to_string(&path).unwrap();
+    std::fs::write(
+        &path,
+        text.replace("-mtune=cortex-a72\"]", "-mtune=cortex-a76\"]"),
+    )
+    .unwrap();
+    test = test.args(["build", "--spin", "both"]);
+    let second = test.run();
+    assert_eq!(
+        built(&second),
+        [
+            "aarch64/stage1/a",
+            "aarch64/stage1/b",
+            "aarch64/stage1/c",
+            "aarch64/stage1/d"
+        ]
+    );
+    let file = test.work().join("aarch64/stage1/sysroot/share/a.txt");
+    assert!(std::fs::read_to_string(file)
+        .unwrap()
+        .contains("-mtune=cortex-a76"));
+}
+
+#[test]
+fn a_cycle_is_reported_with_every_member() {
+    let output = Test::new()
+        .file("recipes/stage1/a.rhai", recipe("a", &["c"], ""))
+        .file("recipes/stage1/b.rhai", recipe("b", &["a"], ""))
+        .file("recipes/stage1/c.rhai", recipe("c", &["b"], ""))
+        .args(["plan", "--target", "x86_64"])
+        .status(2)
+        .run();
+    assert!(
+        output.stderr.contains("dependency cycle: x86_64/stage1/a -> x86_64/stage1/c -> x86_64/stage1/b -> x86_64/stage1/a"),
+        "{}",
+        output.stderr
+    );
+}
+
+#[test]
+fn an_unknown_dependency_is_named_with_the_closest_names() {
+    let output = Test::new()
+        .file("recipes/stage1/zlib.rhai", recipe("zlib", &[], ""))
+        .file("recipes/stage1/b.rhai", recipe("b", &["zlb"], ""))
+        .args(["build", "--target", "x86_64"])
+        .status(2)
+        .run();
+    assert!(
+        output.stderr.contains("depends on `zlb`"),
+        "{}",
+        output.stderr
+    );
+    assert!(
+        output.stderr.contains("did you mean `zlib`?"),
+        "{}",
+        output.stderr
+    );
+}
+
+const STAGE2: &str = "const PREVIOUS = \"stage1\";\nconst PREFIX = \"/usr\";\nfn toolchain(target, roots) {\n    #{ cc: `clang --sysroot=${roots.previous}`, cxx: \"clang++\", ar: \"llvm-ar\", ranlib: \"llvm-ranlib\", nm: \"llvm-nm\", strip: \"llvm-strip\", ld: \"ld.lld\" }\n}\n";
+
+#[test]
+fn a_stage_sees_the_previous_stage_root_and_builds_after_it() {
+    let uses_previous = "const NAME = \"user\";\nconst VERSION = \"1\";\nfn install(ctx) {\n    ctx.copy(`${ctx.previous}/share/a.txt`, `${ctx.destdir}/share/from-stage1.txt`);\n    ctx.write(`${ctx.destdir}/share/cc`, ctx.cc);\n}\n";
+    let mut test = chain()
+        .file("recipes/stage2/stage.rhai", STAGE2)
+        .file("recipes/stage2/user.rhai", uses_previous)
+        .args(["build", "stage2", "--target", "x86_64"]);
+    let output = test.run();
+    // stage2's recipe needs the whole of stage1, so stage1 is built first.
+    assert_eq!(built(&output).len(), 5, "{}", output.stderr);
+    let root = test.work().join("x86_64/stage2/root");
+    assert!(std::fs::read_to_string(root.join("share/from-stage1.txt"))
+        .unwrap()
+        .starts_with("a for x86_64"));
+    let cc = std::fs::read_to_string(root.join("share/cc")).unwrap();
+    assert!(cc.ends_with("x86_64/stage1/sysroot"), "{cc}");
+
+    test = test.args(["plan", "--target", "x86_64", "--format", "json"]);
+    let plan: serde_json::Value = serde_json::from_str(&test.run().stdout).unwrap();
+    let user = plan["instances"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|i| i["id"] == "x86_64/stage2/user")
+        .unwrap();
+    assert_eq!(user["status"], "built");
+    assert_eq!(user["stage"], "stage2");
+    assert_eq!(user["depends"].as_array().unwrap().len(), 4);
+}
+
+#[test]
+fn a_spin_overrides_declarations_and_an_overlay_replaces_a_recipe() {
+    let mut test = chain()
+        .file(
+            "recipes/spins/custom.rhai",
+            "const TARGETS = [\"x86_64\"];\nconst FLAGS = #{ add: #{ cflags: [\"-g\"] }, remove: #{ cflags: [\"-pipe\"] } };\nconst OVERRIDES = #{ d: #{ version: \"9.9\" } };\nconst OVERLAYS = [\"fork\"];\n",
+        )
+        .file("fork/stage1/a.rhai", recipe("a", &[], "ctx.write(`${ctx.destdir}/share/forked`, \"yes\");"))
+        .args(["build", "--spin", "custom"]);
+    test.run();
+    let root = test.work().join("x86_64/stage1/sysroot");
+    assert_eq!(
+        std::fs::read_to_string(root.join("share/forked")).unwrap(),
+        "yes"
+    );
+    let a = std::fs::read_to_string(root.join("share/a.txt")).unwrap();
+    assert!(a.contains(" -g") && !a.contains("-pipe"), "{a}");
+    let record: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(test.work().join("x86_64/stage1/records/d.json")).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(record["version"], "9.9");
+}
+
+#[test]
+fn keep_going_builds_what_does_not_depend_on_a_failure() {
+    let output = chain()
+        .file(
+            "recipes/stage1/b.rhai",
+            recipe("b", &["a"], "ctx.run([\"false\"]);"),
+        )
+        .args(["build", "--target", "x86_64", "--keep-going"])
+        .status(1)
+        .run();
+    assert_eq!(built(&output), ["x86_64/stage1/a", "x86_64/stage1/d"]);
+    assert!(
+        output.stderr.contains("failed: x86_64/stage1/b"),
+        "{}",
+        output.stderr
+    );
+    assert!(
+        output
+            .stderr
+            .contains("not built because of that: x86_64/stage1/c"),
+        "{}",
+        output.stderr
+    );
+}
+
+#[test]
+fn independent_recipes_run_at_the_same_time() {
+    let slow = |name: &str| {
+        recipe(
+            name,
+            &[],
+            &format!("ctx.shell(\"date +%s.%N > {name}.start; sleep 1; date +%s.%N > {name}.end\");\n    ctx.copy(\"{name}.start\", `${{ctx.destdir}}/share/{name}.start`);\n    ctx.copy(\"{name}.end\", `${{ctx.destdir}}/share/{name}.end`);"),
+        )
+    };
+    let mut test = Test::new()
+        .file("recipes/stage1/p.rhai", slow("p"))
+        .file("recipes/stage1/q.rhai", slow("q"))
+        .args(["build", "--target", "x86_64", "--jobs", "2"]);
+    test.run();
+    let read = |file: &str| -> f64 {
+        std::fs::read_to_string(test.work().join("x86_64/stage1/sysroot/share").join(file))
+            .unwrap()
+            .trim()
+            .parse()
+            .unwrap()
+    };
+    assert!(
+        read("p.start") < read("q.end") && read("q.start") < read("p.end"),
+        "the two builds did not overlap"
+    );
+}
+
+fn serpent(test: &Test, args: &[&str]) -> Command {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_serpent"));
+    command
+        .args(args)
+        .current_dir(test.root())
+        .env("XDG_CACHE_HOME", test.dir.path().join("cache"))
+        .env("XDG_CONFIG_HOME", test.dir.path().join("config"))
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    command
+}
+
+fn wait_for(path: &Path) {
+    let start = Instant::now();
+    while !path.exists() {
+        assert!(
+            start.elapsed() < Duration::from_secs(30),
+            "{} never appeared",
+            path.display()
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+#[test]
+fn a_second_serpent_on_the_same_work_dir_waits_or_fails_at_once() {
+    let test = chain().file(
+        "recipes/stage1/d.rhai",
+        recipe("d", &[], "ctx.shell(\"touch started; sleep 2\");"),
+    );
+    let mut first = serpent(&test, &["build", "--target", "x86_64"])
+        .spawn()
+        .unwrap();
+    wait_for(&test.work().join("x86_64/stage1/tmp/d/build/started"));
+
+    let busy = serpent(&test, &["build", "--target", "x86_64", "--no-wait"])
+        .output()
+        .unwrap();
+    assert_eq!(busy.status.code(), Some(1));
+    let message = String::from_utf8_lossy(&busy.stderr);
+    assert!(
+        message.contains(&format!("in use by pid {}", first.id())),
+        "{message}"
+    );
+
+    let waiting = serpent(&test, &["build", "--target", "x86_64"])
+        .output()
+        .unwrap();
+    assert!(first.wait().unwrap().success());
+    let stderr = String::from_utf8_lossy(&waiting.stderr);
+    assert!(waiting.status.success(), "{stderr}");
+    assert!(stderr.contains("waiting for the work dir"), "{stderr}");
+    assert!(String::from_utf8_lossy(&waiting.stdout).contains("nothing to do"));
+}
+
+/// Every file under a folder with its content (or link target), for comparing trees.
+fn tree(dir: &Path) -> Vec<(String, String)> {
+    let mut found = Vec::new();
+    let mut pending = vec![dir.to_path_buf()];
+    while let Some(current) = pending.pop() {
+        for entry in std::fs::read_dir(&current).unwrap().flatten() {
+            let path = entry.path();
+            let relative = path
+                .strip_prefix(dir)
+                .unwrap()
+                .to_string_lossy()
+                .into_owned();
+            let kind = entry.file_type().unwrap();
+            if kind.is_dir() {
+                pending.push(path);
+            } else if kind.is_symlink() {
+                found.push((
+                    relative,
+                    format!("-> {}", std::fs::read_link(&path).unwrap().display()),
+                ));
+            } else {
+                found.push((relative, std::fs::read_to_string(&path).unwrap_or_default()));
+            }
+        }
+    }
+    found.sort();
+    found
+}
+
+#[test]
+fn a_build_killed_at_any_moment_reruns_to_the_same_result() {
+    let slow_b = recipe("b", &["a"], "ctx.shell(\"touch started; sleep 1\");\n    ctx.write(`${ctx.destdir}/share/partial`, \"half\");\n    ctx.shell(\"sleep 1\");");
+    let test = chain().file("recipes/stage1/b.rhai", &slow_b);
+    let reference = chain().file("recipes/stage1/b.rhai", &slow_b);
+    let work = test.work();
+    for delay in [0, 300, 1200] {
+        let mut child = serpent(&test, &["build", "--target", "x86_64"])
+            .spawn()
+            .unwrap();
+        if delay == 0 {
+            std::thread::sleep(Duration::from_millis(50));
+        } else {
+            wait_for(&work.join("x86_64/stage1/tmp/b/build/started"));
+            std::thread::sleep(Duration::from_millis(delay));
+        }
+        child.kill().unwrap();
+        child.wait().unwrap();
+        assert!(
+            !work.join("x86_64/stage1/records/b.json").exists(),
+            "b is recorded as built after a kill"
+        );
+        assert!(!work.join("x86_64/stage1/records/c.json").exists());
+        let _ = std::fs::remove_file(work.join("x86_64/stage1/tmp/b/build/started"));
+    }
+    let rerun = serpent(&test, &["build", "--target", "x86_64"])
+        .output()
+        .unwrap();
+    assert!(
+        rerun.status.success(),
+        "{}",
+        String::from_utf8_lossy(&rerun.stderr)
+    );
+    let clean = serpent(&reference, &["build", "--target", "x86_64"])
+        .output()
+        .unwrap();
+    assert!(clean.status.success());
+    let stage = |test: &Test, part: &str| tree(&test.work().join("x86_64/stage1").join(part));
+    for part in ["sysroot", "pkgs"] {
+        assert_eq!(
+            stage(&test, part),
+            stage(&reference, part),
+            "{part} differs after the killed builds"
+        );
+    }
+    assert!(!work.join("x86_64/stage1/tmp/b").exists());
+}
+
+#[test]
+fn log_prints_the_latest_phase_log() {
+    let mut test = Test::new()
+        .file(
+            "recipes/stage1/talk.rhai",
+            recipe("talk", &[], "ctx.shell(\"echo installing the talker\");"),
+        )
+        .args(["build", "--target", "x86_64"]);
+    test.run();
+    test = test.args(["log", "recipes/stage1/talk.rhai", "--target", "x86_64"]);
+    let output = test.run();
+    assert!(
+        output.stdout.contains("installing the talker"),
+        "{}",
+        output.stdout
+    );
+    test = test
+        .args([
+            "log",
+            "recipes/stage1/talk.rhai",
+            "--target",
+            "x86_64",
+            "--phase",
+            "build",
+        ])
+        .status(1);
+    test.run();
+}
