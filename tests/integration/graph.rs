@@ -491,3 +491,46 @@ fn log_prints_the_latest_phase_log() {
         .status(1);
     test.run();
 }
+
+/// A recipe whose build is a make with eight jobs, each a "compiler" that counts how many of
+/// its kind are alive at once (under a lock) and sleeps a little.
+fn make_recipe(name: &str, probe: &Path) -> String {
+    let targets: Vec<String> = (0..8).map(|n| format!("o{n}")).collect();
+    let mut makefile = format!("all: {}\n", targets.join(" "));
+    for target in &targets {
+        makefile.push_str(&format!("{target}:\n\t@{} && touch $@\n", probe.display()));
+    }
+    format!(
+        "const NAME = \"{name}\";\nconst VERSION = \"1\";\nfn build(ctx) {{\n    ctx.write(\"Makefile\", {makefile:?});\n    ctx.make([]);\n}}\nfn install(ctx) {{ ctx.write(`${{ctx.destdir}}/share/{name}`, \"done\"); }}\n"
+    )
+}
+
+#[test]
+fn nested_makes_share_the_job_limit() {
+    let mut test = Test::new();
+    let probe = test.dir.path().join("probe.sh");
+    let counter = test.dir.path().join("counter");
+    let script = format!(
+        "#!/bin/sh\nflock {c}.lock sh -c 'n=$(($(cat {c} 2>/dev/null || echo 0)+1)); echo $n > {c}; m=$(cat {c}.max 2>/dev/null || echo 0); [ $n -gt $m ] && echo $n > {c}.max; true'\nsleep 0.2\nflock {c}.lock sh -c 'echo $(($(cat {c})-1)) > {c}'\n",
+        c = counter.display()
+    );
+    std::fs::write(&probe, script).unwrap();
+    std::fs::set_permissions(&probe, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    for name in ["m1", "m2", "m3"] {
+        test = test.file(
+            &format!("recipes/stage1/{name}.rhai"),
+            make_recipe(name, &probe),
+        );
+    }
+    test = test.args(["build", "--target", "x86_64", "--jobs", "2"]);
+    test.run();
+    let most: usize = std::fs::read_to_string(test.dir.path().join("counter.max"))
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
+    assert_eq!(
+        most, 2,
+        "at most 2 jobs may run at once, and 2 should be reached"
+    );
+}

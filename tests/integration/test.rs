@@ -112,7 +112,11 @@ impl Output {
             .stderr
             .replace(&*root, "[PROJECT]")
             .replace(&temp, "[TEMP]");
-        text.lines().map(hide_duration).collect::<Vec<_>>().join("\n") + "\n"
+        text.lines()
+            .map(hide_duration)
+            .collect::<Vec<_>>()
+            .join("\n")
+            + "\n"
     }
 }
 
@@ -121,7 +125,9 @@ fn hide_duration(line: &str) -> String {
     match line.rsplit_once(" in ") {
         Some((head, tail))
             if tail.ends_with('s')
-                && tail[..tail.len() - 1].chars().all(|c| c.is_ascii_digit() || c == '.') =>
+                && tail[..tail.len() - 1]
+                    .chars()
+                    .all(|c| c.is_ascii_digit() || c == '.') =>
         {
             format!("{head} in [TIME]")
         }
