@@ -383,6 +383,7 @@ impl Builder<'_> {
             env: Mutex::new(env),
             phase: Mutex::new(String::new()),
             on_phase: Some(Box::new(move |phase| progress.phase(&id, phase))),
+            verbose: self.config.verbose,
             failure: Mutex::new(None),
         }))
     }

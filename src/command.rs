@@ -1,7 +1,7 @@
 use std::collections::BTreeMap;
 use std::fs::{File, OpenOptions};
 use std::io::{Read, Seek, SeekFrom, Write};
-use std::os::unix::process::ExitStatusExt;
+use std::os::unix::process::{CommandExt, ExitStatusExt};
 use std::path::{Path, PathBuf};
 use std::process::{Command as Process, ExitStatus, Stdio};
 
@@ -43,6 +43,14 @@ impl Command {
             .stdin(Stdio::null());
         if let Some(client) = &self.jobserver {
             client.configure_make(&mut process);
+        }
+        // If serpent dies, however it dies, the command dies with it rather than writing into
+        // a build directory that the next run has already started again.
+        unsafe {
+            process.pre_exec(|| {
+                nix::sys::prctl::set_pdeathsig(nix::sys::signal::Signal::SIGKILL)
+                    .map_err(std::io::Error::from)
+            });
         }
         process
     }

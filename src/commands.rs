@@ -95,32 +95,21 @@ pub fn dispatch(cli: Cli) -> Result<()> {
     let project = Project::new(&config.root, &overlays);
     let target = cli.target.as_deref();
 
+    let keep_going = cli.keep_going;
     match cli.command {
-        Command::Run { recipe } => {
+        command @ (Command::Run { .. } | Command::Build { .. }) => {
             let _lock = WorkLock::acquire(&config.work_dir, cli.no_wait, config.quiet)?;
-            let plan = Plan::new(&scripts, &config, spin, project, target, Some(&recipe))?;
-            let selection = plan.instances_of(&recipe);
-            build(
-                cli.keep_going,
-                &scripts,
-                &config,
-                &fetcher,
-                &plan,
-                &selection,
-            )
-        }
-        Command::Build { stages } => {
-            let _lock = WorkLock::acquire(&config.work_dir, cli.no_wait, config.quiet)?;
-            let plan = Plan::new(&scripts, &config, spin, project, target, None)?;
-            let selection = plan.instances_of_stages(&stages)?;
-            build(
-                cli.keep_going,
-                &scripts,
-                &config,
-                &fetcher,
-                &plan,
-                &selection,
-            )
+            let (recipe, stages) = match command {
+                Command::Run { recipe } => (Some(recipe), Vec::new()),
+                Command::Build { stages } => (None, stages),
+                _ => unreachable!("matched above"),
+            };
+            let plan = Plan::new(&scripts, &config, spin, project, target, recipe.as_deref())?;
+            let selection = match &recipe {
+                Some(recipe) => plan.instances_of(recipe),
+                None => plan.instances_of_stages(&stages)?,
+            };
+            build(keep_going, &scripts, &config, &fetcher, &plan, &selection)
         }
         Command::Plan { stages, format } | Command::Graph { stages, format } => {
             let plan = Plan::new(&scripts, &config, spin, project, target, None)?;

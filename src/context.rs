@@ -45,6 +45,8 @@ pub struct Inner {
     pub env: Mutex<BTreeMap<String, String>>,
     pub phase: Mutex<String>,
     pub on_phase: Option<PhaseListener>,
+    /// Echo every command to stderr as it starts (`--verbose`).
+    pub verbose: bool,
     pub failure: Mutex<Option<CommandFailure>>,
 }
 
@@ -156,6 +158,9 @@ impl Context {
 
     fn run(&mut self, argv: Array, options: Map) -> ScriptResult<()> {
         let command = self.command(argv, options)?;
+        if self.0.verbose {
+            eprintln!("{}: $ {}", self.0.name, command.display());
+        }
         command
             .run(&self.log_path())
             .map_err(|failed| self.failed(&command, failed))

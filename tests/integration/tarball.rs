@@ -7,14 +7,7 @@ pub enum Entry<'a> {
     HardLink(&'a str, &'a str),
 }
 
-#[derive(Clone, Copy, Debug)]
-pub enum Compression {
-    None,
-    Gzip,
-    Xz,
-    Bzip2,
-    Zstd,
-}
+pub use serpent::unpack::Compression;
 
 /// Builds a tarball byte by byte, writing names into the header directly so that hostile
 /// names (`..`, absolute paths) can be produced.
