@@ -14,9 +14,11 @@ use crate::plan::{Instance, Plan, Status};
 use crate::progress::Progress;
 use crate::recipe::{Recipe, PHASES};
 use crate::record::Record;
+use crate::sandbox::{Bind, Emulator, Sandbox};
 use crate::script_error::ScriptError;
 use crate::scripts::Scripts;
 use crate::stage::Roots;
+use crate::target::Target;
 use crate::unpack::{unpack, UnpackOptions};
 
 /// How many sources are downloaded at once before building.
@@ -325,22 +327,34 @@ impl Builder<'_> {
         } else {
             layout.builddir()
         };
+        let sandbox = self.sandbox(recipe, instance, previous.as_deref(), &builddir)?;
         let mut env = BTreeMap::new();
-        env.insert(
-            "PATH".to_string(),
-            std::env::var("PATH").unwrap_or_else(|_| "/usr/bin:/bin".into()),
-        );
-        env.insert(
-            "HOME".to_string(),
-            layout.scratch().to_string_lossy().into_owned(),
-        );
-        env.insert(
-            "TMPDIR".to_string(),
-            std::env::temp_dir().to_string_lossy().into_owned(),
-        );
-        env.insert("LC_ALL".to_string(), "C".to_string());
-        env.insert("TZ".to_string(), "UTC".to_string());
-        env.insert("TERM".to_string(), "dumb".to_string());
+        if sandbox.is_some() {
+            // Inside, the environment is the stage's own: nothing of the host's leaks in.
+            env.insert("PATH".to_string(), CHROOT_PATH.to_string());
+            env.insert("HOME".to_string(), "/tmp".to_string());
+            env.insert("TMPDIR".to_string(), "/tmp".to_string());
+            for (name, value) in &stage.env {
+                env.insert(name.to_string(), value.to_string());
+            }
+        } else {
+            env.insert(
+                "PATH".to_string(),
+                std::env::var("PATH").unwrap_or_else(|_| "/usr/bin:/bin".into()),
+            );
+            env.insert(
+                "HOME".to_string(),
+                layout.scratch().to_string_lossy().into_owned(),
+            );
+            env.insert(
+                "TMPDIR".to_string(),
+                std::env::temp_dir().to_string_lossy().into_owned(),
+            );
+        }
+        for (name, value) in [("LC_ALL", "C"), ("TZ", "UTC"), ("TERM", "dumb")] {
+            env.entry(name.to_string())
+                .or_insert_with(|| value.to_string());
+        }
         for (tool, variable) in [
             ("cc", "CC"),
             ("cxx", "CXX"),
@@ -376,6 +390,7 @@ impl Builder<'_> {
             previous: previous.unwrap_or_default(),
             jobs: self.config.jobs as i64,
             jobserver: Some(self.jobserver.clone()),
+            sandbox,
             tools,
             flags,
             declarations: recipe.declarations.clone(),
@@ -386,6 +401,57 @@ impl Builder<'_> {
             verbose: self.config.verbose,
             failure: Mutex::new(None),
         }))
+    }
+
+    /// The sandbox commands run in, for a recipe of a chroot stage (unless the recipe says
+    /// `ISOLATION = "host"`): the stage's root as `/`, the previous stage's root read-only at
+    /// `/serpent`, the source, build and install folders under `/build`, and qemu through a
+    /// private binfmt_misc when the target is not the host's architecture.
+    fn sandbox(
+        &self,
+        recipe: &Recipe,
+        instance: &Instance,
+        previous: Option<&Path>,
+        builddir: &Path,
+    ) -> Result<Option<Arc<Sandbox>>> {
+        let stage = &self.plan.stages[instance.stage];
+        let isolation = recipe.declarations["isolation"].to_string();
+        if stage.isolation != "chroot" || isolation == "host" {
+            return Ok(None);
+        }
+        let layout = &instance.layout;
+        let mut binds = Vec::new();
+        if let Some(previous) = previous {
+            binds.push(Bind {
+                source: previous.to_path_buf(),
+                target: "/serpent".into(),
+                read_only: true,
+            });
+        }
+        binds.push(Bind {
+            source: layout.srcdir(),
+            target: "/build/src".into(),
+            read_only: false,
+        });
+        if builddir != layout.srcdir() {
+            binds.push(Bind {
+                source: builddir.to_path_buf(),
+                target: "/build/build".into(),
+                read_only: false,
+            });
+        }
+        binds.push(Bind {
+            source: layout.destdir(),
+            target: "/build/dest".into(),
+            read_only: false,
+        });
+        let target = &self.plan.targets[instance.target];
+        let emulator = emulator_for(target)?;
+        Ok(Some(Arc::new(Sandbox {
+            root: layout.root(),
+            binds,
+            emulator,
+        })))
     }
 
     /// Runs one phase: the recipe's own function, else its build style's, else nothing.
@@ -518,6 +584,42 @@ pub fn remove_all(path: &Path) -> Result<()> {
         Err(error) if error.kind() == std::io::ErrorKind::NotFound => Ok(()),
         Err(error) => Err(Error::io("cannot remove", path, error)),
     }
+}
+
+/// The PATH inside a chroot stage when its ENV does not set one: its own tools first, then
+/// the previous stage's at /serpent.
+pub const CHROOT_PATH: &str = "/usr/bin:/bin:/usr/sbin:/sbin:/serpent/usr/bin:/serpent/bin";
+
+/// How to run a target's programs on this host: nothing when the architectures match,
+/// otherwise the target script's qemu-user emulator and binfmt_misc pattern.
+pub fn emulator_for(target: &Target) -> Result<Option<Emulator>> {
+    if target.text("arch") == std::env::consts::ARCH {
+        return Ok(None);
+    }
+    let qemu = target.text("qemu");
+    let (magic, mask) = (target.text("binfmt_magic"), target.text("binfmt_mask"));
+    if qemu.is_empty() || magic.is_empty() || mask.is_empty() {
+        return Err(Error::Usage(format!(
+            "target {} is not the host's architecture, so its programs run through qemu-user: {} must give qemu, binfmt_magic and binfmt_mask",
+            target.name,
+            target.path.display()
+        )));
+    }
+    let interpreter = std::env::split_paths(&std::env::var_os("PATH").unwrap_or_default())
+        .map(|dir| dir.join(&qemu))
+        .find(|path| path.is_file())
+        .ok_or_else(|| {
+            Error::Usage(format!(
+                "{qemu} (the emulator target {} names) is not installed: install qemu-user-static",
+                target.name
+            ))
+        })?;
+    Ok(Some(Emulator {
+        name: qemu.trim_end_matches("-static").to_string(),
+        interpreter,
+        magic,
+        mask,
+    }))
 }
 
 /// The triple of the machine running serpent, for `--build=` in cross builds.

@@ -100,6 +100,16 @@ pub enum Command {
         #[arg(long)]
         phase: Option<String>,
     },
+    /// Open a shell (or run one command) in a stage's root, isolated exactly as its builds
+    /// are: the root as /, the previous stage's root read-only at /serpent. The exit status
+    /// passes through.
+    Shell {
+        /// The stage, e.g. stage3.
+        stage: String,
+        /// The command and its arguments (default: the root's /bin/sh, else /serpent/bin/sh).
+        #[arg(last = true)]
+        command: Vec<String>,
+    },
     /// Remove the work dir.
     Clean,
     /// Check every recipe, stage and target (or just the files given) without building.
@@ -155,5 +165,30 @@ pub enum Command {
         dir: PathBuf,
         #[arg(long, short = 'p', default_value_t = 1)]
         strip: usize,
+    },
+    /// Run a command in a sandbox the way builds do (for tests and benchmarks). Exits with
+    /// the command's exit code, or 128 + the signal that killed it.
+    #[command(hide = true)]
+    SandboxRun {
+        /// The folder that becomes `/` inside.
+        #[arg(long, value_name = "DIR")]
+        stage_root: PathBuf,
+        /// A host path to show inside; `:ro` makes it read-only. Repeatable.
+        #[arg(long = "bind", value_name = "SRC:DST[:ro]")]
+        binds: Vec<String>,
+        /// Run foreign binaries through the qemu-user emulator this target's script names.
+        #[arg(long, value_name = "TARGET")]
+        emulator: Option<String>,
+        /// The working folder inside.
+        #[arg(long, default_value = "/")]
+        cwd: PathBuf,
+        /// The command's whole environment (PATH defaults to /usr/bin:/bin). Repeatable.
+        #[arg(long = "env", value_name = "KEY=VALUE")]
+        env: Vec<String>,
+        /// Run the command on the host without any isolation (a baseline for benchmarks).
+        #[arg(long)]
+        no_isolation: bool,
+        #[arg(required = true, trailing_var_arg = true, allow_hyphen_values = true)]
+        command: Vec<String>,
     },
 }

@@ -4,6 +4,9 @@ use std::io::{Read, Seek, SeekFrom, Write};
 use std::os::unix::process::{CommandExt, ExitStatusExt};
 use std::path::{Path, PathBuf};
 use std::process::{Command as Process, ExitStatus, Stdio};
+use std::sync::Arc;
+
+use crate::sandbox::{Invocation, Sandbox};
 
 /// One process to start: argv, a complete environment and a working directory.
 #[derive(Debug, Clone)]
@@ -13,6 +16,9 @@ pub struct Command {
     pub cwd: PathBuf,
     /// Handed to the child as MAKEFLAGS, so nested makes share serpent's job slots.
     pub jobserver: Option<jobserver::Client>,
+    /// Where the command runs when its stage is isolated; host paths in argv, env and cwd
+    /// are mapped to their place inside.
+    pub sandbox: Option<Arc<Sandbox>>,
 }
 
 /// Why a command did not succeed, before it is tied to a recipe and phase.
@@ -60,11 +66,12 @@ impl Command {
         let mut file = open_log(log)?;
         let _ = writeln!(file, "$ {}\n  (in {})", self.display(), self.cwd.display());
         let start = end_of(&file);
-        let status = self.spawn_and_wait(
-            self.process()
-                .stdout(file.try_clone().map_err(spawn_error)?)
-                .stderr(file.try_clone().map_err(spawn_error)?),
-        );
+        let stdout = file.try_clone().map_err(spawn_error)?;
+        let stderr = file.try_clone().map_err(spawn_error)?;
+        let status = match &self.sandbox {
+            Some(sandbox) => self.run_inside(sandbox, stdout.into(), stderr.into()),
+            None => self.spawn_and_wait(self.process().stdout(stdout).stderr(stderr)),
+        };
         match status {
             Ok(status) if status.success() => Ok(()),
             Ok(status) => Err(Failed {
@@ -83,19 +90,61 @@ impl Command {
         let mut file = open_log(log)?;
         let _ = writeln!(file, "$ {}  (output captured)", self.display());
         let start = end_of(&file);
-        let output = self
-            .process()
-            .stderr(file.try_clone().map_err(spawn_error)?)
-            .output()
-            .map_err(|error| self.not_started(error))?;
-        if output.status.success() {
-            Ok(String::from_utf8_lossy(&output.stdout).into_owned())
+        let stderr = file.try_clone().map_err(spawn_error)?;
+        let (status, stdout) = match &self.sandbox {
+            Some(sandbox) => {
+                let mut captured = tempfile::tempfile().map_err(spawn_error)?;
+                let writer = captured.try_clone().map_err(spawn_error)?;
+                let status = self.run_inside(sandbox, writer.into(), stderr.into())?;
+                let mut bytes = Vec::new();
+                captured.seek(SeekFrom::Start(0)).map_err(spawn_error)?;
+                captured.read_to_end(&mut bytes).map_err(spawn_error)?;
+                (status, bytes)
+            }
+            None => {
+                let output = self
+                    .process()
+                    .stderr(stderr)
+                    .output()
+                    .map_err(|error| self.not_started(error))?;
+                (output.status, output.stdout)
+            }
+        };
+        if status.success() {
+            Ok(String::from_utf8_lossy(&stdout).into_owned())
         } else {
             Err(Failed {
-                status: describe(output.status),
+                status: describe(status),
                 tail: tail(&mut file, start),
             })
         }
+    }
+
+    /// The invocation as the sandbox sees it: every host path mapped to its place inside.
+    pub fn invocation(&self, sandbox: &Sandbox) -> Invocation {
+        Invocation {
+            argv: self.argv.iter().map(|arg| sandbox.map_path(arg)).collect(),
+            env: self
+                .env
+                .iter()
+                .map(|(name, value)| (name.clone(), sandbox.map_path(value)))
+                .collect(),
+            cwd: PathBuf::from(sandbox.map_path(&self.cwd.to_string_lossy())),
+        }
+    }
+
+    fn run_inside(
+        &self,
+        sandbox: &Sandbox,
+        stdout: Stdio,
+        stderr: Stdio,
+    ) -> Result<ExitStatus, Failed> {
+        sandbox
+            .run(&self.invocation(sandbox), stdout, stderr, Stdio::null())
+            .map_err(|error| Failed {
+                status: format!("could not run in the stage's sandbox: {error}"),
+                tail: Vec::new(),
+            })
     }
 
     fn spawn_and_wait(&self, process: &mut Process) -> Result<ExitStatus, Failed> {

@@ -37,6 +37,37 @@ pub fn dispatch(cli: Cli) -> Result<()> {
             }
             return Ok(());
         }
+        Command::SandboxRun {
+            stage_root,
+            binds,
+            emulator,
+            cwd,
+            env,
+            no_isolation,
+            command,
+        } => {
+            // The emulator comes from the target's script, as in builds.
+            let emulator = match emulator {
+                Some(name) => {
+                    let config = resolve_config(&cli, None)?;
+                    let scripts = Scripts::load(&config.root)?;
+                    let project = Project::new(&config.root, &cli.overlays);
+                    let target = crate::target::Target::load(&scripts, &project, name)?;
+                    crate::build::emulator_for(&target)?
+                }
+                None => None,
+            };
+            let code = sandbox_run(
+                stage_root,
+                binds,
+                emulator,
+                cwd,
+                env,
+                *no_isolation,
+                command,
+            )?;
+            std::process::exit(code);
+        }
         Command::Patch { patch, dir, strip } => {
             let text = std::fs::read_to_string(patch)
                 .map_err(|error| Error::io("cannot read", patch, error))?;
@@ -110,6 +141,11 @@ pub fn dispatch(cli: Cli) -> Result<()> {
                 None => plan.instances_of_stages(&stages)?,
             };
             build(keep_going, &scripts, &config, &fetcher, &plan, &selection)
+        }
+        Command::Shell { stage, command } => {
+            let plan = Plan::new(&scripts, &config, spin, project, target, None)?;
+            let code = shell(&plan, &stage, command)?;
+            std::process::exit(code);
         }
         Command::Plan { stages, format } | Command::Graph { stages, format } => {
             let plan = Plan::new(&scripts, &config, spin, project, target, None)?;
@@ -230,7 +266,10 @@ pub fn dispatch(cli: Cli) -> Result<()> {
             }
             Ok(())
         }
-        Command::Clean | Command::Unpack { .. } | Command::Patch { .. } => {
+        Command::Clean
+        | Command::Unpack { .. }
+        | Command::Patch { .. }
+        | Command::SandboxRun { .. } => {
             unreachable!("handled above")
         }
     }
@@ -278,6 +317,106 @@ fn build(
     }
     drop::<Arc<Progress>>(progress);
     Ok(())
+}
+
+/// `serpent shell`: one command (or a shell) in a stage's root; returns its exit code, or 128
+/// plus the signal that killed it.
+fn shell(plan: &Plan, stage_name: &str, command: Vec<String>) -> Result<i32> {
+    use std::os::unix::process::ExitStatusExt;
+    use std::process::Stdio;
+
+    use crate::sandbox::{Bind, Invocation, Sandbox};
+
+    let Some(stage_index) = plan
+        .stages
+        .iter()
+        .position(|stage| stage.name == stage_name)
+    else {
+        let known: Vec<&str> = plan
+            .stages
+            .iter()
+            .map(|stage| stage.name.as_str())
+            .collect();
+        return Err(Error::Usage(format!(
+            "unknown stage `{stage_name}`; this spin has: {}",
+            known.join(", ")
+        )));
+    };
+    let stage = &plan.stages[stage_index];
+    let target = plan
+        .targets
+        .first()
+        .ok_or_else(|| Error::Usage("the spin has no target".into()))?;
+    let work_dir = &plan
+        .instances
+        .first()
+        .map(|instance| instance.layout.work_dir.clone())
+        .unwrap_or_default();
+    let layout = crate::layout::Layout::new(work_dir, &target.name, &stage.name, &stage.root, "");
+    let root = layout.root();
+    std::fs::create_dir_all(&root).map_err(|error| Error::io("cannot create", &root, error))?;
+    let mut binds = Vec::new();
+    if let Some(previous) = stage
+        .previous
+        .as_ref()
+        .and_then(|name| plan.stages.iter().find(|s| s.name == *name))
+    {
+        let previous_root =
+            crate::layout::Layout::new(work_dir, &target.name, &previous.name, &previous.root, "")
+                .root();
+        binds.push(Bind {
+            source: previous_root,
+            target: "/serpent".into(),
+            read_only: true,
+        });
+    }
+    let sandbox = Sandbox {
+        root: root.clone(),
+        binds,
+        emulator: crate::build::emulator_for(target)?,
+    };
+    let argv = if command.is_empty() {
+        let shell = if root.join("bin/sh").exists() {
+            "/bin/sh"
+        } else {
+            "/serpent/bin/sh"
+        };
+        vec![shell.to_string()]
+    } else {
+        command
+    };
+    let mut env: std::collections::BTreeMap<String, String> = [
+        ("PATH", crate::build::CHROOT_PATH),
+        ("HOME", "/tmp"),
+        ("TMPDIR", "/tmp"),
+        ("TERM", "xterm"),
+        ("LC_ALL", "C"),
+    ]
+    .into_iter()
+    .map(|(name, value)| (name.to_string(), value.to_string()))
+    .collect();
+    if let Ok(term) = std::env::var("TERM") {
+        env.insert("TERM".to_string(), term);
+    }
+    for (name, value) in &stage.env {
+        env.insert(name.to_string(), value.to_string());
+    }
+    let invocation = Invocation {
+        argv,
+        env,
+        cwd: "/".into(),
+    };
+    let status = sandbox
+        .run(
+            &invocation,
+            Stdio::inherit(),
+            Stdio::inherit(),
+            Stdio::inherit(),
+        )
+        .map_err(|error| Error::Sandbox(Box::new(error)))?;
+    Ok(status
+        .code()
+        .unwrap_or_else(|| 128 + status.signal().unwrap_or(0)))
 }
 
 fn latest_log(dir: &Path) -> Option<PathBuf> {
@@ -344,4 +483,83 @@ fn download_unverified(fetcher: &Fetcher, url: &str, offline: bool) -> Result<St
     let mut file = temp.as_file();
     std::io::copy(&mut response, &mut file).map_err(|e| failed(&e))?;
     Ok(fetcher.store().import(temp.path())?)
+}
+
+/// `serpent sandbox-run`: runs one command in a sandbox and returns its exit code (128 + the
+/// signal when a signal killed it).
+fn sandbox_run(
+    root: &Path,
+    binds: &[String],
+    emulator: Option<crate::sandbox::Emulator>,
+    cwd: &Path,
+    env: &[String],
+    no_isolation: bool,
+    command: &[String],
+) -> Result<i32> {
+    use std::os::unix::process::ExitStatusExt;
+    use std::process::Stdio;
+
+    use crate::sandbox::{Bind, Invocation, Sandbox};
+
+    let absolute = |path: &Path| {
+        std::path::absolute(path).map_err(|error| Error::io("cannot resolve", path, error))
+    };
+    let binds = binds
+        .iter()
+        .map(|spec| {
+            let (spec, read_only) = match spec.strip_suffix(":ro") {
+                Some(rest) => (rest, true),
+                None => (spec.as_str(), false),
+            };
+            let (source, target) = spec.split_once(':').ok_or_else(|| {
+                Error::Usage(format!("--bind {spec}: expected SRC:DST or SRC:DST:ro"))
+            })?;
+            Ok(Bind {
+                source: absolute(Path::new(source))?,
+                target: PathBuf::from(target),
+                read_only,
+            })
+        })
+        .collect::<Result<Vec<_>>>()?;
+    let mut environment = std::collections::BTreeMap::new();
+    for entry in env {
+        let (key, value) = entry
+            .split_once('=')
+            .ok_or_else(|| Error::Usage(format!("--env {entry}: expected KEY=VALUE")))?;
+        environment.insert(key.to_string(), value.to_string());
+    }
+    environment
+        .entry("PATH".to_string())
+        .or_insert_with(|| "/usr/bin:/bin".to_string());
+    let status = if no_isolation {
+        std::process::Command::new(&command[0])
+            .args(&command[1..])
+            .env_clear()
+            .envs(&environment)
+            .current_dir(cwd)
+            .status()
+            .map_err(|error| Error::io("cannot run", &command[0], error))?
+    } else {
+        let sandbox = Sandbox {
+            root: absolute(root)?,
+            binds,
+            emulator,
+        };
+        let invocation = Invocation {
+            argv: command.to_vec(),
+            env: environment,
+            cwd: cwd.to_path_buf(),
+        };
+        sandbox
+            .run(
+                &invocation,
+                Stdio::inherit(),
+                Stdio::inherit(),
+                Stdio::inherit(),
+            )
+            .map_err(|error| Error::Sandbox(Box::new(error)))?
+    };
+    Ok(status
+        .code()
+        .unwrap_or_else(|| 128 + status.signal().unwrap_or(0)))
 }

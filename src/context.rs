@@ -38,6 +38,8 @@ pub struct Inner {
     pub jobs: i64,
     /// Shared by every build of one serpent run, so nested makes never exceed `--jobs`.
     pub jobserver: Option<jobserver::Client>,
+    /// Set in a chroot stage: commands run inside it.
+    pub sandbox: Option<std::sync::Arc<crate::sandbox::Sandbox>>,
     pub tools: Map,
     pub flags: Map,
     pub declarations: Map,
@@ -114,7 +116,13 @@ impl Context {
             argv,
             env: self.0.env.lock().unwrap().clone(),
             cwd: self.0.builddir.clone(),
-            jobserver: self.0.jobserver.clone(),
+            // The jobserver's pipe does not cross into the sandbox; there, make gets -j<jobs>.
+            jobserver: self
+                .0
+                .jobserver
+                .clone()
+                .filter(|_| self.0.sandbox.is_none()),
+            sandbox: self.0.sandbox.clone(),
         };
         for (key, value) in options {
             match key.as_str() {
@@ -182,9 +190,9 @@ impl Context {
     fn make(&mut self, args: Array) -> ScriptResult<()> {
         // Under the jobserver, make takes its jobs from the shared pool; an explicit -j would
         // make it start a pool of its own.
-        let mut argv: Array = match self.0.jobserver {
-            Some(_) => vec!["make".into()],
-            None => vec!["make".into(), format!("-j{}", self.0.jobs).into()],
+        let mut argv: Array = match (&self.0.jobserver, &self.0.sandbox) {
+            (Some(_), None) => vec!["make".into()],
+            _ => vec!["make".into(), format!("-j{}", self.0.jobs).into()],
         };
         argv.extend(args);
         self.run(argv, Map::new())
@@ -194,7 +202,12 @@ impl Context {
     /// free right now (plus the one this build holds), and they are returned when it ends.
     fn ninja(&mut self, args: Array) -> ScriptResult<()> {
         let mut extra = Vec::new();
-        if let Some(client) = &self.0.jobserver {
+        if let Some(client) = self
+            .0
+            .jobserver
+            .as_ref()
+            .filter(|_| self.0.sandbox.is_none())
+        {
             while extra.len() + 1 < self.0.jobs as usize {
                 match client.try_acquire() {
                     Ok(Some(token)) => extra.push(token),
@@ -202,7 +215,7 @@ impl Context {
                 }
             }
         }
-        let jobs = if self.0.jobserver.is_some() {
+        let jobs = if self.0.jobserver.is_some() && self.0.sandbox.is_none() {
             extra.len() + 1
         } else {
             self.0.jobs as usize

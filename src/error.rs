@@ -88,6 +88,10 @@ pub enum Error {
         source: std::io::Error,
     },
 
+    #[error(transparent)]
+    #[diagnostic(transparent)]
+    Sandbox(Box<crate::sandbox::SandboxError>),
+
     /// Several independent problems, reported together (for example by `serpent check`).
     #[error("{} problem(s) found", .0.len())]
     #[diagnostic(code(serpent::many))]

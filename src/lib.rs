@@ -22,6 +22,7 @@ pub mod progress;
 pub mod project;
 pub mod recipe;
 pub mod record;
+pub mod sandbox;
 pub mod script_error;
 pub mod scripts;
 pub mod spin;

@@ -37,6 +37,7 @@ const FIELDS: &[(&str, Kind, &str)] = &[
     ("MAKE_ARGS", Kind::Texts, "extra arguments for make during build"),
     ("MAKE_INSTALL_ARGS", Kind::Texts, "extra arguments for make install"),
     ("OPTIONS", Kind::Table, "free-form settings the recipe reads through ctx.recipe.options"),
+    ("ISOLATION", Kind::Text, "\"host\" to build this recipe on the host in a chroot stage (musl first in stage3)"),
     ("BUILD_IN_SOURCE", Kind::Flag, "build inside the source tree instead of a separate build directory"),
 ];
 

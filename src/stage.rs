@@ -9,7 +9,14 @@ use crate::scripts::Scripts;
 use crate::target::Target;
 
 const TOOLS: [&str; 7] = ["cc", "cxx", "ar", "ranlib", "nm", "strip", "ld"];
-const DECLARATIONS: [&str; 5] = ["DESCRIPTION", "PREVIOUS", "ISOLATION", "PREFIX", "ROOT"];
+const DECLARATIONS: [&str; 6] = [
+    "DESCRIPTION",
+    "PREVIOUS",
+    "ISOLATION",
+    "PREFIX",
+    "ROOT",
+    "ENV",
+];
 
 /// A folder of recipes and the `stage.rhai` that says how they build: which stage comes
 /// before it (whose root it sees and whose toolchain it may use), its isolation, its prefix.
@@ -23,6 +30,8 @@ pub struct Stage {
     pub isolation: String,
     /// The folder name of the stage's root under `<work>/<target>/<stage>/`.
     pub root: String,
+    /// The environment commands start from in a chroot stage (`ENV`), instead of the host's.
+    pub env: Map,
     pub bytes: Vec<u8>,
     source_name: String,
     ast: AST,
@@ -95,6 +104,7 @@ impl Stage {
             isolation,
             prefix: text_of("PREFIX", "/usr"),
             root: text_of("ROOT", "root"),
+            env: scope.get_value::<Map>("ENV").unwrap_or_default(),
             dir,
             path,
             bytes,

@@ -40,7 +40,19 @@ const FIELDS: &[(&str, bool, &str)] = &[
         "the qemu-user emulator that runs this target's programs on another host",
     ),
     ("description", false, "one line about the target"),
+    (
+        "binfmt_magic",
+        false,
+        "the ELF header bytes binfmt_misc matches, in \\xNN form",
+    ),
+    (
+        "binfmt_mask",
+        false,
+        "the mask for binfmt_magic, in \\xNN form",
+    ),
 ];
+
+const OPTIONAL: [&str; 3] = ["description", "binfmt_magic", "binfmt_mask"];
 
 /// A target, as its script describes it. Nothing about any target lives in Rust.
 #[derive(Debug, Clone)]
@@ -115,7 +127,7 @@ impl Target {
         }
         for (field, is_list, doc) in FIELDS {
             match data.get(*field) {
-                None if *field == "description" => {}
+                None if OPTIONAL.contains(field) => {}
                 None => problems.add(
                     "",
                     None,

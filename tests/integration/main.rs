@@ -5,10 +5,12 @@ mod tarball;
 mod test;
 
 mod check;
+mod chroot;
 mod errors;
 mod fetch;
 mod graph;
 mod musl;
 mod new;
 mod patch;
+mod sandbox;
 mod unpack;

@@ -1,0 +1,135 @@
+//! Chroot stages: a host-built "stage2" holding a static busybox (and, for aarch64, a small
+//! static aarch64 program), and a "stage3" whose recipes run inside a sandbox with stage2
+//! read-only at /serpent; `serpent shell` gives the same view.
+
+use crate::test::Test;
+
+const STAGE2: &str = r#"const ISOLATION = "host";
+fn toolchain(target, roots) {
+    #{ cc: "clang", cxx: "clang++", ar: "llvm-ar", ranlib: "llvm-ranlib", nm: "llvm-nm", strip: "llvm-strip", ld: "ld.lld" }
+}
+"#;
+
+const STAGE3: &str = r#"const PREVIOUS = "stage2";
+const ISOLATION = "chroot";
+const ENV = #{ PATH: "/usr/bin:/bin:/serpent/bin" };
+fn toolchain(target, roots) {
+    #{ cc: "cc", cxx: "c++", ar: "ar", ranlib: "ranlib", nm: "nm", strip: "strip", ld: "ld" }
+}
+"#;
+
+/// Stage2's "toolchain": busybox with its applets in bin/, copied from the host.
+const BUSYBOX: &str = r#"const NAME = "busybox";
+const VERSION = "1";
+fn install(ctx) {
+    ctx.copy("/bin/busybox", `${ctx.destdir}/bin/busybox`);
+    for applet in ["sh", "echo", "cat", "id", "hostname", "touch", "mkdir", "ls", "uname", "cp"] {
+        ctx.symlink("busybox", `${ctx.destdir}/bin/${applet}`);
+    }
+}
+"#;
+
+/// Built inside: records what the build saw, in its own package.
+const PROBE: &str = r#"const NAME = "probe";
+const VERSION = "1";
+fn build(ctx) {
+    ctx.shell("echo $(id -u) $(hostname) > seen; touch /serpent/x 2>/dev/null && echo serpent-writable >> seen || echo serpent-read-only >> seen; ls / >> seen");
+    ctx.write(`${ctx.srcdir}/from-host`, "written on the host side");
+}
+fn install(ctx) {
+    ctx.run(["mkdir", "-p", `${ctx.destdir}/share`]);
+    ctx.run(["cp", "seen", `${ctx.srcdir}/from-host`, `${ctx.destdir}/share/`]);
+}
+"#;
+
+/// Built on the host although the stage is a chroot (as musl comes first in stage3).
+const ON_HOST: &str = r#"const NAME = "early";
+const VERSION = "1";
+const ISOLATION = "host";
+fn install(ctx) {
+    ctx.write(`${ctx.destdir}/share/host-name`, ctx.output(["uname", "-n"]));
+}
+"#;
+
+fn project() -> Test {
+    Test::new()
+        .file("recipes/stage2/stage.rhai", STAGE2)
+        .file("recipes/stage2/busybox.rhai", BUSYBOX)
+        .file("recipes/stage3/stage.rhai", STAGE3)
+        .file("recipes/stage3/probe.rhai", PROBE)
+        .file("recipes/stage3/early.rhai", ON_HOST)
+}
+
+#[test]
+fn a_chroot_stage_builds_inside_with_the_previous_stage_read_only() {
+    let mut test = project().args(["build", "stage3", "--target", "x86_64"]);
+    let output = test.run();
+    assert!(
+        output.stdout.contains("built 3 recipe instance(s)"),
+        "{}",
+        output.stdout
+    );
+    let share = test.work().join("x86_64/stage3/root/share");
+    let seen = std::fs::read_to_string(share.join("seen")).unwrap();
+    let mut lines = seen.lines();
+    assert_eq!(lines.next(), Some("0 serpent"), "{seen}");
+    assert_eq!(lines.next(), Some("serpent-read-only"), "{seen}");
+    // Nothing of the host is there: only the stage's own root and its mounts.
+    let listing: Vec<&str> = lines.collect();
+    assert!(
+        listing.contains(&"serpent") && listing.contains(&"build"),
+        "{seen}"
+    );
+    assert!(
+        !listing.contains(&"work") && !listing.contains(&"home") && !listing.contains(&"etc"),
+        "{seen}"
+    );
+    assert_eq!(
+        std::fs::read_to_string(share.join("from-host")).unwrap(),
+        "written on the host side"
+    );
+    let host_name = std::fs::read_to_string(share.join("host-name")).unwrap();
+    assert_ne!(host_name, "serpent", "the host-side recipe ran inside");
+
+    // The shell sees what builds see, and its exit status passes through.
+    test = test
+        .args([
+            "shell",
+            "stage3",
+            "--target",
+            "x86_64",
+            "--",
+            "sh",
+            "-c",
+            "cat /share/seen; exit 7",
+        ])
+        .status(7);
+    let shell = test.run();
+    assert!(
+        shell.stdout.starts_with("0 serpent\nserpent-read-only\n"),
+        "{}",
+        shell.stdout
+    );
+}
+
+#[test]
+fn an_aarch64_chroot_stage_runs_through_qemu() {
+    let mut test = project();
+    let hello = test.dir.path().join("hello-aarch64");
+    assert!(
+        crate::sandbox::aarch64_hello(&hello),
+        "cannot build the aarch64 test program"
+    );
+    let tool = format!(
+        "const NAME = \"hello\";\nconst VERSION = \"1\";\nfn install(ctx) {{ ctx.copy(\"{}\", `${{ctx.destdir}}/bin/hello`); }}\n",
+        hello.display()
+    );
+    let runs = "const NAME = \"runs\";\nconst VERSION = \"1\";\nconst DEPENDS = [\"probe\"];\nfn install(ctx) {\n    ctx.setenv(\"ANSWER\", \"42\");\n    ctx.shell(\"mkdir -p $DESTDIR; /serpent/bin/hello > $DESTDIR/said; echo $? >> $DESTDIR/said\", #{ env: #{ DESTDIR: ctx.destdir } });\n}\n";
+    test = test
+        .file("recipes/stage2/hello.rhai", tool)
+        .file("recipes/stage3/runs.rhai", runs)
+        .args(["build", "stage3", "--target", "aarch64"]);
+    test.run();
+    let said = std::fs::read_to_string(test.work().join("aarch64/stage3/root/said")).unwrap();
+    assert_eq!(said, "hello from aarch64\n7\n");
+}
