@@ -144,7 +144,7 @@ pub fn dispatch(cli: Cli) -> Result<()> {
         }
         Command::Shell { stage, command } => {
             let plan = Plan::new(&scripts, &config, spin, project, target, None)?;
-            let code = shell(&plan, &stage, command)?;
+            let code = shell(&plan, &config.work_dir, &stage, command)?;
             std::process::exit(code);
         }
         Command::Plan { stages, format } | Command::Graph { stages, format } => {
@@ -321,7 +321,7 @@ fn build(
 
 /// `serpent shell`: one command (or a shell) in a stage's root; returns its exit code, or 128
 /// plus the signal that killed it.
-fn shell(plan: &Plan, stage_name: &str, command: Vec<String>) -> Result<i32> {
+fn shell(plan: &Plan, work_dir: &Path, stage_name: &str, command: Vec<String>) -> Result<i32> {
     use std::os::unix::process::ExitStatusExt;
     use std::process::Stdio;
 
@@ -347,11 +347,6 @@ fn shell(plan: &Plan, stage_name: &str, command: Vec<String>) -> Result<i32> {
         .targets
         .first()
         .ok_or_else(|| Error::Usage("the spin has no target".into()))?;
-    let work_dir = &plan
-        .instances
-        .first()
-        .map(|instance| instance.layout.work_dir.clone())
-        .unwrap_or_default();
     let layout = crate::layout::Layout::new(work_dir, &target.name, &stage.name, &stage.root, "");
     let root = layout.root();
     std::fs::create_dir_all(&root).map_err(|error| Error::io("cannot create", &root, error))?;
@@ -364,6 +359,12 @@ fn shell(plan: &Plan, stage_name: &str, command: Vec<String>) -> Result<i32> {
         let previous_root =
             crate::layout::Layout::new(work_dir, &target.name, &previous.name, &previous.root, "")
                 .root();
+        if !previous_root.is_dir() {
+            return Err(Error::Usage(format!(
+                "{} for {} has no root yet: build it first (serpent build {} --target {})",
+                previous.name, target.name, previous.name, target.name
+            )));
+        }
         binds.push(Bind {
             source: previous_root,
             target: "/serpent".into(),
