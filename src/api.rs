@@ -95,5 +95,16 @@ pub fn reference(scripts: &Scripts) -> Result<String> {
     for (signature, meaning) in &methods {
         let _ = writeln!(out, "- `{signature}`: {meaning}");
     }
+    out.push_str("\n## Stdlib modules\n\nImported with `import \"NAME\" as NAME;`; a module with phase functions can be a recipe's STYLE.\n");
+    for (name, module) in scripts.modules() {
+        let _ = writeln!(out, "\n### {name}\n");
+        for (signature, doc) in &module.functions {
+            if doc.is_empty() {
+                let _ = writeln!(out, "- `{signature}`");
+            } else {
+                let _ = writeln!(out, "- `{signature}`: {doc}");
+            }
+        }
+    }
     Ok(out)
 }

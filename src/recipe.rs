@@ -357,6 +357,15 @@ impl Recipe {
                 );
             }
         }
+        let isolation = text_of("isolation");
+        if !["", "host", "chroot"].contains(&isolation.as_str()) {
+            problems.add(
+                "ISOLATION",
+                Some(&isolation),
+                format!("ISOLATION must be \"host\" or \"chroot\", not {isolation:?}"),
+                None,
+            );
+        }
         let patch_dir = recipe_dirs
             .iter()
             .map(|dir| dir.join("patches").join(&name))

@@ -33,6 +33,8 @@ pub struct StdlibModule {
     pub bytes: Vec<u8>,
     /// The stdlib modules this one imports.
     pub imports: Vec<String>,
+    /// Each function's signature and its doc comment, for `serpent api`.
+    pub functions: Vec<(String, String)>,
 }
 
 struct Stdlib {
@@ -137,6 +139,15 @@ impl Scripts {
         found
     }
 
+    /// Every loaded stdlib module, by name.
+    pub fn modules(&self) -> Vec<(String, Arc<StdlibModule>)> {
+        let modules = self.stdlib.modules.lock().unwrap();
+        modules
+            .iter()
+            .map(|(name, module)| (name.clone(), module.clone()))
+            .collect()
+    }
+
     /// The stdlib modules that can serve as a build style: those with phase functions.
     pub fn styles(&self) -> Vec<String> {
         let modules = self.stdlib.modules.lock().unwrap();
@@ -222,6 +233,24 @@ impl StdlibResolver {
             .filter(|function| function.params.len() == 1)
             .map(|function| function.name.to_string())
             .collect();
+        let mut functions: Vec<(String, String)> = ast
+            .iter_functions()
+            .filter(|function| !function.name.starts_with("anon$"))
+            .map(|function| {
+                let doc = function
+                    .comments
+                    .iter()
+                    .flat_map(|comment| comment.lines())
+                    .map(|line| line.trim_start_matches("///").trim())
+                    .collect::<Vec<_>>()
+                    .join(" ");
+                (
+                    format!("{name}::{}({})", function.name, function.params.join(", ")),
+                    doc,
+                )
+            })
+            .collect();
+        functions.sort();
         let mut module =
             Module::eval_ast_as_new(Scope::new(), &ast, engine).inspect_err(|error| {
                 let failure = ScriptError::eval(&stdlib.root, &source_name, error, true);
@@ -232,6 +261,7 @@ impl StdlibResolver {
             module: module.into(),
             phases,
             imports: crate::recipe::imports_of(&text),
+            functions,
             bytes,
         });
         stdlib
