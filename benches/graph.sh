@@ -18,14 +18,14 @@ ms() { echo $(( $(date +%s%N) / 1000000 )); }
 
 # (a) null build of the default spin
 cp -r recipes stdlib "$scratch/"
-mkdir -p "$scratch/work"
-(cd "$scratch" && "$bin" plan --work-dir work --format json) > "$scratch/plan.json"
+mkdir -p "$scratch/builds"
+(cd "$scratch" && "$bin" plan --work-dir builds --format json) > "$scratch/plan.json"
 python3 - "$scratch" <<'PY'
 import json, os, sys
 root = sys.argv[1]
 for item in json.load(open(f"{root}/plan.json"))["instances"]:
     target, stage, name = item["id"].split("/")
-    base = f"{root}/work/{target}/{stage}"
+    base = f"{root}/builds/{target}/{stage}"
     os.makedirs(f"{base}/pkgs/{name}", exist_ok=True)
     os.makedirs(f"{base}/records", exist_ok=True)
     record = {"id": item["id"], "name": item["name"], "version": item["version"],
@@ -35,7 +35,7 @@ PY
 times=()
 for _ in $(seq 21); do
     start=$(ms)
-    (cd "$scratch" && "$bin" -q build --work-dir work)
+    (cd "$scratch" && "$bin" -q build --work-dir builds)
     times+=($(( $(ms) - start )))
 done
 instances=$(python3 -c "import json,sys; print(len(json.load(open('$scratch/plan.json'))['instances']))")

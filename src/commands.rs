@@ -327,21 +327,7 @@ fn shell(plan: &Plan, work_dir: &Path, stage_name: &str, command: Vec<String>) -
 
     use crate::sandbox::{Bind, Invocation, Sandbox};
 
-    let Some(stage_index) = plan
-        .stages
-        .iter()
-        .position(|stage| stage.name == stage_name)
-    else {
-        let known: Vec<&str> = plan
-            .stages
-            .iter()
-            .map(|stage| stage.name.as_str())
-            .collect();
-        return Err(Error::Usage(format!(
-            "unknown stage `{stage_name}`; this spin has: {}",
-            known.join(", ")
-        )));
-    };
+    let stage_index = plan.stage_index(stage_name)?;
     let stage = &plan.stages[stage_index];
     let target = plan
         .targets

@@ -334,20 +334,28 @@ impl Plan {
             .collect()
     }
 
-    /// The instances of the named stages (all stages when none are named).
-    pub fn instances_of_stages(&self, names: &[String]) -> Result<Vec<usize>> {
-        for name in names {
-            if !self.stages.iter().any(|stage| stage.name == *name) {
+    /// The index of a stage of this plan, or an error listing the stages it has.
+    pub fn stage_index(&self, name: &str) -> Result<usize> {
+        self.stages
+            .iter()
+            .position(|stage| stage.name == name)
+            .ok_or_else(|| {
                 let known: Vec<&str> = self
                     .stages
                     .iter()
                     .map(|stage| stage.name.as_str())
                     .collect();
-                return Err(Error::Usage(format!(
+                Error::Usage(format!(
                     "unknown stage `{name}`; this spin has: {}",
                     known.join(", ")
-                )));
-            }
+                ))
+            })
+    }
+
+    /// The instances of the named stages (all stages when none are named).
+    pub fn instances_of_stages(&self, names: &[String]) -> Result<Vec<usize>> {
+        for name in names {
+            self.stage_index(name)?;
         }
         Ok(self
             .instances
