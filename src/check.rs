@@ -79,6 +79,9 @@ pub fn check(scripts: &Scripts, project: &Project, paths: &[PathBuf]) -> Result<
         }
     }
     if !problems.is_empty() {
+        // A broken recipe also breaks every spin that plans it: say it once.
+        let mut seen = std::collections::HashSet::new();
+        problems.retain(|problem| seen.insert(format!("{problem:?}")));
         return Err(Error::Many(problems));
     }
     let spins = if spins > 0 {
