@@ -534,3 +534,21 @@ fn nested_makes_share_the_job_limit() {
         "at most 2 jobs may run at once, and 2 should be reached"
     );
 }
+
+#[test]
+fn graph_draws_dependencies_and_clean_removes_the_work_dir() {
+    let mut test = chain().args(["graph", "--target", "x86_64", "--format", "dot"]);
+    let dot = test.run().stdout;
+    assert!(dot.starts_with("digraph serpent {"), "{dot}");
+    assert!(
+        dot.contains("\"x86_64/stage1/c\" -> \"x86_64/stage1/b\";"),
+        "{dot}"
+    );
+    assert!(!dot.contains("\"x86_64/stage1/d\" ->"), "{dot}");
+    test = test.args(["build", "--target", "x86_64"]);
+    test.run();
+    assert!(test.work().join("x86_64/stage1/records/c.json").is_file());
+    test = test.args(["clean"]);
+    test.run();
+    assert!(!test.work().exists());
+}
