@@ -330,13 +330,7 @@ impl Builder<'_> {
         let sandbox = self.sandbox(recipe, instance, previous.as_deref(), &builddir)?;
         let mut env = BTreeMap::new();
         if sandbox.is_some() {
-            // Inside, the environment is the stage's own: nothing of the host's leaks in.
-            env.insert("PATH".to_string(), CHROOT_PATH.to_string());
-            env.insert("HOME".to_string(), "/tmp".to_string());
-            env.insert("TMPDIR".to_string(), "/tmp".to_string());
-            for (name, value) in &stage.env {
-                env.insert(name.to_string(), value.to_string());
-            }
+            env = stage.chroot_env();
         } else {
             env.insert(
                 "PATH".to_string(),
@@ -585,10 +579,6 @@ pub fn remove_all(path: &Path) -> Result<()> {
         Err(error) => Err(Error::io("cannot remove", path, error)),
     }
 }
-
-/// The PATH inside a chroot stage when its ENV does not set one: its own tools first, then
-/// the previous stage's at /serpent.
-pub const CHROOT_PATH: &str = "/usr/bin:/bin:/usr/sbin:/sbin:/serpent/usr/bin:/serpent/bin";
 
 /// How to run a target's programs on this host: nothing when the architectures match,
 /// otherwise the target script's qemu-user emulator and binfmt_misc pattern.

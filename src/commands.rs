@@ -372,22 +372,11 @@ fn shell(plan: &Plan, work_dir: &Path, stage_name: &str, command: Vec<String>) -
     } else {
         command
     };
-    let mut env: std::collections::BTreeMap<String, String> = [
-        ("PATH", crate::build::CHROOT_PATH),
-        ("HOME", "/tmp"),
-        ("TMPDIR", "/tmp"),
-        ("TERM", "xterm"),
-        ("LC_ALL", "C"),
-    ]
-    .into_iter()
-    .map(|(name, value)| (name.to_string(), value.to_string()))
-    .collect();
-    if let Ok(term) = std::env::var("TERM") {
-        env.insert("TERM".to_string(), term);
-    }
-    for (name, value) in &stage.env {
-        env.insert(name.to_string(), value.to_string());
-    }
+    let mut env = stage.chroot_env();
+    env.insert("LC_ALL".to_string(), "C".to_string());
+    // An interactive shell keeps the terminal's type.
+    let term = std::env::var("TERM").unwrap_or_else(|_| "xterm".to_string());
+    env.entry("TERM".to_string()).or_insert(term);
     let invocation = Invocation {
         argv,
         env,

@@ -8,6 +8,10 @@ use crate::script_error::ScriptError;
 use crate::scripts::Scripts;
 use crate::target::Target;
 
+/// The PATH inside a chroot stage when its ENV does not set one: its own tools first, then
+/// the previous stage's at /serpent.
+const CHROOT_PATH: &str = "/usr/bin:/bin:/usr/sbin:/sbin:/serpent/usr/bin:/serpent/bin";
+
 const TOOLS: [&str; 7] = ["cc", "cxx", "ar", "ranlib", "nm", "strip", "ld"];
 const DECLARATIONS: [&str; 6] = [
     "DESCRIPTION",
@@ -111,6 +115,21 @@ impl Stage {
             source_name,
             ast,
         })
+    }
+
+    /// The environment commands start from inside this stage's chroot, for builds and
+    /// `serpent shell` alike: the stage's `ENV` over a default PATH, HOME and TMPDIR; nothing of
+    /// the host's leaks in.
+    pub fn chroot_env(&self) -> std::collections::BTreeMap<String, String> {
+        let mut env: std::collections::BTreeMap<String, String> =
+            [("PATH", CHROOT_PATH), ("HOME", "/tmp"), ("TMPDIR", "/tmp")]
+                .into_iter()
+                .map(|(name, value)| (name.to_string(), value.to_string()))
+                .collect();
+        for (name, value) in &self.env {
+            env.insert(name.to_string(), value.to_string());
+        }
+        env
     }
 
     /// The commands this stage compiles with for one target. `roots` is given to the script as
