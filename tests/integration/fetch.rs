@@ -240,3 +240,40 @@ fn offline_run_uses_an_imported_file() {
         .join("x86_64/stage1/records/hello.json")
         .is_file());
 }
+
+#[test]
+fn mirrors_from_the_config_file_are_used_and_a_bad_config_is_named() {
+    let sha = sha256(DATA);
+    let server = Server::start(Vec::new());
+    let upstream = format!("/upstream/{FILE}");
+    let test = Test::new();
+    let folder = test.dir.path().join("distfiles");
+    std::fs::create_dir_all(&folder).unwrap();
+    std::fs::write(folder.join(FILE), DATA).unwrap();
+    let config = test.dir.path().join("config/serpent");
+    std::fs::create_dir_all(&config).unwrap();
+    std::fs::write(
+        config.join("config.toml"),
+        format!("mirrors = [\"file://{}\"]\n", folder.display()),
+    )
+    .unwrap();
+    let mut test = test
+        .file(RECIPE, recipe(&server.url(&upstream), &sha))
+        .args(["run", RECIPE, "--target", "x86_64"]);
+    test.run();
+    assert_eq!(
+        server.hits(&upstream),
+        0,
+        "the config file's mirror was not used"
+    );
+    assert_eq!(std::fs::read(packaged(&test)).unwrap(), DATA);
+
+    std::fs::write(config.join("config.toml"), "mirors = []\n").unwrap();
+    test = test.args(["plan"]).status(2);
+    let output = test.run();
+    assert!(
+        output.stderr.contains("bad config file"),
+        "{}",
+        output.stderr
+    );
+}

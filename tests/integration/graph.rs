@@ -470,8 +470,15 @@ fn log_prints_the_latest_phase_log() {
             "recipes/stage1/talk.rhai",
             recipe("talk", &[], "ctx.shell(\"echo installing the talker\");"),
         )
-        .args(["build", "--target", "x86_64"]);
-    test.run();
+        .args(["build", "--target", "x86_64", "--verbose"]);
+    let built = test.run();
+    assert!(
+        built
+            .stderr
+            .contains("talk: $ sh -c 'echo installing the talker'"),
+        "--verbose did not echo the command: {}",
+        built.stderr
+    );
     test = test.args(["log", "recipes/stage1/talk.rhai", "--target", "x86_64"]);
     let output = test.run();
     assert!(
