@@ -127,6 +127,8 @@ impl Plan {
             }
         }
 
+        select_packages(&spin, &stages, &recipes, &mut by_name)?;
+
         let mut instances: Vec<Instance> = Vec::new();
         let mut index: BTreeMap<(usize, usize, String), usize> = BTreeMap::new();
         for (target_index, target) in targets.iter().enumerate() {
@@ -373,6 +375,24 @@ impl Plan {
     }
 
     /// The root of the stage before this instance's stage, if there is one.
+    /// Every stage's root for the instance's target, by stage name.
+    pub fn stage_roots(&self, instance: &Instance) -> Vec<(String, PathBuf)> {
+        let target = &self.targets[instance.target];
+        self.stages
+            .iter()
+            .map(|stage| {
+                let layout = Layout::new(
+                    &instance.layout.work_dir,
+                    &target.name,
+                    &stage.name,
+                    &stage.root,
+                    "",
+                );
+                (stage.name.clone(), layout.root())
+            })
+            .collect()
+    }
+
     pub fn previous_root(&self, instance: &Instance) -> Option<PathBuf> {
         let previous = self.stages[instance.stage].previous.as_ref()?;
         let stage = self.stages.iter().find(|stage| stage.name == *previous)?;
@@ -507,4 +527,59 @@ fn topological_order(instances: &[Instance]) -> Result<Vec<usize>> {
         visit(index, instances, &mut marks, &mut Vec::new(), &mut order)?;
     }
     Ok(order)
+}
+
+/// Narrows each stage the spin names in PACKAGES to those recipes and what they depend on
+/// within the stage.
+fn select_packages(
+    spin: &Spin,
+    stages: &[Stage],
+    recipes: &[Recipe],
+    by_name: &mut BTreeMap<(usize, String), usize>,
+) -> Result<()> {
+    let spin_file = spin
+        .path
+        .as_ref()
+        .map(|path| path.display().to_string())
+        .unwrap_or_else(|| spin.name.clone());
+    for (stage_name, names) in &spin.packages {
+        let Some(stage) = stages.iter().position(|stage| stage.name == *stage_name) else {
+            let known: Vec<&str> = stages.iter().map(|stage| stage.name.as_str()).collect();
+            return Err(Error::Usage(format!(
+                "{spin_file}: PACKAGES names stage `{stage_name}`, which this spin does not build (it builds {})",
+                known.join(", ")
+            )));
+        };
+        let known: Vec<&str> = by_name
+            .keys()
+            .filter(|(s, _)| *s == stage)
+            .map(|(_, name)| name.as_str())
+            .collect();
+        let mut wanted: Vec<String> = Vec::new();
+        let mut pending: Vec<String> = names.clone();
+        while let Some(name) = pending.pop() {
+            if wanted.contains(&name) {
+                continue;
+            }
+            let Some(recipe) = by_name.get(&(stage, name.clone())) else {
+                let hint = match closest(&name, &known) {
+                    Some(guess) => format!("; did you mean `{guess}`?"),
+                    None => format!("; {stage_name} has: {}", known.join(", ")),
+                };
+                return Err(Error::Usage(format!(
+                    "{spin_file}: PACKAGES.{stage_name} names `{name}`, which is not a recipe of {stage_name}{hint}"
+                )));
+            };
+            pending.extend(
+                recipes[*recipe]
+                    .depends
+                    .iter()
+                    .filter(|dependency| !dependency.contains('/'))
+                    .cloned(),
+            );
+            wanted.push(name);
+        }
+        by_name.retain(|(s, name), _| *s != stage || wanted.contains(name));
+    }
+    Ok(())
 }

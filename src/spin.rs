@@ -7,10 +7,11 @@ use crate::project::Project;
 use crate::recipe::Problems;
 use crate::scripts::Scripts;
 
-const DECLARATIONS: [&str; 6] = [
+const DECLARATIONS: [&str; 7] = [
     "DESCRIPTION",
     "TARGETS",
     "STAGES",
+    "PACKAGES",
     "OVERLAYS",
     "FLAGS",
     "OVERRIDES",
@@ -31,6 +32,9 @@ pub struct Spin {
     pub flags: Map,
     /// Recipe name (or `stage/name`) to the declarations that replace the recipe's own.
     pub overrides: Map,
+    /// Stage name to the recipes the spin builds in it (with what they depend on); a stage
+    /// not named here builds all of its recipes.
+    pub packages: std::collections::BTreeMap<String, Vec<String>>,
 }
 
 fn strings(value: Option<Dynamic>) -> Vec<String> {
@@ -90,6 +94,13 @@ impl Spin {
                     .read_lock::<Array>()
                     .is_some_and(|items| items.iter().all(Dynamic::is_string)),
                 "FLAGS" | "OVERRIDES" => value.is_map(),
+                "PACKAGES" => value.read_lock::<Map>().is_some_and(|stages| {
+                    stages.values().all(|names| {
+                        names
+                            .read_lock::<Array>()
+                            .is_some_and(|items| items.iter().all(Dynamic::is_string))
+                    })
+                }),
                 _ => value.is_string(),
             };
             if !ok {
@@ -158,6 +169,12 @@ impl Spin {
                 .collect(),
             flags,
             overrides,
+            packages: scope
+                .get_value::<Map>("PACKAGES")
+                .unwrap_or_default()
+                .into_iter()
+                .map(|(stage, names)| (stage.to_string(), strings(Some(names))))
+                .collect(),
         })
     }
 

@@ -559,3 +559,39 @@ fn graph_draws_dependencies_and_clean_removes_the_work_dir() {
     test.run();
     assert!(!test.work().exists());
 }
+
+#[test]
+fn a_spin_builds_only_the_packages_it_names_and_what_they_need() {
+    let mut test = chain()
+        .file(
+            "recipes/spins/some.rhai",
+            "const TARGETS = [\"x86_64\"];\nconst PACKAGES = #{ stage1: [\"b\"] };\n",
+        )
+        .args(["build", "--spin", "some"]);
+    let output = test.run();
+    assert_eq!(built(&output), ["x86_64/stage1/a", "x86_64/stage1/b"]);
+}
+
+#[test]
+fn packages_naming_an_unknown_recipe_suggests_the_closest() {
+    let mut test = chain()
+        .file(
+            "recipes/spins/some.rhai",
+            "const PACKAGES = #{ stage1: [\"bb\"] };\n",
+        )
+        .args(["plan", "--spin", "some"])
+        .status(2);
+    let output = test.run();
+    // miette wraps the line; the words are what matter.
+    let words = output
+        .stderr
+        .split_whitespace()
+        .collect::<Vec<_>>()
+        .join(" ");
+    assert!(
+        words.contains("some.rhai: PACKAGES.stage1 names `bb`, which is")
+            && words.contains("not a recipe of stage1; did you mean `b`?"),
+        "{}",
+        output.stderr
+    );
+}
