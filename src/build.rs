@@ -307,12 +307,17 @@ impl Builder<'_> {
         let layout = &instance.layout;
         let root = layout.root();
         let previous = plan.previous_root(instance);
+        let stage_roots = plan.stage_roots(instance);
+        let in_chroot =
+            stage.isolation == "chroot" && recipe.declarations["isolation"].to_string() != "host";
         let tools = stage.toolchain(
             self.scripts,
             target,
             &Roots {
                 root: &root,
                 previous: previous.as_deref(),
+                stages: &stage_roots,
+                isolation: if in_chroot { "chroot" } else { "host" },
             },
         )?;
         let mut flags = Map::new();
@@ -374,7 +379,12 @@ impl Builder<'_> {
             version: recipe.version.clone(),
             stage: stage.name.clone(),
             target: target.data.clone(),
-            host: host_triple(),
+            // Inside the chroot the target is the machine that runs the build.
+            host: if sandbox.is_some() {
+                target.text("triple")
+            } else {
+                host_triple()
+            },
             work_dir: self.config.work_dir.clone(),
             srcdir: layout.srcdir(),
             builddir,

@@ -313,7 +313,8 @@ impl Context {
         Ok(found.into_iter().map(Dynamic::from).collect())
     }
 
-    /// The full path of a program, looked up in the PATH that commands get.
+    /// The full path of a program, looked up in the PATH that commands get: inside a chroot
+    /// stage, in the chroot's view of the files, giving the path as commands there see it.
     fn which(&mut self, program: &str) -> ScriptResult<String> {
         if program.contains('/') {
             return Ok(program.to_string());
@@ -326,9 +327,18 @@ impl Context {
             .get("PATH")
             .cloned()
             .unwrap_or_default();
+        let sandbox = self.0.sandbox.clone();
+        let seen_from_here = |candidate: &Path| match &sandbox {
+            // An absolute symlink inside (sh -> /serpent/usr/bin/sh) means nothing on the host,
+            // so any entry counts there.
+            Some(sandbox) => sandbox
+                .host_path(candidate)
+                .is_some_and(|path| path.symlink_metadata().is_ok()),
+            None => candidate.is_file(),
+        };
         std::env::split_paths(&path)
             .map(|dir| dir.join(program))
-            .find(|candidate| candidate.is_file())
+            .find(|candidate| seen_from_here(candidate))
             .map(|found| path_string(&found))
             .map_or_else(
                 || fail(format!("{program} was not found in PATH={path}")),
@@ -438,6 +448,14 @@ pub fn copy_tree(from: &Path, to: &Path) -> std::io::Result<()> {
         }
         Ok(())
     } else {
+        // A file replaces a symlink of the same name (busybox's applet links, say) rather than
+        // writing through it into whatever it points at.
+        if to
+            .symlink_metadata()
+            .is_ok_and(|meta| meta.file_type().is_symlink())
+        {
+            std::fs::remove_file(to)?;
+        }
         std::fs::copy(from, to).map(|_| ())
     }
 }
@@ -510,7 +528,7 @@ pub fn register_api(engine: &mut Engine) {
         engine,
         "host",
         "String",
-        "The triple of the machine running the build (for `--build=`).",
+        "The triple of the machine running the build (for `--build=`): the target's inside a chroot.",
         |c| c.0.host.clone(),
     );
     property(
@@ -742,4 +760,45 @@ pub fn register_api(engine: &mut Engine) {
         "Applies a unified diff with options: `strip` and `dir` (the tree to patch).",
         |c: &mut Context, file: &str, options: Map| c.patch(file, options),
     );
+}
+
+#[cfg(test)]
+mod tests {
+    use super::copy_tree;
+
+    #[test]
+    fn copying_a_file_over_a_symlink_replaces_the_link_not_its_target() {
+        let dir = tempfile::tempdir().unwrap();
+        let (package, root) = (dir.path().join("pkg"), dir.path().join("root"));
+        std::fs::create_dir_all(package.join("usr/bin")).unwrap();
+        std::fs::create_dir_all(root.join("usr/bin")).unwrap();
+        std::fs::write(package.join("usr/bin/ls"), "coreutils ls").unwrap();
+        std::fs::write(root.join("usr/bin/busybox"), "busybox").unwrap();
+        std::os::unix::fs::symlink("busybox", root.join("usr/bin/ls")).unwrap();
+        // The root's bin is a link into usr, as in a usr-merged root: directories follow it.
+        std::os::unix::fs::symlink("usr/bin", root.join("bin")).unwrap();
+        std::fs::create_dir_all(package.join("bin")).unwrap();
+        std::fs::write(package.join("bin/sh"), "a shell").unwrap();
+
+        copy_tree(&package, &root).unwrap();
+
+        assert_eq!(
+            std::fs::read_to_string(root.join("usr/bin/busybox")).unwrap(),
+            "busybox"
+        );
+        assert_eq!(
+            std::fs::read_to_string(root.join("usr/bin/ls")).unwrap(),
+            "coreutils ls"
+        );
+        assert!(!root
+            .join("usr/bin/ls")
+            .symlink_metadata()
+            .unwrap()
+            .is_symlink());
+        assert_eq!(
+            std::fs::read_to_string(root.join("usr/bin/sh")).unwrap(),
+            "a shell"
+        );
+        assert!(root.join("bin").symlink_metadata().unwrap().is_symlink());
+    }
 }

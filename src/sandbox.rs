@@ -75,6 +75,23 @@ pub struct Sandbox {
     pub emulator: Option<Emulator>,
 }
 
+impl Sandbox {
+    /// Where a path inside the sandbox lives on the host: under the bind that covers it, else
+    /// under the root. None for a path that is not absolute.
+    pub fn host_path(&self, inside: &Path) -> Option<PathBuf> {
+        let relative = inside.strip_prefix("/").ok()?;
+        let deepest = self
+            .binds
+            .iter()
+            .filter_map(|bind| Some((bind, inside.strip_prefix(&bind.target).ok()?)))
+            .max_by_key(|(bind, _)| bind.target.components().count());
+        Some(match deepest {
+            Some((bind, rest)) => bind.source.join(rest),
+            None => self.root.join(relative),
+        })
+    }
+}
+
 /// A host path that appears at `target` inside.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Bind {
@@ -1066,6 +1083,23 @@ mod tests {
             ],
             emulator: None,
         }
+    }
+
+    #[test]
+    fn finds_inside_paths_on_the_host() {
+        let s = sandbox();
+        let host = |inside: &str| s.host_path(Path::new(inside));
+        assert_eq!(
+            host("/usr/bin/sh"),
+            Some("/w/stage3/root/usr/bin/sh".into())
+        );
+        assert_eq!(
+            host("/serpent/bin/cat"),
+            Some("/w/stage2/root/bin/cat".into())
+        );
+        assert_eq!(host("/build/sub/x"), Some("/w/src/pkg/sub/x".into()));
+        assert_eq!(host("/build/src"), Some("/w/src/pkg".into()));
+        assert_eq!(host("relative"), None);
     }
 
     #[test]

@@ -41,10 +41,15 @@ pub struct Stage {
     ast: AST,
 }
 
-/// The roots a stage's toolchain may refer to.
+/// What a stage's toolchain may refer to: the roots of this target's stages, and whether the
+/// recipe builds in the chroot or (like musl at the start of stage3) on the host.
 pub struct Roots<'a> {
     pub root: &'a Path,
     pub previous: Option<&'a Path>,
+    /// Every stage of the plan for this target, by name, with its root.
+    pub stages: &'a [(String, PathBuf)],
+    /// `host` or `chroot`: where this recipe's commands run.
+    pub isolation: &'a str,
 }
 
 impl Stage {
@@ -133,7 +138,8 @@ impl Stage {
     }
 
     /// The commands this stage compiles with for one target. `roots` is given to the script as
-    /// a map with `root` and `previous` (empty when there is no previous stage).
+    /// a map with `root`, `previous` (empty when there is no previous stage), `stages` (stage
+    /// name to root) and `isolation`.
     pub fn toolchain(&self, scripts: &Scripts, target: &Target, roots: &Roots) -> Result<Map> {
         let mut paths = Map::new();
         paths.insert(
@@ -148,6 +154,15 @@ impl Stage {
                 .unwrap_or_default()
                 .into(),
         );
+        let mut stages = Map::new();
+        for (name, root) in roots.stages {
+            stages.insert(
+                name.as_str().into(),
+                root.to_string_lossy().into_owned().into(),
+            );
+        }
+        paths.insert("stages".into(), stages.into());
+        paths.insert("isolation".into(), roots.isolation.into());
         let value: Dynamic = scripts
             .engine
             .call_fn_with_options(

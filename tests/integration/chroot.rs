@@ -14,7 +14,8 @@ const STAGE3: &str = r#"const PREVIOUS = "stage2";
 const ISOLATION = "chroot";
 const ENV = #{ PATH: "/usr/bin:/bin:/serpent/bin" };
 fn toolchain(target, roots) {
-    #{ cc: "cc", cxx: "c++", ar: "ar", ranlib: "ranlib", nm: "nm", strip: "strip", ld: "ld" }
+    let cc = if roots.isolation == "host" { `cross-cc --sysroot=${roots.root}` } else { "cc" };
+    #{ cc: cc, cxx: "c++", ar: "ar", ranlib: "ranlib", nm: "nm", strip: "strip", ld: "ld" }
 }
 "#;
 
@@ -35,10 +36,11 @@ const VERSION = "1";
 fn build(ctx) {
     ctx.shell("echo $(id -u) $(hostname) > seen; touch /serpent/x 2>/dev/null && echo serpent-writable >> seen || echo serpent-read-only >> seen; ls / >> seen");
     ctx.write(`${ctx.srcdir}/from-host`, "written on the host side");
+    ctx.write(`${ctx.srcdir}/toolchain`, `${ctx.which("cat")} ${ctx.host} ${ctx.cc}`);
 }
 fn install(ctx) {
     ctx.run(["mkdir", "-p", `${ctx.destdir}/share`]);
-    ctx.run(["cp", "seen", `${ctx.srcdir}/from-host`, `${ctx.destdir}/share/`]);
+    ctx.run(["cp", "seen", `${ctx.srcdir}/from-host`, `${ctx.srcdir}/toolchain`, `${ctx.destdir}/share/`]);
 }
 "#;
 
@@ -48,6 +50,7 @@ const VERSION = "1";
 const ISOLATION = "host";
 fn install(ctx) {
     ctx.write(`${ctx.destdir}/share/host-name`, ctx.output(["uname", "-n"]));
+    ctx.write(`${ctx.destdir}/share/host-cc`, ctx.cc);
 }
 "#;
 
@@ -90,6 +93,17 @@ fn a_chroot_stage_builds_inside_with_the_previous_stage_read_only() {
     );
     let host_name = std::fs::read_to_string(share.join("host-name")).unwrap();
     assert_ne!(host_name, "serpent", "the host-side recipe ran inside");
+    // Inside, programs are found in the chroot's view and the build machine is the target;
+    // the stage's toolchain knows which recipes build on the host instead.
+    assert_eq!(
+        std::fs::read_to_string(share.join("toolchain")).unwrap(),
+        "/serpent/bin/cat x86_64-serpent-linux-musl cc"
+    );
+    let root = test.work().join("x86_64/stage3/root");
+    assert_eq!(
+        std::fs::read_to_string(share.join("host-cc")).unwrap(),
+        format!("cross-cc --sysroot={}", root.display())
+    );
 
     // The shell sees what builds see, and its exit status passes through.
     test = test
