@@ -33,7 +33,7 @@ fn classify(path: &Path) -> Script {
     }
 }
 
-/// Every script under recipes/ that `check` looks at, sorted.
+/// Every script under recipes/ and examples/ that `check` looks at, sorted.
 pub fn all_scripts(root: &Path) -> Vec<PathBuf> {
     fn walk(dir: &Path, found: &mut Vec<PathBuf>) {
         let Ok(entries) = std::fs::read_dir(dir) else {
@@ -50,6 +50,7 @@ pub fn all_scripts(root: &Path) -> Vec<PathBuf> {
     }
     let mut found = Vec::new();
     walk(&root.join("recipes"), &mut found);
+    walk(&root.join("examples"), &mut found);
     found.sort();
     found
 }
@@ -111,7 +112,17 @@ fn check_recipe(scripts: &Scripts, project: &Project, path: &Path) -> Result<()>
     }
     let recipe = Recipe::load(scripts, path, &project.recipe_dirs, None)?;
     let stage_dir = path.parent().unwrap_or(Path::new("."));
-    let stage = Stage::load(scripts, stage_dir)?;
+    // An overlay may replace a recipe without its stage: the stage is then the project's.
+    let stage = match stage_dir.file_name() {
+        Some(name) if !stage_dir.join("stage.rhai").is_file() => {
+            let name = name.to_string_lossy();
+            match project.find(&format!("{name}/stage.rhai")) {
+                Some(found) => Stage::load(scripts, found.parent().unwrap_or(stage_dir))?,
+                None => Stage::load(scripts, stage_dir)?,
+            }
+        }
+        _ => Stage::load(scripts, stage_dir)?,
+    };
     let mut known: Vec<String> = project.stage_recipes(&stage.name).into_keys().collect();
     known.extend(
         std::fs::read_dir(stage_dir)
