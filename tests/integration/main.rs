@@ -4,12 +4,12 @@ mod server;
 mod tarball;
 mod test;
 
+mod bootstrap;
 mod check;
 mod chroot;
 mod errors;
 mod fetch;
 mod graph;
-mod musl;
 mod new;
 mod patch;
 mod sandbox;

@@ -1,0 +1,249 @@
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use crate::test::{Test, REPO};
+
+/// The source store scripts/setup seeds from Debian's source packages.
+fn seeded_store() -> String {
+    let store = std::env::var("SERPENT_TEST_STORE")
+        .unwrap_or_else(|_| format!("{}/.cache/serpent/sources", std::env::var("HOME").unwrap()));
+    for (what, sha256) in [
+        (
+            "musl 1.2.3",
+            "7d5b0b6062521e4627e099e4c9dc8248d32a30285e959b7eecaa780cf8cfd4a4",
+        ),
+        (
+            "busybox 1.35.0",
+            "faeeb244c35a348a334f4a59e44626ee870fb07b6884d68c10ae8bc19f83a694",
+        ),
+        (
+            "llvm-toolchain-14",
+            "d9bce5f42381d781e273c724db1ab0acd66259bf2782b79891664dbf1953d22c",
+        ),
+        (
+            "linux 6.1.176",
+            "9aad4025973feea3f0d978e82ab7db97d8d5ce3f59fcc6b1f316153d66e3a504",
+        ),
+        (
+            "make-dfsg 4.3",
+            "be4c17542578824e745f83bcd2a9ba264206187247cb6a5f5df99b0a9d1f9047",
+        ),
+        (
+            "tcc",
+            "d63c113bcdd657f51c8ee197a0b0a24203603313e19a52b5f678d40ab7f5df35",
+        ),
+        (
+            "zlib 1.2.13",
+            "71feb7947e3c00ef125f83b79a4e529bde31171e5babe48b391f06758d1ab0a1",
+        ),
+    ] {
+        assert!(
+            Path::new(&store).join("sha256").join(sha256).is_file(),
+            "{what} is not in the source store {store}; run scripts/setup first"
+        );
+    }
+    store
+}
+
+/// What `file` says about a path.
+fn file_kind(path: &Path) -> String {
+    let output = Command::new("file").arg("-b").arg(path).output().unwrap();
+    String::from_utf8_lossy(&output.stdout).trim().to_string()
+}
+
+/// Runs a target binary: natively on the host's architecture, else through qemu-user.
+fn run_on(arch: &str, binary: &Path) -> String {
+    let output = if arch == std::env::consts::ARCH {
+        Command::new(binary).output().unwrap()
+    } else {
+        Command::new(format!("qemu-{arch}-static"))
+            .arg(binary)
+            .output()
+            .unwrap()
+    };
+    assert!(output.status.success(), "{}: {output:?}", binary.display());
+    String::from_utf8_lossy(&output.stdout).into_owned()
+}
+
+/// Compiles `source` with one of stage1's `<triple>-clang` wrappers, statically.
+fn compile_with_wrapper(wrapper: &Path, source: &Path, output: &Path) {
+    let status = Command::new(wrapper)
+        .args(["-static", "-O2", "-o"])
+        .arg(output)
+        .arg(source)
+        .status()
+        .unwrap();
+    assert!(
+        status.success(),
+        "{} {} failed",
+        wrapper.display(),
+        source.display()
+    );
+}
+
+const HELLO_C: &str = "#include <stdio.h>\nint main(void) { long double x = 1.5L; printf(\"hello from musl %.3Lf\\n\", x * 2.25L); return 0; }\n";
+const HELLO_CXX: &str = "#include <iostream>\n#include <stdexcept>\n#include <vector>\nint main() {\n  std::vector<int> v{1, 2, 3};\n  try { throw std::runtime_error(\"caught\"); }\n  catch (const std::exception &e) { std::cout << e.what() << ' ' << v.size() << std::endl; }\n}\n";
+
+/// Inside stage3: write a C program that uses the zlib built there, compile it with stage2's
+/// cc, run it, and say which machine it ran on.
+const INSIDE: &str = r#"set -e
+cd /tmp
+printf '#include <stdio.h>\n#include <zlib.h>\nint main(void) { printf("hello from stage3, zlib %%s\\n", zlibVersion()); return 0; }\n' > hello.c
+cc -o hello hello.c -lz
+./hello
+uname -m
+"#;
+
+/// The CI-sized bootstrap, both targets, from the source store alone: the quick stage1 (host
+/// clang; compiler-rt, kernel headers, musl and the C++ runtimes for the target), stage2 cross-
+/// compiled (musl, static busybox, make, tcc), and stage3 in the chroot with stage2 at
+/// /serpent: musl from the host, then zlib configured, built, tested and installed natively
+/// with tcc (through qemu for aarch64). Each layer is checked the way its user would.
+#[test]
+fn the_mini_spin_bootstraps_both_targets_and_a_program_built_inside_stage3_runs() {
+    let store = seeded_store();
+    let mut test = Test::new();
+    let work = test.dir.path().join("work");
+    let common = [
+        "--root",
+        REPO,
+        "--spin",
+        "mini",
+        "--offline",
+        "--store",
+        &store,
+        "--work-dir",
+        work.to_str().unwrap(),
+    ]
+    .map(str::to_string);
+    test = test.args(["build"]).args(common.clone());
+    let output = test.run();
+    assert!(
+        output
+            .stdout
+            .contains("built 30 recipe instance(s), 0 up to date"),
+        "{}",
+        output.stdout
+    );
+
+    let sources = test.dir.path().join("src");
+    std::fs::create_dir_all(&sources).unwrap();
+    std::fs::write(sources.join("hello.c"), HELLO_C).unwrap();
+    std::fs::write(sources.join("hello.cpp"), HELLO_CXX).unwrap();
+    for (arch, machine) in [("x86_64", "x86-64"), ("aarch64", "ARM aarch64")] {
+        let stage = |name: &str| -> PathBuf { work.join(arch).join(name) };
+
+        // stage1: `<triple>-clang` and `<triple>-clang++` just work.
+        let bin = stage("stage1").join("sysroot/toolchain/bin");
+        let c = test.dir.path().join(format!("hello-{arch}"));
+        compile_with_wrapper(
+            &bin.join(format!("{arch}-serpent-linux-musl-clang")),
+            &sources.join("hello.c"),
+            &c,
+        );
+        let kind = file_kind(&c);
+        assert!(
+            kind.contains(machine) && kind.contains("statically linked"),
+            "{kind}"
+        );
+        assert_eq!(run_on(arch, &c), "hello from musl 3.375\n", "{arch}");
+        let cxx = test.dir.path().join(format!("hello-cxx-{arch}"));
+        compile_with_wrapper(
+            &bin.join(format!("{arch}-serpent-linux-musl-clang++")),
+            &sources.join("hello.cpp"),
+            &cxx,
+        );
+        assert_eq!(
+            run_on(arch, &cxx),
+            "caught 3\n",
+            "{arch}: C++ exceptions through libunwind"
+        );
+
+        // stage2: the target's own programs, in a usr-merged root.
+        let root2 = stage("stage2").join("root");
+        assert_eq!(
+            std::fs::read_link(root2.join("bin")).unwrap(),
+            Path::new("usr/bin")
+        );
+        let busybox = file_kind(&root2.join("usr/bin/busybox"));
+        assert!(
+            busybox.contains(machine) && busybox.contains("statically linked"),
+            "{busybox}"
+        );
+        for program in ["make", "tcc"] {
+            let kind = file_kind(&root2.join("usr/bin").join(program));
+            assert!(
+                kind.starts_with("ELF") && kind.contains(machine),
+                "{program}: {kind}"
+            );
+        }
+        assert!(
+            run_on(arch, &root2.join("usr/bin/busybox")).contains("BusyBox v1.35.0"),
+            "{arch}: busybox does not run"
+        );
+
+        // stage3: zlib was built and tested inside, and a program built inside runs there.
+        let root3 = stage("stage3").join("root");
+        let libz = file_kind(&root3.join("usr/lib/libz.so.1.2.13"));
+        assert!(
+            libz.contains("shared object") && libz.contains(machine),
+            "{libz}"
+        );
+        let check = std::fs::read_to_string(stage("stage3").join("logs/zlib/check.log")).unwrap();
+        assert!(check.contains("*** zlib test OK ***"), "{check}");
+        test = test
+            .args(["shell", "stage3", "--target", arch])
+            .args(common.clone())
+            .args(["--", "sh", "-c", INSIDE]);
+        let output = test.run();
+        assert_eq!(
+            output.stdout,
+            format!("hello from stage3, zlib 1.2.13\n{arch}\n"),
+            "{}",
+            output.stderr
+        );
+    }
+
+    // A second run finds everything built and does nothing.
+    test = test.args(["build"]).args(common);
+    let output = test.run();
+    assert!(
+        output
+            .stdout
+            .contains("nothing to do: 30 recipe instance(s) up to date"),
+        "{}",
+        output.stdout
+    );
+}
+
+/// A new target as pure script: examples/riscv64 adds a target and a spin, the quick stage1
+/// cross-builds compiler-rt, kernel headers and musl for riscv64, and the overlay's hello
+/// recipe links against them; the program runs under qemu-riscv64.
+#[test]
+fn the_riscv64_example_builds_musl_and_hello_and_runs_under_qemu() {
+    let store = seeded_store();
+    let mut test = Test::new();
+    let work = test.dir.path().join("work");
+    let spin = Path::new(REPO).join("examples/riscv64/spins/riscv64.rhai");
+    test = test
+        .args(["build", "--root", REPO, "--offline", "--store", &store])
+        .args([
+            "--spin",
+            spin.to_str().unwrap(),
+            "--work-dir",
+            work.to_str().unwrap(),
+        ]);
+    let output = test.run();
+    assert!(
+        output.stdout.contains("built 6 recipe instance(s)"),
+        "{}",
+        output.stdout
+    );
+    let hello = work.join("riscv64/hello/root/usr/bin/hello");
+    let kind = file_kind(&hello);
+    assert!(
+        kind.contains("RISC-V") && kind.contains("statically linked"),
+        "{kind}"
+    );
+    assert_eq!(run_on("riscv64", &hello), "hello from riscv64, 3.375\n");
+}
