@@ -208,10 +208,15 @@ impl Context {
             .as_ref()
             .filter(|_| self.0.sandbox.is_none())
         {
-            while extra.len() + 1 < self.0.jobs as usize {
-                match client.try_acquire() {
-                    Ok(Some(token)) => extra.push(token),
-                    _ => break,
+            // The pool is a plain pipe, on which the jobserver crate cannot try a read without
+            // blocking; so count the tokens lying in it and take that many. Should another
+            // build take one first, acquire waits for the next one to be returned.
+            let wanted = (self.0.jobs as usize).saturating_sub(1);
+            let free = client.available().unwrap_or(0).min(wanted);
+            for _ in 0..free {
+                match client.acquire() {
+                    Ok(token) => extra.push(token),
+                    Err(_) => break,
                 }
             }
         }

@@ -595,3 +595,36 @@ fn packages_naming_an_unknown_recipe_suggests_the_closest() {
         output.stderr
     );
 }
+
+#[test]
+fn a_lone_ninja_build_gets_every_job() {
+    let mut test = Test::new();
+    let probe = test.dir.path().join("probe.sh");
+    let counter = test.dir.path().join("counter");
+    let script = format!(
+        "#!/bin/sh\nflock {c}.lock sh -c 'n=$(($(cat {c} 2>/dev/null || echo 0)+1)); echo $n > {c}; m=$(cat {c}.max 2>/dev/null || echo 0); [ $n -gt $m ] && echo $n > {c}.max; true'\nsleep 0.5\nflock {c}.lock sh -c 'echo $(($(cat {c})-1)) > {c}'\n",
+        c = counter.display()
+    );
+    std::fs::write(&probe, script).unwrap();
+    std::fs::set_permissions(&probe, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    let mut ninja = format!(
+        "rule probe\n  command = {} && touch $out\n",
+        probe.display()
+    );
+    for n in 0..6 {
+        ninja.push_str(&format!("build o{n}: probe\n"));
+    }
+    let recipe = format!(
+        "const NAME = \"n\";\nconst VERSION = \"1\";\nfn build(ctx) {{\n    ctx.write(\"build.ninja\", {ninja:?});\n    ctx.ninja([\"-C\", ctx.builddir]);\n}}\nfn install(ctx) {{ ctx.write(`${{ctx.destdir}}/share/n`, \"done\"); }}\n"
+    );
+    test = test
+        .file("recipes/stage1/n.rhai", recipe)
+        .args(["build", "--target", "x86_64", "--jobs", "2"]);
+    test.run();
+    let most: usize = std::fs::read_to_string(test.dir.path().join("counter.max"))
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
+    assert_eq!(most, 2, "one recipe alone should have ninja run 2 jobs");
+}
