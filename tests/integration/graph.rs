@@ -512,17 +512,32 @@ fn make_recipe(name: &str, probe: &Path) -> String {
     )
 }
 
-#[test]
-fn nested_makes_share_the_job_limit() {
-    let mut test = Test::new();
+/// A script that counts how many copies of itself run at once, each for `seconds`;
+/// `most_at_once` reads the highest count.
+fn concurrency_probe(test: &Test, seconds: &str) -> std::path::PathBuf {
     let probe = test.dir.path().join("probe.sh");
     let counter = test.dir.path().join("counter");
     let script = format!(
-        "#!/bin/sh\nflock {c}.lock sh -c 'n=$(($(cat {c} 2>/dev/null || echo 0)+1)); echo $n > {c}; m=$(cat {c}.max 2>/dev/null || echo 0); [ $n -gt $m ] && echo $n > {c}.max; true'\nsleep 0.2\nflock {c}.lock sh -c 'echo $(($(cat {c})-1)) > {c}'\n",
+        "#!/bin/sh\nflock {c}.lock sh -c 'n=$(($(cat {c} 2>/dev/null || echo 0)+1)); echo $n > {c}; m=$(cat {c}.max 2>/dev/null || echo 0); [ $n -gt $m ] && echo $n > {c}.max; true'\nsleep {seconds}\nflock {c}.lock sh -c 'echo $(($(cat {c})-1)) > {c}'\n",
         c = counter.display()
     );
     std::fs::write(&probe, script).unwrap();
     std::fs::set_permissions(&probe, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    probe
+}
+
+fn most_at_once(test: &Test) -> usize {
+    std::fs::read_to_string(test.dir.path().join("counter.max"))
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap()
+}
+
+#[test]
+fn nested_makes_share_the_job_limit() {
+    let mut test = Test::new();
+    let probe = concurrency_probe(&test, "0.2");
     for name in ["m1", "m2", "m3"] {
         test = test.file(
             &format!("recipes/stage1/{name}.rhai"),
@@ -531,11 +546,7 @@ fn nested_makes_share_the_job_limit() {
     }
     test = test.args(["build", "--target", "x86_64", "--jobs", "2"]);
     test.run();
-    let most: usize = std::fs::read_to_string(test.dir.path().join("counter.max"))
-        .unwrap()
-        .trim()
-        .parse()
-        .unwrap();
+    let most = most_at_once(&test);
     assert_eq!(
         most, 2,
         "at most 2 jobs may run at once, and 2 should be reached"
@@ -599,14 +610,7 @@ fn packages_naming_an_unknown_recipe_suggests_the_closest() {
 #[test]
 fn a_lone_ninja_build_gets_every_job() {
     let mut test = Test::new();
-    let probe = test.dir.path().join("probe.sh");
-    let counter = test.dir.path().join("counter");
-    let script = format!(
-        "#!/bin/sh\nflock {c}.lock sh -c 'n=$(($(cat {c} 2>/dev/null || echo 0)+1)); echo $n > {c}; m=$(cat {c}.max 2>/dev/null || echo 0); [ $n -gt $m ] && echo $n > {c}.max; true'\nsleep 0.5\nflock {c}.lock sh -c 'echo $(($(cat {c})-1)) > {c}'\n",
-        c = counter.display()
-    );
-    std::fs::write(&probe, script).unwrap();
-    std::fs::set_permissions(&probe, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    let probe = concurrency_probe(&test, "0.5");
     let mut ninja = format!(
         "rule probe\n  command = {} && touch $out\n",
         probe.display()
@@ -621,10 +625,6 @@ fn a_lone_ninja_build_gets_every_job() {
         .file("recipes/stage1/n.rhai", recipe)
         .args(["build", "--target", "x86_64", "--jobs", "2"]);
     test.run();
-    let most: usize = std::fs::read_to_string(test.dir.path().join("counter.max"))
-        .unwrap()
-        .trim()
-        .parse()
-        .unwrap();
+    let most = most_at_once(&test);
     assert_eq!(most, 2, "one recipe alone should have ninja run 2 jobs");
 }
