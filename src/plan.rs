@@ -395,18 +395,10 @@ impl Plan {
 
     pub fn previous_root(&self, instance: &Instance) -> Option<PathBuf> {
         let previous = self.stages[instance.stage].previous.as_ref()?;
-        let stage = self.stages.iter().find(|stage| stage.name == *previous)?;
-        let target = &self.targets[instance.target];
-        Some(
-            Layout::new(
-                &instance.layout.work_dir,
-                &target.name,
-                &stage.name,
-                &stage.root,
-                "",
-            )
-            .root(),
-        )
+        self.stage_roots(instance)
+            .into_iter()
+            .find(|(name, _)| name == previous)
+            .map(|(_, root)| root)
     }
 }
 
