@@ -18,6 +18,28 @@ fn good_project_passes() {
     );
 }
 
+/// An overlay may replace a recipe without bringing its stage, and examples/ holds ports with
+/// their own spins: check reads both, each recipe with the stage it will build in.
+#[test]
+fn overlay_recipes_and_examples_are_checked() {
+    let output = Test::new()
+        .file("recipes/stage1/zlib.rhai", GOOD)
+        .file(
+            "recipes/overlays/fork/stage1/zlib.rhai",
+            GOOD.replace("1.3.1", "1.3"),
+        )
+        .file(
+            "examples/port/spins/port.rhai",
+            "const TARGETS = [\"x86_64\"];\nconst OVERLAYS = [\"recipes/overlays/fork\"];\n",
+        )
+        .args(["check"])
+        .run();
+    assert_eq!(
+        output.stdout.trim(),
+        "checked 2 recipe(s), 1 stage(s), 1 spin(s) and 2 target(s): no problems"
+    );
+}
+
 #[test]
 fn every_problem_is_reported_with_its_position() {
     let bad = r#"const NAME = "zlib";
