@@ -1,5 +1,5 @@
-use std::collections::{BTreeMap, VecDeque};
-use std::path::Path;
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
+use std::path::{Path, PathBuf};
 use std::sync::mpsc;
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
@@ -10,6 +10,8 @@ use crate::config::Config;
 use crate::context::{copy_tree, Context, Inner};
 use crate::error::{Error, Result};
 use crate::fetch::Fetcher;
+use crate::file_conflict::FileConflict;
+use crate::layout::Layout;
 use crate::plan::{Instance, Plan, Status};
 use crate::progress::Progress;
 use crate::recipe::{Recipe, PHASES};
@@ -34,6 +36,9 @@ pub struct Builder<'a> {
     pub progress: Arc<Progress>,
     pub jobserver: jobserver::Client,
     pub keep_going: bool,
+    /// Held while a package is merged, so that two packages of one stage never check their
+    /// files against the root at the same time.
+    pub merging: Mutex<()>,
 }
 
 /// What a build did.
@@ -258,7 +263,7 @@ impl Builder<'_> {
             self.run_phase(recipe, &context, instance, phase)?;
         }
         let seconds = started.elapsed().as_secs_f64();
-        self.commit(recipe, instance, seconds)?;
+        self.commit(index, seconds)?;
         drop(token);
         Ok(seconds)
     }
@@ -520,16 +525,39 @@ impl Builder<'_> {
     }
 
     /// Moves the installed files into place as the package, replaces the previous version's
-    /// files in the stage's root with the new ones, and only then writes the record.
-    fn commit(&self, recipe: &Recipe, instance: &Instance, seconds: f64) -> Result<()> {
+    /// files in the stage's root with the new ones, and only then writes the record. Files
+    /// another package of the stage already put in the root are refused unless one of the two
+    /// is built after the other.
+    fn commit(&self, index: usize, seconds: f64) -> Result<()> {
+        let instance = &self.plan.instances[index];
+        let recipe = self.plan.recipe_of(instance);
         let layout = &instance.layout;
         let package = layout.package();
         let root = layout.root();
+        let destdir = layout.destdir();
+        let _merging = self
+            .merging
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        let mut files = Vec::new();
+        list_files(&destdir, &destdir, &mut files);
+        let others = installed_by_others(layout);
+        self.refuse_conflicts(index, &files, &others)?;
+
         let previous = layout.record().with_extension("files");
         if let Ok(text) = std::fs::read_to_string(&previous) {
             for file in text.lines() {
                 let path = root.join(file);
-                if path.symlink_metadata().is_ok_and(|meta| !meta.is_dir()) {
+                // A file another package installs too goes back to that package's copy.
+                let kept = others
+                    .iter()
+                    .filter(|(_, owned)| owned.contains(file))
+                    .map(|(owner, _)| owned_copy(layout, owner, file))
+                    .find(|copy| copy.symlink_metadata().is_ok());
+                if let Some(copy) = kept {
+                    copy_tree(&copy, &path)
+                        .map_err(|error| Error::io("cannot restore", &path, error))?;
+                } else if path.symlink_metadata().is_ok_and(|meta| !meta.is_dir()) {
                     let _ = std::fs::remove_file(&path);
                 }
             }
@@ -539,11 +567,8 @@ impl Builder<'_> {
             std::fs::create_dir_all(parent)
                 .map_err(|error| Error::io("cannot create", parent, error))?;
         }
-        let destdir = layout.destdir();
         std::fs::rename(&destdir, &package)
             .map_err(|error| Error::io("cannot move into place", &package, error))?;
-        let mut files = Vec::new();
-        list_files(&package, &package, &mut files);
         if let Some(parent) = previous.parent() {
             std::fs::create_dir_all(parent)
                 .map_err(|error| Error::io("cannot create", parent, error))?;
@@ -563,6 +588,95 @@ impl Builder<'_> {
         record.write(&layout.record())?;
         remove_all(&layout.scratch())
     }
+
+    /// Fails for each other package of the stage that installed some of `files` and has no
+    /// build order with this one; a package may replace what it was built on, and a package
+    /// built on it replaces its files again when it is rebuilt.
+    fn refuse_conflicts(
+        &self,
+        index: usize,
+        files: &[String],
+        others: &BTreeMap<String, BTreeSet<String>>,
+    ) -> Result<()> {
+        let plan = self.plan;
+        let instance = &plan.instances[index];
+        let below = plan.closure(&[index]);
+        let mut conflicts = Vec::new();
+        for (owner, owned) in others {
+            let paths: Vec<String> = files
+                .iter()
+                .filter(|file| owned.contains(*file))
+                .cloned()
+                .collect();
+            if paths.is_empty() {
+                continue;
+            }
+            let planned = plan.instances.iter().position(|other| {
+                other.layout.stage_dir == instance.layout.stage_dir && other.layout.name == *owner
+            });
+            if let Some(other) = planned {
+                if below.contains(&other) || plan.closure(&[other]).contains(&index) {
+                    continue;
+                }
+            }
+            let stage = instance.id.rsplit_once('/').map_or("", |(stage, _)| stage);
+            conflicts.push(Error::Conflict(Box::new(FileConflict {
+                package: instance.id.clone(),
+                owner: planned.map_or_else(
+                    || format!("{stage}/{owner}"),
+                    |other| plan.instances[other].id.clone(),
+                ),
+                owner_planned: planned.is_some(),
+                stage_dir: instance.layout.stage_dir.clone(),
+                paths,
+            })));
+        }
+        match conflicts.len() {
+            0 => Ok(()),
+            1 => Err(conflicts.remove(0)),
+            _ => Err(Error::Many(conflicts)),
+        }
+    }
+}
+
+/// The files each other package of the stage put into its root, by package name, from the
+/// lists written when they were merged (kept while a package is rebuilt, since its files
+/// stay in the root until then).
+fn installed_by_others(layout: &Layout) -> BTreeMap<String, BTreeSet<String>> {
+    let mut others = BTreeMap::new();
+    let record = layout.record();
+    let Some(Ok(entries)) = record.parent().map(std::fs::read_dir) else {
+        return others;
+    };
+    for entry in entries.flatten() {
+        let path = entry.path();
+        let Some(name) = path.file_stem().and_then(|stem| stem.to_str()) else {
+            continue;
+        };
+        if path
+            .extension()
+            .is_none_or(|extension| extension != "files")
+            || name == layout.name
+        {
+            continue;
+        }
+        if let Ok(text) = std::fs::read_to_string(&path) {
+            others.insert(
+                name.to_string(),
+                text.lines().map(str::to_string).collect::<BTreeSet<_>>(),
+            );
+        }
+    }
+    others
+}
+
+/// Where another package of the stage keeps its own copy of `file`.
+fn owned_copy(layout: &Layout, owner: &str, file: &str) -> PathBuf {
+    let owner = Layout {
+        name: owner.to_string(),
+        ..layout.clone()
+    };
+    owner.package().join(file)
 }
 
 /// Relative paths of the files and links in a package, sorted.

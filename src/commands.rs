@@ -299,6 +299,7 @@ fn build(
         progress: progress.clone(),
         jobserver,
         keep_going,
+        merging: std::sync::Mutex::new(()),
     };
     let summary = builder.build(selection)?;
     if !config.quiet {

@@ -90,6 +90,10 @@ pub enum Error {
 
     #[error(transparent)]
     #[diagnostic(transparent)]
+    Conflict(Box<crate::file_conflict::FileConflict>),
+
+    #[error(transparent)]
+    #[diagnostic(transparent)]
     Sandbox(Box<crate::sandbox::SandboxError>),
 
     /// Several independent problems, reported together (for example by `serpent check`).

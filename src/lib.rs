@@ -13,6 +13,7 @@ pub mod context;
 pub mod describe;
 pub mod error;
 pub mod fetch;
+pub mod file_conflict;
 pub mod key;
 pub mod layout;
 pub mod lock;

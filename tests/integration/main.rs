@@ -7,6 +7,7 @@ mod test;
 mod bootstrap;
 mod check;
 mod chroot;
+mod conflict;
 mod errors;
 mod fetch;
 mod graph;
