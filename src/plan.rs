@@ -259,7 +259,13 @@ impl Plan {
             format!("target {}", target.name),
             hash(target_data.as_bytes()),
         );
-        for (name, module) in scripts.import_closure(&recipe.imports) {
+        let imports: Vec<String> = recipe
+            .imports
+            .iter()
+            .chain(&stage.imports)
+            .cloned()
+            .collect();
+        for (name, module) in scripts.import_closure(&imports) {
             inputs.add(format!("stdlib/{name}.rhai"), hash(&module.bytes));
         }
         for source in &recipe.sources {

@@ -37,6 +37,8 @@ pub struct Stage {
     /// The environment commands start from in a chroot stage (`ENV`), instead of the host's.
     pub env: Map,
     pub bytes: Vec<u8>,
+    /// The stdlib modules the stage script imports: part of every key, like the script.
+    pub imports: Vec<String>,
     source_name: String,
     ast: AST,
 }
@@ -116,6 +118,7 @@ impl Stage {
             env: scope.get_value::<Map>("ENV").unwrap_or_default(),
             dir,
             path,
+            imports: crate::recipe::imports_of(&text),
             bytes,
             source_name,
             ast,

@@ -154,6 +154,27 @@ fn editing_a_stdlib_module_rebuilds_only_its_importers() {
 }
 
 #[test]
+fn editing_a_module_the_stage_imports_rebuilds_the_stage() {
+    let mut test = chain().args(["build", "--target", "x86_64"]);
+    test.run();
+    // stage1/stage.rhai takes its compiler commands from stdlib/toolchain.rhai.
+    let path = test.root().join("stdlib/toolchain.rhai");
+    let text = std::fs::read_to_string(&path).unwrap();
+    std::fs::write(&path, format!("{text}\n// edited\n")).unwrap();
+    test = test.args(["build", "--target", "x86_64"]);
+    let output = test.run();
+    assert_eq!(
+        built(&output),
+        [
+            "x86_64/stage1/a",
+            "x86_64/stage1/b",
+            "x86_64/stage1/c",
+            "x86_64/stage1/d"
+        ]
+    );
+}
+
+#[test]
 fn changing_one_targets_flags_rebuilds_that_target_only() {
     let mut test = chain()
         .file(
