@@ -2,6 +2,7 @@
 //! Linux system from source. The binary is a thin layer over this library.
 
 pub mod api;
+pub mod beneath;
 pub mod build;
 pub mod check;
 pub mod cli;
