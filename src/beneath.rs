@@ -239,6 +239,14 @@ impl Beneath {
         Ok(current)
     }
 
+    /// The folder `rel`, created if missing, as a path with no link in it: for handing a folder
+    /// that was resolved beneath the root to code that takes paths.
+    pub fn real_dir(&self, rel: &Path) -> Result<PathBuf> {
+        let dir = self.dir(rel, true)?;
+        std::fs::read_link(format!("/proc/self/fd/{}", dir.as_raw_fd()))
+            .map_err(|source| self.io_error("resolve", rel, errno_of(&source)))
+    }
+
     /// The folder holding `rel` and the name of `rel` in it. The name is never resolved, so
     /// what is done to it through the `*at` calls happens to the entry itself, link or not.
     pub fn parent(&self, rel: &Path, create: bool) -> Result<Parent> {

@@ -147,3 +147,19 @@ fn links_that_stay_inside_are_followed() {
     assert_eq!(std::fs::read(sandbox.root().join("real/f")).unwrap(), b"ok");
     assert_eq!(beneath.read(Path::new("alias/f")).unwrap(), b"ok");
 }
+
+#[test]
+fn a_real_dir_has_no_link_left_in_it() {
+    let sandbox = Sandbox::new();
+    std::fs::create_dir_all(sandbox.root().join("real")).unwrap();
+    sandbox.link("alias", "real");
+    sandbox.link("out", &sandbox.outside().to_string_lossy());
+    let beneath = sandbox.beneath(Scope::Contained);
+    let real = beneath.real_dir(Path::new("alias/new")).unwrap();
+    assert_eq!(
+        real,
+        sandbox.root().canonicalize().unwrap().join("real/new")
+    );
+    assert!(beneath.real_dir(Path::new("out/new")).is_err());
+    assert!(sandbox.outside_is_empty());
+}

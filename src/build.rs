@@ -6,6 +6,7 @@ use std::time::Instant;
 
 use rhai::{CallFnOptions, Dynamic, Map, Scope};
 
+use crate::beneath::{self, Beneath};
 use crate::config::Config;
 use crate::context::{copy_tree, Context, Inner};
 use crate::error::{Error, Result};
@@ -270,9 +271,14 @@ impl Builder<'_> {
 
     fn prepare_sources(&self, recipe: &Recipe, instance: &Instance) -> Result<()> {
         let srcdir = instance.layout.srcdir();
+        // A link an earlier source unpacked must not carry a later source's `dest` elsewhere.
+        let tree = Beneath::create(&srcdir, beneath::Scope::Contained)
+            .map_err(|error| Error::io("cannot create", &srcdir, error))?;
         for source in &recipe.sources {
             let fetched = self.fetcher.fetch(&source.url, &source.sha256)?;
-            let dest = srcdir.join(&source.dest);
+            let dest = tree
+                .real_dir(Path::new(&source.dest))
+                .map_err(|error| Error::io("cannot unpack into", &srcdir, error.into()))?;
             if source.unpack {
                 let options = UnpackOptions {
                     strip: source.strip,

@@ -8,6 +8,7 @@ mod bootstrap;
 mod check;
 mod chroot;
 mod conflict;
+mod containment;
 mod errors;
 mod fetch;
 mod graph;
