@@ -12,6 +12,7 @@
 //! would: absolute targets and `..` at the top stay at the root, which is what a link such as
 //! `lib64 -> /usr/lib` means inside a stage root.
 
+use std::collections::VecDeque;
 use std::ffi::{OsStr, OsString};
 use std::fs::File;
 use std::io;
@@ -23,6 +24,9 @@ use nix::errno::Errno;
 use nix::fcntl::{openat2, readlinkat, renameat, OFlag, OpenHow, ResolveFlag};
 use nix::sys::stat::{fstatat, mkdirat, FileStat, Mode, SFlag};
 use nix::unistd::{linkat, symlinkat, unlinkat, UnlinkatFlags};
+
+/// As many links as the kernel follows in one path before it gives up with ELOOP.
+const MAX_LINKS_FOLLOWED: usize = 40;
 
 /// How links met on the way are taken.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -203,40 +207,95 @@ impl Beneath {
 
     /// Opens the folder `rel`, creating what is missing of it when `create` is set.
     pub fn dir(&self, rel: &Path, create: bool) -> Result<OwnedFd> {
+        if create {
+            return self.create_dirs(rel, &mut |_| Ok(()));
+        }
+        self.raw_open(rel, OFlag::O_PATH | OFlag::O_DIRECTORY, Mode::empty())
+            .map_err(|errno| self.refusal("open folder", rel, errno))
+    }
+
+    /// Opens the folder `rel`, creating what is missing of it; `creating` hears of each folder
+    /// before it is made, so that a caller can journal it. In the rooted scope a link whose
+    /// target is missing is followed by creating the target inside the root, as `mkdir -p`
+    /// through that link would inside the chroot; in the contained scope it is an error.
+    pub fn create_dirs(
+        &self,
+        rel: &Path,
+        creating: &mut dyn FnMut(&Path) -> Result<()>,
+    ) -> Result<OwnedFd> {
         let flags = OFlag::O_PATH | OFlag::O_DIRECTORY;
         match self.raw_open(rel, flags, Mode::empty()) {
             Ok(fd) => return Ok(fd),
-            Err(Errno::ENOENT) if create => {}
+            Err(Errno::ENOENT) => {}
             Err(errno) => return Err(self.refusal("open folder", rel, errno)),
         }
+        let mut pending: VecDeque<OsString> = rel
+            .components()
+            .map(|component| component.as_os_str().to_os_string())
+            .collect();
         let mut prefix = PathBuf::new();
-        let mut current = self
-            .raw_open(Path::new(""), flags, Mode::empty())
-            .map_err(|errno| self.io_error("open", Path::new(""), errno))?;
-        for component in rel.components() {
-            prefix.push(component);
-            match self.raw_open(&prefix, flags, Mode::empty()) {
-                Ok(fd) => current = fd,
-                Err(Errno::ENOENT) => {
-                    let Component::Normal(name) = component else {
-                        return Err(self.refusal("create folder", &prefix, Errno::EXDEV));
-                    };
-                    match mkdirat(
-                        Some(current.as_raw_fd()),
-                        name,
-                        Mode::from_bits_truncate(0o755),
-                    ) {
-                        Ok(()) | Err(Errno::EEXIST) => {}
-                        Err(errno) => return Err(self.io_error("create folder", &prefix, errno)),
-                    }
-                    current = self
-                        .raw_open(&prefix, flags, Mode::empty())
-                        .map_err(|errno| self.refusal("open folder", &prefix, errno))?;
+        let mut current = self.open_existing_dir(&prefix)?;
+        let mut links_followed = 0;
+        while let Some(name) = pending.pop_front() {
+            let next = prefix.join(&name);
+            match self.raw_open(&next, flags, Mode::empty()) {
+                Ok(fd) => {
+                    (current, prefix) = (fd, next);
+                    continue;
                 }
-                Err(errno) => return Err(self.refusal("open folder", &prefix, errno)),
+                Err(Errno::ENOENT) => {}
+                Err(errno) => return Err(self.refusal("open folder", &next, errno)),
+            }
+            let dangling = match fstatat(
+                Some(current.as_raw_fd()),
+                name.as_os_str(),
+                nix::fcntl::AtFlags::AT_SYMLINK_NOFOLLOW,
+            ) {
+                Ok(stat) => {
+                    SFlag::from_bits_truncate(stat.st_mode) & SFlag::S_IFMT == SFlag::S_IFLNK
+                }
+                Err(Errno::ENOENT) => false,
+                Err(errno) => return Err(self.io_error("inspect", &next, errno)),
+            };
+            if !dangling {
+                creating(&next)?;
+                match mkdirat(
+                    Some(current.as_raw_fd()),
+                    name.as_os_str(),
+                    Mode::from_bits_truncate(0o755),
+                ) {
+                    Ok(()) | Err(Errno::EEXIST) => {}
+                    Err(errno) => return Err(self.io_error("create folder", &next, errno)),
+                }
+                current = self.open_existing_dir(&next)?;
+                prefix = next;
+                continue;
+            }
+            links_followed += 1;
+            if self.scope == Scope::Contained || links_followed > MAX_LINKS_FOLLOWED {
+                return Err(self.io_error("create folder", &next, Errno::ENOENT));
+            }
+            let target = PathBuf::from(
+                readlinkat(Some(current.as_raw_fd()), name.as_os_str())
+                    .map_err(|errno| self.io_error("read symlink", &next, errno))?,
+            );
+            // The rest of the path continues from the link's target, inside the root.
+            if target.is_absolute() {
+                prefix = PathBuf::new();
+                current = self.open_existing_dir(&prefix)?;
+            }
+            for component in target.components().rev() {
+                if !matches!(component, Component::RootDir | Component::CurDir) {
+                    pending.push_front(component.as_os_str().to_os_string());
+                }
             }
         }
         Ok(current)
+    }
+
+    fn open_existing_dir(&self, rel: &Path) -> Result<OwnedFd> {
+        self.raw_open(rel, OFlag::O_PATH | OFlag::O_DIRECTORY, Mode::empty())
+            .map_err(|errno| self.refusal("open folder", rel, errno))
     }
 
     /// The folder `rel`, created if missing, as a path with no link in it: for handing a folder

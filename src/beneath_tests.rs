@@ -163,3 +163,44 @@ fn a_real_dir_has_no_link_left_in_it() {
     assert!(beneath.real_dir(Path::new("out/new")).is_err());
     assert!(sandbox.outside_is_empty());
 }
+
+#[test]
+fn a_dangling_link_is_followed_inside_a_rooted_root_by_creating_its_target() {
+    let sandbox = Sandbox::new();
+    let outside = sandbox.outside();
+    sandbox.link("usr/lib", &outside.join("lib").to_string_lossy());
+    let rooted = sandbox.beneath(Scope::Rooted);
+    let mut created = Vec::new();
+    rooted
+        .create_dirs(Path::new("usr/lib/pkgconfig"), &mut |path| {
+            created.push(path.to_path_buf());
+            Ok(())
+        })
+        .unwrap();
+    let inside = sandbox.root().join(outside.strip_prefix("/").unwrap());
+    assert!(inside.join("lib/pkgconfig").is_dir());
+    assert!(sandbox.outside_is_empty());
+    // Every folder made is heard of, with a path that leads to it from the root.
+    assert_eq!(
+        created.last().unwrap(),
+        &outside.strip_prefix("/").unwrap().join("lib/pkgconfig")
+    );
+    for path in &created {
+        assert!(sandbox.root().join(path).is_dir(), "{}", path.display());
+    }
+}
+
+#[test]
+fn a_dangling_link_is_not_followed_when_contained_and_a_loop_ends() {
+    let sandbox = Sandbox::new();
+    sandbox.link("lib", "missing/deeper");
+    let contained = sandbox.beneath(Scope::Contained);
+    assert!(contained.create_dir_all(Path::new("lib/x")).is_err());
+    assert!(!sandbox.root().join("missing").exists());
+
+    sandbox.link("a", "b");
+    sandbox.link("b", "a");
+    let rooted = sandbox.beneath(Scope::Rooted);
+    let error = rooted.create_dir_all(Path::new("a/x")).unwrap_err();
+    assert!(error.to_string().contains("a"), "{error}");
+}
