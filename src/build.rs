@@ -13,6 +13,7 @@ use crate::error::{Error, Result};
 use crate::fetch::Fetcher;
 use crate::file_conflict::FileConflict;
 use crate::layout::Layout;
+use crate::merge;
 use crate::plan::{Instance, Plan, Status};
 use crate::progress::Progress;
 use crate::recipe::{Recipe, PHASES};
@@ -54,6 +55,11 @@ pub struct Summary {
 impl Builder<'_> {
     /// Builds `selection` and everything it depends on that is not built already.
     pub fn build(&self, selection: &[usize]) -> Result<Summary> {
+        // A merge a killed serpent left half done is undone before anything looks at a root.
+        for package in merge::recover(&self.config.work_dir)? {
+            self.progress
+                .message(&format!("{package}: rolled back its unfinished merge"));
+        }
         let plan = self.plan;
         let wanted = plan.closure(selection);
         let todo: Vec<usize> = wanted
@@ -530,58 +536,31 @@ impl Builder<'_> {
         })
     }
 
-    /// Moves the installed files into place as the package, replaces the previous version's
-    /// files in the stage's root with the new ones, and only then writes the record. Files
-    /// another package of the stage already put in the root are refused unless one of the two
-    /// is built after the other.
+    /// Merges the installed files into the stage's root in place of the previous version's
+    /// (all or nothing, see [`crate::merge`]), keeps them as the package, and only then writes
+    /// the record. Files another package of the stage already put in the root are refused
+    /// unless one of the two is built after the other.
     fn commit(&self, index: usize, seconds: f64) -> Result<()> {
         let instance = &self.plan.instances[index];
         let recipe = self.plan.recipe_of(instance);
         let layout = &instance.layout;
-        let package = layout.package();
-        let root = layout.root();
-        let destdir = layout.destdir();
         let _merging = self
             .merging
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner());
-        let mut files = Vec::new();
-        list_files(&destdir, &destdir, &mut files);
+        let files = merge::list_files(&layout.destdir());
         let others = installed_by_others(layout);
         self.refuse_conflicts(index, &files, &others)?;
-
-        let previous = layout.record().with_extension("files");
-        if let Ok(text) = std::fs::read_to_string(&previous) {
-            for file in text.lines() {
-                let path = root.join(file);
-                // A file another package installs too goes back to that package's copy.
-                let kept = others
-                    .iter()
-                    .filter(|(_, owned)| owned.contains(file))
-                    .map(|(owner, _)| owned_copy(layout, owner, file))
-                    .find(|copy| copy.symlink_metadata().is_ok());
-                if let Some(copy) = kept {
-                    copy_tree(&copy, &path)
-                        .map_err(|error| Error::io("cannot restore", &path, error))?;
-                } else if path.symlink_metadata().is_ok_and(|meta| !meta.is_dir()) {
-                    let _ = std::fs::remove_file(&path);
-                }
-            }
-        }
-        remove_all(&package)?;
-        if let Some(parent) = package.parent() {
-            std::fs::create_dir_all(parent)
-                .map_err(|error| Error::io("cannot create", parent, error))?;
-        }
-        std::fs::rename(&destdir, &package)
-            .map_err(|error| Error::io("cannot move into place", &package, error))?;
-        if let Some(parent) = previous.parent() {
-            std::fs::create_dir_all(parent)
-                .map_err(|error| Error::io("cannot create", parent, error))?;
-        }
-        std::fs::write(&previous, files.join("\n"))
-            .map_err(|error| Error::io("cannot write", &previous, error))?;
-        copy_tree(&package, &root).map_err(|error| Error::io("cannot merge into", &root, error))?;
+        let previous = merge::merged_files(layout);
+        // A file another package installs too goes back to that package's copy.
+        let restore = |file: &str| {
+            others
+                .iter()
+                .filter(|(_, owned)| owned.contains(file))
+                .map(|(owner, _)| owned_copy(layout, owner, file))
+                .find(|copy| copy.symlink_metadata().is_ok())
+        };
+        merge::merge(layout, &files, &previous, &restore)?;
         let record = Record {
             id: instance.id.clone(),
             name: recipe.name.clone(),
@@ -683,23 +662,6 @@ fn owned_copy(layout: &Layout, owner: &str, file: &str) -> PathBuf {
         ..layout.clone()
     };
     owner.package().join(file)
-}
-
-/// Relative paths of the files and links in a package, sorted.
-fn list_files(base: &Path, dir: &Path, files: &mut Vec<String>) {
-    let Ok(entries) = std::fs::read_dir(dir) else {
-        return;
-    };
-    let mut entries: Vec<_> = entries.flatten().collect();
-    entries.sort_by_key(|entry| entry.file_name());
-    for entry in entries {
-        let path = entry.path();
-        if entry.file_type().is_ok_and(|kind| kind.is_dir()) {
-            list_files(base, &path, files);
-        } else if let Ok(relative) = path.strip_prefix(base) {
-            files.push(relative.to_string_lossy().into_owned());
-        }
-    }
 }
 
 pub fn remove_all(path: &Path) -> Result<()> {

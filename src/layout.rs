@@ -1,7 +1,11 @@
 use std::path::{Path, PathBuf};
 
+/// The folder of a stage that holds the journals of merges under way.
+pub const MERGING: &str = "merging";
+
 /// Where one recipe instance's files live under the work dir:
-/// `<work>/<target>/<stage>/{<root>, pkgs/<name>, tmp/<name>, logs/<name>, records/<name>.json}`.
+/// `<work>/<target>/<stage>/{<root>, pkgs/<name>, tmp/<name>, logs/<name>, records/<name>.json,
+/// merging/<name>}`.
 #[derive(Debug, Clone)]
 pub struct Layout {
     pub work_dir: PathBuf,
@@ -56,5 +60,48 @@ impl Layout {
         self.stage_dir
             .join("records")
             .join(format!("{}.json", self.name))
+    }
+
+    /// The files and links the package put into the root, one a line.
+    pub fn file_list(&self) -> PathBuf {
+        self.record().with_extension("files")
+    }
+
+    /// The journal of the package's merge into the root, present only while it runs (or when
+    /// it was killed, until the next run plays it back).
+    pub fn journal(&self) -> PathBuf {
+        self.stage_dir.join(MERGING).join(&self.name)
+    }
+
+    /// Every merge journal folder in the work dir.
+    pub fn journals(work_dir: &Path) -> Vec<PathBuf> {
+        let children = |dir: &Path| -> Vec<PathBuf> {
+            std::fs::read_dir(dir)
+                .map(|entries| entries.flatten().map(|entry| entry.path()).collect())
+                .unwrap_or_default()
+        };
+        children(work_dir)
+            .iter()
+            .flat_map(|target| children(target))
+            .flat_map(|stage| children(&stage.join(MERGING)))
+            .collect()
+    }
+
+    /// The layout of the package whose merge journal is `journal`, in a root named `root_name`.
+    pub fn of_journal(work_dir: &Path, journal: &Path, root_name: &str) -> Layout {
+        let stage_dir = journal
+            .parent()
+            .and_then(Path::parent)
+            .unwrap_or(work_dir)
+            .to_path_buf();
+        Layout {
+            work_dir: work_dir.to_path_buf(),
+            stage_dir,
+            root_name: root_name.to_string(),
+            name: journal
+                .file_name()
+                .map(|name| name.to_string_lossy().into_owned())
+                .unwrap_or_default(),
+        }
     }
 }

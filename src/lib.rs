@@ -18,6 +18,7 @@ pub mod file_conflict;
 pub mod key;
 pub mod layout;
 pub mod lock;
+pub mod merge;
 pub mod patch;
 pub mod plan;
 pub mod progress;

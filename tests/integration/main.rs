@@ -12,6 +12,7 @@ mod containment;
 mod errors;
 mod fetch;
 mod graph;
+mod merge;
 mod new;
 mod patch;
 mod sandbox;
