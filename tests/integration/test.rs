@@ -74,15 +74,9 @@ impl Test {
     /// Runs serpent in the project root and checks its exit status. The builder can be reused
     /// for another run on the same project.
     pub fn run(&mut self) -> Output {
-        let output = Command::new(env!("CARGO_BIN_EXE_serpent"))
+        let output = self
+            .command(env!("CARGO_BIN_EXE_serpent"))
             .args(&self.args)
-            .current_dir(self.root())
-            .env_clear()
-            .env("PATH", std::env::var("PATH").unwrap())
-            .env("HOME", self.dir.path())
-            .env("XDG_CACHE_HOME", self.dir.path().join("cache"))
-            .env("XDG_CONFIG_HOME", self.dir.path().join("config"))
-            .env("NO_COLOR", "1")
             .output()
             .unwrap();
         let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
@@ -100,6 +94,22 @@ impl Test {
             stderr,
             root: self.root(),
         }
+    }
+}
+
+impl Test {
+    /// `program` run in the project root with the environment serpent gets in `run`.
+    pub fn command(&self, program: &str) -> Command {
+        let mut command = Command::new(program);
+        command
+            .current_dir(self.root())
+            .env_clear()
+            .env("PATH", std::env::var("PATH").unwrap())
+            .env("HOME", self.dir.path())
+            .env("XDG_CACHE_HOME", self.dir.path().join("cache"))
+            .env("XDG_CONFIG_HOME", self.dir.path().join("config"))
+            .env("NO_COLOR", "1");
+        command
     }
 }
 
