@@ -390,6 +390,21 @@ impl Beneath {
             .map_err(|source| self.io_error("write", rel, errno_of(&source)))
     }
 
+    /// Writes `bytes` as the whole content of the file at `rel`, as `std::fs::write` does: an
+    /// existing file is truncated and keeps its permissions (a link in the last place is
+    /// followed, within the scope); a missing one is made, with its folders, 0666 less the umask.
+    pub fn overwrite(&self, rel: &Path, bytes: &[u8]) -> Result<()> {
+        use std::io::Write;
+        self.parent(rel, true)?;
+        let flags = OFlag::O_WRONLY | OFlag::O_CREAT | OFlag::O_TRUNC;
+        let fd = self
+            .raw_open(rel, flags, Mode::from_bits_truncate(0o666))
+            .map_err(|errno| self.refusal("write", rel, errno))?;
+        File::from(fd)
+            .write_all(bytes)
+            .map_err(|source| self.io_error("write", rel, errno_of(&source)))
+    }
+
     /// Reads the whole file at `rel`.
     pub fn read(&self, rel: &Path) -> Result<Vec<u8>> {
         use std::io::Read;

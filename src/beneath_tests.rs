@@ -204,3 +204,37 @@ fn a_dangling_link_is_not_followed_when_contained_and_a_loop_ends() {
     let error = rooted.create_dir_all(Path::new("a/x")).unwrap_err();
     assert!(error.to_string().contains("a"), "{error}");
 }
+
+#[test]
+fn overwriting_keeps_a_files_permissions_and_never_leaves_through_a_link() {
+    use std::os::unix::fs::PermissionsExt;
+    let sandbox = Sandbox::new();
+    let script = sandbox.root().join("configure");
+    std::fs::write(&script, "old").unwrap();
+    std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let beneath = sandbox.beneath(Scope::Contained);
+    beneath.overwrite(Path::new("configure"), b"new").unwrap();
+    assert_eq!(std::fs::read(&script).unwrap(), b"new");
+    let mode = std::fs::metadata(&script).unwrap().permissions().mode();
+    assert_eq!(mode & 0o777, 0o755);
+
+    beneath.overwrite(Path::new("made/here"), b"x").unwrap();
+    assert_eq!(
+        std::fs::read(sandbox.root().join("made/here")).unwrap(),
+        b"x"
+    );
+
+    sandbox.link(
+        "dangling",
+        &sandbox.outside().join("victim").to_string_lossy(),
+    );
+    chains(&sandbox, 2, true);
+    for path in ["dangling", "b/victim"] {
+        let error = beneath.overwrite(Path::new(path), b"x").unwrap_err();
+        assert!(
+            matches!(error, BeneathError::ThroughLink { .. }),
+            "{path}: {error}"
+        );
+    }
+    assert!(sandbox.outside_is_empty());
+}

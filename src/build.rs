@@ -295,9 +295,14 @@ impl Builder<'_> {
                     source: Box::new(error),
                 })?;
             } else {
-                let file = dest.join(source.file_name());
-                copy_tree(&fetched.path, &file)
-                    .map_err(|error| Error::io("cannot copy source to", &file, error))?;
+                let file = Path::new(&source.dest).join(source.file_name());
+                copy_tree(&fetched.path, &tree, &file).map_err(|error| {
+                    Error::io(
+                        "cannot copy source to",
+                        dest.join(source.file_name()),
+                        error,
+                    )
+                })?;
             }
         }
         for patch in &recipe.patches {

@@ -1,4 +1,5 @@
 use std::collections::BTreeMap;
+use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
 use std::path::{Component, Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
@@ -6,6 +7,7 @@ use rhai::{
     Array, Dynamic, Engine, EvalAltResult, FuncRegistration, Map, Position, RhaiNativeFunc,
 };
 
+use crate::beneath::{Beneath, BeneathError, Scope};
 use crate::command::Command;
 use crate::command_failure::CommandFailure;
 use crate::unpack::{unpack, UnpackOptions};
@@ -241,67 +243,85 @@ impl Context {
         }
     }
 
+    /// A path a recipe changes, resolved physically beneath the work dir: no link in the tree,
+    /// absolute or a chain (`a -> .`, `b -> a/a/../../..`), carries the change outside it.
+    fn changed(&self, path: &str) -> ScriptResult<Changed> {
+        let full = self.0.builddir.join(path);
+        let Ok(rel) = full.strip_prefix(&self.0.work_dir) else {
+            return fail(format!(
+                "refusing to change {}: recipes may only change files inside the work dir {}",
+                full.display(),
+                self.0.work_dir.display()
+            ));
+        };
+        let tree = Beneath::open(&self.0.work_dir, Scope::Contained).or_else(|error| {
+            fail(format!(
+                "cannot open the work dir {}: {error}",
+                self.0.work_dir.display()
+            ))
+        })?;
+        Ok(Changed {
+            rel: rel.to_path_buf(),
+            full,
+            tree,
+        })
+    }
+
     fn write(&mut self, path: &str, text: &str) -> ScriptResult<()> {
-        let path = self.writable(path)?;
-        io(
-            "write",
-            &path,
-            path.parent()
-                .map_or(Ok(()), std::fs::create_dir_all)
-                .and_then(|()| std::fs::write(&path, text)),
-        )
+        let target = self.changed(path)?;
+        target.done("write", target.tree.overwrite(&target.rel, text.as_bytes()))
     }
 
     fn replace(&mut self, path: &str, from: &str, to: &str) -> ScriptResult<()> {
-        let path = self.writable(path)?;
-        let text = io("read", &path, std::fs::read_to_string(&path))?;
+        let target = self.changed(path)?;
+        let bytes = target.done("read", target.tree.read(&target.rel))?;
+        let Ok(text) = String::from_utf8(bytes) else {
+            return fail(format!(
+                "replace: {} is not UTF-8 text",
+                target.full.display()
+            ));
+        };
         if !text.contains(from) {
             return fail(format!(
                 "replace: {} does not contain {from:?}; the file may have changed upstream",
-                path.display()
+                target.full.display()
             ));
         }
-        io(
+        let replaced = text.replace(from, to);
+        target.done(
             "write",
-            &path,
-            std::fs::write(&path, text.replace(from, to)),
+            target.tree.overwrite(&target.rel, replaced.as_bytes()),
         )
     }
 
     fn copy(&mut self, from: &str, to: &str) -> ScriptResult<()> {
         let from = self.resolve(from);
-        let to = self.writable(to)?;
-        io("copy", &from, copy_tree(&from, &to))
+        let target = self.changed(to)?;
+        copy_tree(&from, &target.tree, &target.rel).or_else(|error| {
+            fail(format!(
+                "cannot copy {} to {}: {error}",
+                from.display(),
+                target.full.display()
+            ))
+        })
     }
 
     fn symlink(&mut self, target: &str, link: &str) -> ScriptResult<()> {
-        let link = self.writable(link)?;
-        if link.symlink_metadata().is_ok() {
-            io("replace", &link, std::fs::remove_file(&link))?;
-        }
-        io(
+        let link = self.changed(link)?;
+        link.done(
             "create symlink",
-            &link,
-            link.parent()
-                .map_or(Ok(()), std::fs::create_dir_all)
-                .and_then(|()| std::os::unix::fs::symlink(target, &link)),
+            link.tree.symlink(Path::new(target), &link.rel),
         )
     }
 
     fn remove(&mut self, path: &str) -> ScriptResult<()> {
-        let path = self.writable(path)?;
-        let result = match path.symlink_metadata() {
-            Ok(meta) if meta.is_dir() => std::fs::remove_dir_all(&path),
-            Ok(_) => std::fs::remove_file(&path),
-            Err(error) if error.kind() == std::io::ErrorKind::NotFound => Ok(()),
-            Err(error) => Err(error),
-        };
-        io("remove", &path, result)
+        let target = self.changed(path)?;
+        target.done("remove", target.tree.remove(&target.rel))
     }
 
     fn mkdir(&mut self, path: &str) -> ScriptResult<()> {
-        let path = self.writable(path)?;
-        io("create directory", &path, std::fs::create_dir_all(&path))
+        let target = self.changed(path)?;
+        target.done("create directory", target.tree.create_dir_all(&target.rel))
     }
 
     fn glob(&mut self, pattern: &str) -> ScriptResult<Array> {
@@ -414,6 +434,19 @@ impl Context {
     }
 }
 
+/// A path a recipe's file function changes: `rel` beneath the work dir `tree`, shown as `full`.
+struct Changed {
+    tree: Beneath,
+    rel: PathBuf,
+    full: PathBuf,
+}
+
+impl Changed {
+    fn done<T>(&self, action: &str, result: Result<T, BeneathError>) -> ScriptResult<T> {
+        result.or_else(|error| fail(format!("cannot {action} {}: {error}", self.full.display())))
+    }
+}
+
 fn io<T>(action: &str, path: &Path, result: std::io::Result<T>) -> ScriptResult<T> {
     result.or_else(|error| fail(format!("cannot {action} {}: {error}", path.display())))
 }
@@ -433,35 +466,39 @@ pub fn normalize(path: &Path) -> PathBuf {
     normal
 }
 
-/// Copies a file, a symlink (as a symlink) or a directory tree.
-pub fn copy_tree(from: &Path, to: &Path) -> std::io::Result<()> {
+/// Copies a file, a symlink (as a symlink) or a folder with all it holds from `from` to `rel`
+/// beneath `into`. Links inside the copied tree are copied as links, never followed, so the
+/// copy reads nothing outside it; what is written is resolved beneath `into`, and a file
+/// replaces a link of its name (busybox's applet links, say) rather than writing through it.
+pub fn copy_tree(from: &Path, into: &Beneath, rel: &Path) -> std::io::Result<()> {
     let meta = from.symlink_metadata()?;
-    if let Some(parent) = to.parent() {
-        std::fs::create_dir_all(parent)?;
-    }
     if meta.file_type().is_symlink() {
         let target = std::fs::read_link(from)?;
-        if to.symlink_metadata().is_ok() {
-            std::fs::remove_file(to)?;
-        }
-        std::os::unix::fs::symlink(target, to)
+        Ok(into.symlink(&target, rel)?)
     } else if meta.is_dir() {
-        std::fs::create_dir_all(to)?;
+        into.create_dir_all(rel)?;
         for entry in std::fs::read_dir(from)? {
             let entry = entry?;
-            copy_tree(&entry.path(), &to.join(entry.file_name()))?;
+            copy_tree(&entry.path(), into, &rel.join(entry.file_name()))?;
         }
         Ok(())
+    } else if meta.is_file() {
+        let mut source = std::fs::OpenOptions::new()
+            .read(true)
+            .custom_flags(nix::libc::O_NOFOLLOW)
+            .open(from)?;
+        let mode = meta.permissions().mode() & 0o7777;
+        let mut copy = into.create_file(rel, mode)?;
+        std::io::copy(&mut source, &mut copy)?;
+        copy.set_permissions(std::fs::Permissions::from_mode(mode))
     } else {
-        // A file replaces a symlink of the same name (busybox's applet links, say) rather than
-        // writing through it into whatever it points at.
-        if to
-            .symlink_metadata()
-            .is_ok_and(|meta| meta.file_type().is_symlink())
-        {
-            std::fs::remove_file(to)?;
-        }
-        std::fs::copy(from, to).map(|_| ())
+        Err(std::io::Error::new(
+            std::io::ErrorKind::InvalidInput,
+            format!(
+                "{} is neither a file, a folder nor a symlink",
+                from.display()
+            ),
+        ))
     }
 }
 
@@ -769,7 +806,10 @@ pub fn register_api(engine: &mut Engine) {
 
 #[cfg(test)]
 mod tests {
+    use std::path::Path;
+
     use super::copy_tree;
+    use crate::beneath::{Beneath, Scope};
 
     #[test]
     fn copying_a_file_over_a_symlink_replaces_the_link_not_its_target() {
@@ -785,7 +825,8 @@ mod tests {
         std::fs::create_dir_all(package.join("bin")).unwrap();
         std::fs::write(package.join("bin/sh"), "a shell").unwrap();
 
-        copy_tree(&package, &root).unwrap();
+        let into = Beneath::open(&root, Scope::Contained).unwrap();
+        copy_tree(&package, &into, Path::new("")).unwrap();
 
         assert_eq!(
             std::fs::read_to_string(root.join("usr/bin/busybox")).unwrap(),
@@ -805,5 +846,33 @@ mod tests {
             "a shell"
         );
         assert!(root.join("bin").symlink_metadata().unwrap().is_symlink());
+    }
+
+    #[test]
+    fn links_in_the_copied_tree_are_copied_and_links_in_the_destination_never_lead_out() {
+        let dir = tempfile::tempdir().unwrap();
+        let (tree, dest, outside) = (
+            dir.path().join("tree"),
+            dir.path().join("dest"),
+            dir.path().join("outside"),
+        );
+        for folder in [&tree, &dest, &outside] {
+            std::fs::create_dir_all(folder).unwrap();
+        }
+        std::fs::write(outside.join("secret"), "the host's").unwrap();
+        std::os::unix::fs::symlink(&outside, tree.join("escape")).unwrap();
+        let into = Beneath::open(&dest, Scope::Contained).unwrap();
+        copy_tree(&tree, &into, Path::new("copy")).unwrap();
+        assert_eq!(
+            std::fs::read_link(dest.join("copy/escape")).unwrap(),
+            outside
+        );
+
+        // Copying into the copy's link would write to the host: refused, naming the link.
+        std::fs::write(tree.join("file"), "x").unwrap();
+        let error =
+            copy_tree(&tree.join("file"), &into, Path::new("copy/escape/file")).unwrap_err();
+        assert!(error.to_string().contains("symlink copy/escape"), "{error}");
+        assert_eq!(std::fs::read_dir(&outside).unwrap().count(), 1);
     }
 }

@@ -11,6 +11,7 @@ mod conflict;
 mod containment;
 mod errors;
 mod fetch;
+mod file_functions;
 mod graph;
 mod merge;
 mod new;

@@ -180,17 +180,17 @@ fn a_merge_killed_halfway_is_rolled_back_by_the_next_run() {
     // Any run plays the journal back first, here one with nothing to build.
     test = test.args(["run", "recipes/stage1/base.rhai", "--target", "x86_64"]);
     let output = test.run();
+    assert_eq!(
+        listing(&root),
+        before,
+        "the root is not as it was before the merge"
+    );
     assert!(
         output
             .stderr
             .contains("x86_64/stage1/big: rolled back its unfinished merge"),
         "{}",
         output.stderr
-    );
-    assert_eq!(
-        listing(&root),
-        before,
-        "the root is not as it was before the merge"
     );
 
     test = test.args(["run", "recipes/stage1/big.rhai", "--target", "x86_64"]);
