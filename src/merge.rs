@@ -496,10 +496,16 @@ impl<'a> Undo<'a> {
             Step::Replaced { path, existed } => self.restore_in_stage(path, *existed, saved_as),
         };
         undone.map_err(|error| {
+            let journal = self.layout.journal();
+            let advice = format!(
+                "{error}; the journal {} is kept and the next run tries again (should that fail too, remove it and the stage's root, {}, to rebuild the stage)",
+                journal.display(),
+                self.root.root().display()
+            );
             Error::io(
-                "cannot roll back the merge (the journal is kept for the next run) at",
+                "cannot roll back the unfinished merge at",
                 self.root.root().join(step_path(step)),
-                error,
+                io::Error::new(error.kind(), advice),
             )
         })
     }

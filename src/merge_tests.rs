@@ -148,7 +148,7 @@ mod property {
 
     use super::*;
 
-    const NAMES: [&str; 5] = ["a", "b", "lib", "usr", "x"];
+    const NAMES: [&str; 3] = ["a", "lib", "usr"];
 
     /// How deep the work dir lies in the sandbox: a merge that climbed out of the root with
     /// `..` would still land in the sandbox, where the property sees it.
@@ -188,15 +188,16 @@ mod property {
 
     fn target() -> impl Strategy<Value = Target> {
         prop_oneof![
-            Just(Target::Dot),
-            (0..4usize, rest()).prop_map(|(up, rest)| Target::Relative { up, rest }),
-            (1..5usize, 1..6usize, rest()).prop_map(|(down, up, rest)| Target::Chain {
+            1 => Just(Target::Dot),
+            1 => (0..4usize, rest()).prop_map(|(up, rest)| Target::Relative { up, rest }),
+            2 => (1..5usize, 1..6usize, rest()).prop_map(|(down, up, rest)| Target::Chain {
                 down,
                 up,
                 rest
             }),
-            rest().prop_map(Target::Outside),
-            rest().prop_map(Target::RootItself),
+            // Absolute links into a host folder are what the merge must take as the root's.
+            3 => rest().prop_map(Target::Outside),
+            1 => rest().prop_map(Target::RootItself),
         ]
     }
 
