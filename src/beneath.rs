@@ -215,7 +215,8 @@ impl Beneath {
     }
 
     /// Opens the folder `rel`, creating what is missing of it; `creating` hears of each folder
-    /// before it is made, so that a caller can journal it. In the rooted scope a link whose
+    /// before it is made, by its [`physical`](Beneath::physical) path, so that a caller can
+    /// journal it. In the rooted scope a link whose
     /// target is missing is followed by creating the target inside the root, as `mkdir -p`
     /// through that link would inside the chroot; in the contained scope it is an error.
     pub fn create_dirs(
@@ -258,7 +259,7 @@ impl Beneath {
                 Err(errno) => return Err(self.io_error("inspect", &next, errno)),
             };
             if !dangling {
-                creating(&next)?;
+                creating(&self.physical(&current)?.join(&name))?;
                 match mkdirat(
                     Some(current.as_raw_fd()),
                     name.as_os_str(),
@@ -304,6 +305,23 @@ impl Beneath {
         let dir = self.dir(rel, true)?;
         std::fs::read_link(format!("/proc/self/fd/{}", dir.as_raw_fd()))
             .map_err(|source| self.io_error("resolve", rel, errno_of(&source)))
+    }
+
+    /// Where the opened folder `dir` (one below the root) is, as a path from the root with no
+    /// link in it: a path that still leads there after the links on the way are replaced.
+    pub fn physical(&self, dir: &OwnedFd) -> Result<PathBuf> {
+        let real = |fd: RawFd| {
+            std::fs::read_link(format!("/proc/self/fd/{fd}"))
+                .map_err(|source| self.io_error("resolve", Path::new(""), errno_of(&source)))
+        };
+        let (root, folder) = (real(self.dir.as_raw_fd())?, real(dir.as_raw_fd())?);
+        folder
+            .strip_prefix(&root)
+            .map(Path::to_path_buf)
+            .map_err(|_| BeneathError::Outside {
+                root: self.root.clone(),
+                path: folder.clone(),
+            })
     }
 
     /// The folder holding `rel` and the name of `rel` in it. The name is never resolved, so

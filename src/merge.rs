@@ -259,6 +259,7 @@ impl<'a> Transaction<'a> {
 
     fn merge_folder(&mut self, rel: &Path, into: &OwnedFd) -> Result<()> {
         let source = self.layout.destdir().join(rel);
+        let here = self.physical(into, rel)?;
         let mut entries: Vec<_> = std::fs::read_dir(&source)
             .and_then(|entries| entries.collect::<io::Result<Vec<_>>>())
             .map_err(|error| Error::io("cannot read", &source, error))?;
@@ -276,7 +277,7 @@ impl<'a> Transaction<'a> {
             } else {
                 let content = Content::of(&entry.path())
                     .map_err(|error| Error::io("cannot merge", entry.path(), error))?;
-                self.place(into, &name, &rel, &content)?;
+                self.place(into, &name, &here.join(&name), &content)?;
             }
         }
         Ok(())
@@ -299,6 +300,16 @@ impl<'a> Transaction<'a> {
         self.root
             .create_dirs(rel, &mut creating)
             .map_err(|error| self.refused(error))
+    }
+
+    /// Where the root's folder `into` (reached as `rel`) is, by a path with no link in it: the
+    /// journal names entries that way, so that playing it back in reverse finds each one again
+    /// even where a step replaced a link on the way to it.
+    fn physical(&self, into: &OwnedFd, rel: &Path) -> Result<PathBuf> {
+        self.root.physical(into).map_err(|error| {
+            let path = self.root.root().join(rel);
+            Error::io("cannot merge", path, error.into())
+        })
     }
 
     /// Puts `content` at `rel` (named `name` in the root's folder `into`), saving what was there.
@@ -333,7 +344,8 @@ impl<'a> Transaction<'a> {
         let parent = rel.parent().unwrap_or(Path::new(""));
         let into = self.folder(parent)?;
         let name = rel.file_name().unwrap_or_default();
-        self.place(&into, name, rel, &content)
+        let here = self.physical(&into, parent)?.join(name);
+        self.place(&into, name, &here, &content)
     }
 
     /// Takes the file or link at `rel` out of the root; a folder or nothing there is left be.
@@ -350,7 +362,10 @@ impl<'a> Transaction<'a> {
         ) {
             Err(Errno::ENOENT) => Ok(()),
             Ok(stat) if is_dir(stat.st_mode) => Ok(()),
-            Ok(_) => self.save(&parent.dir, &parent.name, rel),
+            Ok(_) => {
+                let here = self.physical(&parent.dir, rel)?.join(&parent.name);
+                self.save(&parent.dir, &parent.name, &here)
+            }
             Err(errno) => Err(self.failed(rel, errno.into())),
         }
     }

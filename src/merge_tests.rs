@@ -140,6 +140,26 @@ fn a_journal_left_by_a_kill_is_played_back_by_recover() {
     assert_eq!(snapshot(&stage.outside()).len(), 1);
 }
 
+#[test]
+fn a_file_that_replaces_a_link_on_its_own_way_is_undone() {
+    // `a -> .` makes the package's `a/a` the root's `a`: the file replaces the link it was
+    // reached through, and undoing it must still find both.
+    let stage = Stage::new();
+    merge_package(&stage.package("p0", &[("a", "-> .")])).unwrap();
+    let root = stage.layout("p0").root();
+    let before = snapshot(&root);
+    let layout = stage.package("p1", &[("a/a", "file")]);
+    let files = list_files(&layout.destdir());
+    let mut transaction = Transaction::begin(&layout).unwrap();
+    transaction.apply(&files, &[], &|_| None).unwrap();
+    assert_eq!(
+        snapshot(&root).get(Path::new("a")).unwrap(),
+        "file 644 file"
+    );
+    transaction.roll_back().unwrap();
+    assert_eq!(snapshot(&root), before);
+}
+
 mod property {
     //! Random packages of files, folders and links (relative, absolute, chains through `a -> .`)
     //! merged one after another into one root.
