@@ -250,7 +250,7 @@ impl Context {
         let Ok(rel) = full.strip_prefix(&self.0.work_dir) else {
             return fail(format!(
                 "refusing to change {}: recipes may only change files inside the work dir {}",
-                full.display(),
+                normalize(&full).display(),
                 self.0.work_dir.display()
             ));
         };
