@@ -28,7 +28,7 @@ const FIELDS: &[(&str, Kind, &str)] = &[
     ("HOMEPAGE", Kind::Text, "the upstream project's page"),
     ("LICENSE", Kind::Text, "an SPDX expression"),
     ("SOURCES", Kind::List, "maps with url and sha256, optionally dest, strip, only, unpack"),
-    ("PATCHES", Kind::List, "file names in recipes/patches/<NAME>/, or maps with file and strip; default: every file there, by name"),
+    ("PATCHES", Kind::List, "file names in recipes/patches/<NAME>/, or maps with file and strip; [] for none; without PATCHES: every file there, by name"),
     ("DEPENDS", Kind::Texts, "names of recipes that must be built first"),
     ("STYLE", Kind::Text, "a build style from stdlib/ that supplies the phases: autotools, cmake, meson, make"),
     ("CONFIGURE_ARGS", Kind::Texts, "extra arguments for ./configure (autotools)"),
@@ -371,7 +371,8 @@ impl Recipe {
             .map(|dir| dir.join("patches").join(&name))
             .find(|dir| dir.is_dir())
             .unwrap_or_else(|| scripts.root.join("recipes/patches").join(&name));
-        let patches = read_patches(&declarations, &patch_dir, &mut problems);
+        let patches_declared = values.iter().any(|(name, _)| name == "PATCHES");
+        let patches = read_patches(&declarations, patches_declared, &patch_dir, &mut problems);
         let phases: Vec<String> = ast
             .iter_functions()
             .filter(|function| PHASES.contains(&function.name) && function.params.len() == 1)
@@ -543,13 +544,20 @@ fn read_sources(declarations: &Map, problems: &mut Problems) -> Vec<Source> {
     sources
 }
 
-fn read_patches(declarations: &Map, dir: &Path, problems: &mut Problems) -> Vec<PatchFile> {
+/// The patches a recipe applies: the ones PATCHES names (none for `[]`), or, when the recipe
+/// does not declare PATCHES at all, every file in its patch folder by name.
+fn read_patches(
+    declarations: &Map,
+    declared_at_all: bool,
+    dir: &Path,
+    problems: &mut Problems,
+) -> Vec<PatchFile> {
     let declared = declarations["patches"]
         .clone()
         .into_array()
         .unwrap_or_default();
     let mut patches = Vec::new();
-    if declared.is_empty() {
+    if !declared_at_all {
         let Ok(entries) = std::fs::read_dir(dir) else {
             return patches;
         };

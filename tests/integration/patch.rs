@@ -60,12 +60,18 @@ fn greeting_patch(from: &str, to: &str) -> String {
 /// A project with the recipe `greet`, whose source greeting.c is copied into the tree and then
 /// into share/greet/ of the package.
 fn project() -> Test {
+    project_declaring("")
+}
+
+/// [`project`] with more top-level declarations in the recipe.
+fn project_declaring(declarations: &str) -> Test {
     let test = Test::new();
     let url = format!("file://{}", test.root().join("dist/greeting.c").display());
     let recipe = format!(
         r#"const NAME = "greet";
 const VERSION = "1.0";
 const SOURCES = [#{{ url: "{url}", sha256: "{}", unpack: false }}];
+{declarations}
 
 fn install(ctx) {{
     ctx.copy(`${{ctx.srcdir}}/greeting.c`, `${{ctx.destdir}}/share/greet/greeting.c`);
@@ -160,4 +166,31 @@ fn a_hunk_that_does_not_apply_fails_the_build() {
     let tree = test.work().join("x86_64/stage1/tmp/greet/src/greeting.c");
     assert_eq!(std::fs::read_to_string(tree).unwrap(), SOURCE);
     insta::assert_snapshot!("hunk_does_not_apply", output.stderr_filtered());
+}
+
+#[test]
+fn an_empty_patches_list_applies_none() {
+    let mut test = project_declaring("const PATCHES = [];").file(
+        "recipes/patches/greet/0001-hi.patch",
+        greeting_patch("hello", "hi"),
+    );
+    test.run();
+    let built = std::fs::read_to_string(packaged(&test)).unwrap();
+    assert_eq!(built, SOURCE, "PATCHES = [] applied a patch");
+}
+
+#[test]
+fn patches_names_the_ones_applied() {
+    let mut test = project_declaring(r#"const PATCHES = ["0002-hey.patch"];"#)
+        .file(
+            "recipes/patches/greet/0001-hi.patch",
+            greeting_patch("hello", "hi"),
+        )
+        .file(
+            "recipes/patches/greet/0002-hey.patch",
+            greeting_patch("hello", "hey"),
+        );
+    test.run();
+    let built = std::fs::read_to_string(packaged(&test)).unwrap();
+    assert_eq!(built, SOURCE.replace("\"hello\"", "\"hey\""));
 }
