@@ -194,3 +194,7 @@ fn patches_names_the_ones_applied() {
     let built = std::fs::read_to_string(packaged(&test)).unwrap();
     assert_eq!(built, SOURCE.replace("\"hello\"", "\"hey\""));
 }
+
+mod git_format;
+mod gnu;
+mod reference;
