@@ -230,10 +230,9 @@ impl Context<'_> {
     }
 
     fn get(&self, tree: &mut Tree, rel: &[u8]) -> Result<Found, PatchError> {
-        tree.get(rel).map_err(|failure| PatchError::Io {
+        tree.get(rel).map_err(|error| PatchError::Beneath {
             patch: self.name(),
-            path: failure.path,
-            source: failure.source,
+            error: Box::new(error),
         })
     }
 

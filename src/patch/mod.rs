@@ -16,8 +16,9 @@ mod names;
 mod parse;
 mod tree;
 
-use std::io;
-use std::path::{Path, PathBuf};
+use std::path::Path;
+
+use crate::beneath::BeneathError;
 
 pub use hunks::{Endings, HunkOffset};
 
@@ -140,22 +141,16 @@ pub enum PatchError {
         what: String,
     },
 
-    /// Reading a file failed.
-    #[error("patch {patch}: {}: {source}", .path.display())]
-    Io {
+    /// A path leads outside the tree, or reading a file failed.
+    #[error("patch {patch}: {error}")]
+    Beneath {
         patch: String,
-        path: PathBuf,
-        #[source]
-        source: io::Error,
+        error: Box<BeneathError>,
     },
 
     /// Writing the patched files failed; every file is as it was before.
-    #[error("cannot write {}: {source}; no file was changed", .path.display())]
-    Write {
-        path: PathBuf,
-        #[source]
-        source: io::Error,
-    },
+    #[error("cannot write the patched tree: {error}; no file was changed")]
+    Write { error: Box<BeneathError> },
 }
 
 fn endings_hint(endings: Option<Endings>) -> &'static str {
@@ -206,7 +201,12 @@ pub fn apply_series(
     patches: &[SeriesPatch<'_>],
     dir: &Path,
 ) -> Result<Vec<PatchSummary>, SeriesFailure> {
-    let mut tree = tree::Tree::new(dir);
+    let mut tree = tree::Tree::open(dir).map_err(|error| SeriesFailure {
+        index: None,
+        error: PatchError::Write {
+            error: Box::new(error),
+        },
+    })?;
     let mut summaries = Vec::with_capacity(patches.len());
     for (index, patch) in patches.iter().enumerate() {
         let summary = apply_one(&mut tree, patch).map_err(|error| SeriesFailure {
@@ -215,11 +215,10 @@ pub fn apply_series(
         })?;
         summaries.push(summary);
     }
-    tree.commit().map_err(|failure| SeriesFailure {
+    tree.commit().map_err(|error| SeriesFailure {
         index: None,
         error: PatchError::Write {
-            path: failure.path,
-            source: failure.source,
+            error: Box::new(error),
         },
     })?;
     Ok(summaries)

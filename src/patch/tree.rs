@@ -1,15 +1,21 @@
 //! The files a patch series reads and writes, held in memory until every patch of the series
 //! has applied, then written together: new contents go to temporary files first, originals
 //! are moved aside, and a failure while swapping puts every original back.
+//!
+//! Every path is resolved beneath the tree's root by [`Beneath`], so no name and no link in
+//! the tree, however chained, lets a patch read or write outside it.
 
 use std::collections::BTreeMap;
-use std::ffi::OsStr;
-use std::fs;
 use std::io::{self, Write};
-use std::os::unix::ffi::OsStrExt;
-use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
-use std::path::{Path, PathBuf};
+use std::os::fd::AsRawFd;
+use std::os::unix::fs::PermissionsExt;
+use std::path::Path;
 use std::sync::atomic::{AtomicUsize, Ordering};
+
+use nix::sys::stat::SFlag;
+use nix::unistd::{unlinkat, UnlinkatFlags};
+
+use crate::beneath::{path_of, Beneath, BeneathError, Scope};
 
 /// A regular file's content and permission bits.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -32,37 +38,30 @@ struct Slot {
     current: Option<FileState>,
 }
 
-/// A write that failed, with the file it was for.
-#[derive(Debug)]
-pub(super) struct WriteError {
-    pub path: PathBuf,
-    pub source: io::Error,
-}
-
-/// The tree beneath `dir`, with the changes made so far.
+/// The tree beneath its root, with the changes made so far.
 pub(super) struct Tree {
-    dir: PathBuf,
+    root: Beneath,
     slots: BTreeMap<Vec<u8>, Slot>,
 }
 
-fn os(rel: &[u8]) -> &Path {
-    Path::new(OsStr::from_bytes(rel))
-}
+type Result<T> = std::result::Result<T, BeneathError>;
 
 impl Tree {
-    pub fn new(dir: &Path) -> Tree {
-        Tree {
-            dir: dir.to_path_buf(),
+    pub fn open(dir: &Path) -> Result<Tree> {
+        let root = Beneath::open(dir, Scope::Contained).map_err(|source| BeneathError::Io {
+            action: "open",
+            root: dir.to_path_buf(),
+            path: Default::default(),
+            source,
+        })?;
+        Ok(Tree {
+            root,
             slots: BTreeMap::new(),
-        }
-    }
-
-    fn path(&self, rel: &[u8]) -> PathBuf {
-        self.dir.join(os(rel))
+        })
     }
 
     /// The file at `rel` as the series has left it so far.
-    pub fn get(&mut self, rel: &[u8]) -> Result<Found, WriteError> {
+    pub fn get(&mut self, rel: &[u8]) -> Result<Found> {
         if let Some(slot) = self.slots.get(rel) {
             return Ok(slot.current.clone().map_or(Found::Absent, Found::File));
         }
@@ -72,39 +71,30 @@ impl Tree {
             Found::Absent => None,
             Found::NotRegular => return Ok(Found::NotRegular),
         };
-        self.slots.insert(
-            rel.to_vec(),
-            Slot {
-                current: original.clone(),
-                original,
-            },
-        );
+        let slot = Slot {
+            current: original.clone(),
+            original,
+        };
+        self.slots.insert(rel.to_vec(), slot);
         Ok(found)
     }
 
-    fn load(&self, rel: &[u8]) -> Result<Found, WriteError> {
-        let path = self.path(rel);
-        let failed = |source| WriteError {
-            path: path.clone(),
-            source,
+    fn load(&self, rel: &[u8]) -> Result<Found> {
+        let stat = match self.root.symlink_metadata(path_of(rel)) {
+            Ok(Some(stat)) => stat,
+            Ok(None) => return Ok(Found::Absent),
+            // A component that is a file: nothing can be below it.
+            Err(error) if error.io_kind() == Some(io::ErrorKind::NotADirectory) => {
+                return Ok(Found::Absent)
+            }
+            Err(error) => return Err(error),
         };
-        match fs::symlink_metadata(&path) {
-            Ok(meta) if meta.is_file() => {
-                let bytes = fs::read(&path).map_err(failed)?;
-                let mode = Some(meta.permissions().mode() & 0o7777);
-                Ok(Found::File(FileState { bytes, mode }))
-            }
-            Ok(_) => Ok(Found::NotRegular),
-            Err(e)
-                if matches!(
-                    e.kind(),
-                    io::ErrorKind::NotFound | io::ErrorKind::NotADirectory
-                ) =>
-            {
-                Ok(Found::Absent)
-            }
-            Err(e) => Err(failed(e)),
+        if SFlag::from_bits_truncate(stat.st_mode) & SFlag::S_IFMT != SFlag::S_IFREG {
+            return Ok(Found::NotRegular);
         }
+        let bytes = self.root.read(path_of(rel))?;
+        let mode = Some(stat.st_mode & 0o7777);
+        Ok(Found::File(FileState { bytes, mode }))
     }
 
     /// Sets the content of `rel` (`None` removes it); `rel` must have been read with `get`.
@@ -115,7 +105,7 @@ impl Tree {
     }
 
     /// Writes every change to disk, or none.
-    pub fn commit(self) -> Result<(), WriteError> {
+    pub fn commit(self) -> Result<()> {
         let changes: Vec<(&Vec<u8>, &Slot)> = self
             .slots
             .iter()
@@ -126,37 +116,40 @@ impl Tree {
             .stage(&changes, &mut journal)
             .and_then(|()| self.swap(&changes, &mut journal));
         if let Err(error) = result {
-            journal.undo(&self.dir);
+            journal.undo(&self.root);
             return Err(error);
         }
-        for backup in &journal.backups {
-            let _ = fs::remove_file(self.dir.join(os(&backup.0)));
+        for (backup, _) in &journal.backups {
+            let _ = self.root.remove(path_of(backup));
         }
         for (rel, slot) in &changes {
             if slot.current.is_none() {
-                self.prune_empty_parents(rel);
+                prune_empty_parents(&self.root, rel);
             }
         }
         Ok(())
     }
 
     /// Writes each new content to a temporary file beside its target.
-    fn stage(
-        &self,
-        changes: &[(&Vec<u8>, &Slot)],
-        journal: &mut Journal,
-    ) -> Result<(), WriteError> {
+    fn stage(&self, changes: &[(&Vec<u8>, &Slot)], journal: &mut Journal) -> Result<()> {
         for (rel, slot) in changes {
             let Some(state) = &slot.current else {
                 continue;
             };
-            let parent = parent_of(rel);
-            self.create_dirs(parent, &mut journal.dirs)?;
+            self.create_dirs(parent_of(rel), &mut journal.dirs)?;
             let temporary = temporary_name(rel, "new");
-            let path = self.path(&temporary);
-            journal.staged.push((temporary, rel.to_vec()));
-            write_new(&path, state).map_err(|source| WriteError {
-                path: self.path(rel),
+            journal.staged.push((temporary.clone(), rel.to_vec()));
+            let mut file = self.root.create_file(path_of(&temporary), 0o666)?;
+            let written = file
+                .write_all(&state.bytes)
+                .and_then(|()| match state.mode {
+                    Some(mode) => file.set_permissions(std::fs::Permissions::from_mode(mode)),
+                    None => Ok(()),
+                });
+            written.map_err(|source| BeneathError::Io {
+                action: "write",
+                root: self.root.root().to_path_buf(),
+                path: path_of(rel).to_path_buf(),
                 source,
             })?;
         }
@@ -164,50 +157,38 @@ impl Tree {
     }
 
     /// Moves originals aside and the new contents into place.
-    fn swap(&self, changes: &[(&Vec<u8>, &Slot)], journal: &mut Journal) -> Result<(), WriteError> {
-        let failed = |rel: &[u8]| {
-            let path = self.path(rel);
-            move |source| WriteError { path, source }
-        };
+    fn swap(&self, changes: &[(&Vec<u8>, &Slot)], journal: &mut Journal) -> Result<()> {
         for (rel, slot) in changes {
             if slot.original.is_some() {
                 let backup = temporary_name(rel, "old");
-                fs::rename(self.path(rel), self.path(&backup)).map_err(failed(rel))?;
+                self.root.rename(path_of(rel), path_of(&backup))?;
                 journal.backups.push((backup, rel.to_vec()));
             }
         }
         while let Some((temporary, rel)) = journal.staged.pop() {
-            fs::rename(self.path(&temporary), self.path(&rel)).map_err(failed(&rel))?;
+            if let Err(error) = self.root.rename(path_of(&temporary), path_of(&rel)) {
+                journal.staged.push((temporary, rel));
+                return Err(error);
+            }
             journal.placed.push(rel);
         }
         Ok(())
     }
 
-    /// Creates `rel` and its missing ancestors, recording each one created.
-    fn create_dirs(&self, rel: &[u8], created: &mut Vec<Vec<u8>>) -> Result<(), WriteError> {
-        if rel.is_empty() || self.path(rel).is_dir() {
+    /// Creates the folder `rel` and its missing ancestors, recording each one created.
+    fn create_dirs(&self, rel: &[u8], created: &mut Vec<Vec<u8>>) -> Result<()> {
+        if rel.is_empty() {
             return Ok(());
         }
+        match self.root.dir(path_of(rel), false) {
+            Ok(_) => return Ok(()),
+            Err(error) if error.io_kind() == Some(io::ErrorKind::NotFound) => {}
+            Err(error) => return Err(error),
+        }
         self.create_dirs(parent_of(rel), created)?;
-        match fs::create_dir(self.path(rel)) {
-            Ok(()) => {
-                created.push(rel.to_vec());
-                Ok(())
-            }
-            Err(e) if e.kind() == io::ErrorKind::AlreadyExists && self.path(rel).is_dir() => Ok(()),
-            Err(source) => Err(WriteError {
-                path: self.path(rel),
-                source,
-            }),
-        }
-    }
-
-    /// After a file is removed, removes the folders it leaves empty, as GNU patch does.
-    fn prune_empty_parents(&self, rel: &[u8]) {
-        let mut dir = parent_of(rel);
-        while !dir.is_empty() && fs::remove_dir(self.path(dir)).is_ok() {
-            dir = parent_of(dir);
-        }
+        self.root.dir(path_of(rel), true)?;
+        created.push(rel.to_vec());
+        Ok(())
     }
 }
 
@@ -223,20 +204,40 @@ struct Journal {
 }
 
 impl Journal {
-    fn undo(&self, dir: &Path) {
-        let path = |rel: &[u8]| dir.join(os(rel));
+    fn undo(&self, root: &Beneath) {
         for rel in &self.placed {
-            let _ = fs::remove_file(path(rel));
+            let _ = root.remove(path_of(rel));
         }
         for (temporary, _) in &self.staged {
-            let _ = fs::remove_file(path(temporary));
+            let _ = root.remove(path_of(temporary));
         }
         for (backup, original) in &self.backups {
-            let _ = fs::rename(path(backup), path(original));
+            let _ = root.rename(path_of(backup), path_of(original));
         }
         for created in self.dirs.iter().rev() {
-            let _ = fs::remove_dir(path(created));
+            remove_empty_dir(root, created);
         }
+    }
+}
+
+/// Removes the folder `rel` if it is empty; whether it did.
+fn remove_empty_dir(root: &Beneath, rel: &[u8]) -> bool {
+    let Ok(parent) = root.parent(path_of(rel), false) else {
+        return false;
+    };
+    unlinkat(
+        Some(parent.dir.as_raw_fd()),
+        parent.name.as_os_str(),
+        UnlinkatFlags::RemoveDir,
+    )
+    .is_ok()
+}
+
+/// After a file is removed, removes the folders it leaves empty, as GNU patch does.
+fn prune_empty_parents(root: &Beneath, rel: &[u8]) {
+    let mut dir = parent_of(rel);
+    while !dir.is_empty() && remove_empty_dir(root, dir) {
+        dir = parent_of(dir);
     }
 }
 
@@ -263,17 +264,4 @@ fn temporary_name(rel: &[u8], purpose: &str) -> Vec<u8> {
     name.extend_from_slice(base);
     name.extend_from_slice(format!(".serpent-{purpose}.{}.{n}", std::process::id()).as_bytes());
     name
-}
-
-fn write_new(path: &Path, state: &FileState) -> io::Result<()> {
-    let mut file = fs::OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .mode(0o666)
-        .open(path)?;
-    file.write_all(&state.bytes)?;
-    if let Some(mode) = state.mode {
-        file.set_permissions(fs::Permissions::from_mode(mode))?;
-    }
-    Ok(())
 }

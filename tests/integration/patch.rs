@@ -195,6 +195,79 @@ fn patches_names_the_ones_applied() {
     assert_eq!(built, SOURCE.replace("\"hello\"", "\"hey\""));
 }
 
+mod containment;
 mod git_format;
 mod gnu;
 mod reference;
+
+#[test]
+fn a_failed_series_applies_none_and_names_the_patch_file_hunk_and_line() {
+    let failing = patch(&[
+        "--- a/greeting.c",
+        "+++ b/greeting.c",
+        "@@ -14,5 +14,5 @@",
+        " static const char *name(void)",
+        " {",
+        "-    return \"planet\";",
+        "+    return \"everyone\";",
+        " }",
+        " ",
+    ]);
+    let mut test = project()
+        .file(
+            "recipes/patches/greet/0001-hi.patch",
+            greeting_patch("hello", "hi"),
+        )
+        .file(
+            "recipes/patches/greet/0002-hey.patch",
+            greeting_patch("hi", "hey"),
+        )
+        .file("recipes/patches/greet/0003-name.patch", failing)
+        .status(1);
+    let output = test.run();
+    let said = crate::patch::reference::said(&output);
+    for part in [
+        "patch 3 of 3, recipes/patches/greet/0003-name.patch,",
+        "line 3: hunk #1 (@@ -14,5 +14,5 @@) of greeting.c does not apply",
+        "none of the 3 patches was applied",
+    ] {
+        assert!(said.contains(part), "missing `{part}` in {said}");
+    }
+    let tree = test.work().join("x86_64/stage1/tmp/greet/src/greeting.c");
+    assert_eq!(
+        std::fs::read_to_string(tree).unwrap(),
+        SOURCE,
+        "patches 1 and 2 stayed applied"
+    );
+    assert!(!record(&test).exists());
+}
+
+#[test]
+fn offsets_are_logged_as_gnu_patch_says_them() {
+    // Made against a greeting.c with two lines fewer at the top.
+    let shifted = patch(&[
+        "--- a/greeting.c",
+        "+++ b/greeting.c",
+        "@@ -1,7 +1,7 @@",
+        " ",
+        " static const char *greeting(void)",
+        " {",
+        "-    return \"hello\";",
+        "+    return \"hi\";",
+        " }",
+        " ",
+        " /* Padding, so the two functions",
+    ]);
+    let mut test = project().file("recipes/patches/greet/0001-hi.patch", shifted);
+    let output = test.run();
+    let offset = "Hunk #1 succeeded at 2 (offset 1 line).";
+    let log = test.work().join("x86_64/stage1/logs/greet/patch.log");
+    let logged = std::fs::read_to_string(log).unwrap();
+    assert!(
+        logged.contains(&format!("patching file greeting.c\n{offset}\n")),
+        "{logged}"
+    );
+    assert!(output.stderr.contains(offset), "{}", output.stderr);
+    let built = std::fs::read_to_string(packaged(&test)).unwrap();
+    assert_eq!(built, SOURCE.replace("\"hello\"", "\"hi\""));
+}
