@@ -271,3 +271,4 @@ fn offsets_are_logged_as_gnu_patch_says_them() {
     let built = std::fs::read_to_string(packaged(&test)).unwrap();
     assert_eq!(built, SOURCE.replace("\"hello\"", "\"hi\""));
 }
+mod properties;

@@ -105,7 +105,7 @@ pub fn git_patch(repo: &Path, before: &[(&[u8], &[u8])], change: &str) -> Vec<u8
 pub fn gnu_patch(dir: &Path, patch: &Path, strip: usize) -> (bool, String) {
     let output = Command::new("patch")
         .arg(format!("-p{strip}"))
-        .args(["--fuzz=0", "--no-backup-if-mismatch", "--batch", "-i"])
+        .args(["--fuzz=0", "--no-backup-if-mismatch", "--force", "-i"])
         .arg(patch)
         .current_dir(dir)
         .output()
