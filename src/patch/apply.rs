@@ -31,16 +31,9 @@ pub(super) fn apply_section(
     summary: &mut PatchSummary,
 ) -> Result<(), PatchError> {
     let context = Context { patch, section };
-    let new = section
-        .new
-        .as_ref()
-        .map(|n| context.resolve(n))
-        .transpose()?;
-    let old = section
-        .old
-        .as_ref()
-        .map(|n| context.resolve(n))
-        .transpose()?;
+    let resolve = |name: &Option<HeaderName>| name.as_ref().map(|n| context.resolve(n)).transpose();
+    let new = resolve(&section.new)?;
+    let old = resolve(&section.old)?;
     let names = Names { old, new };
     let plan = match &section.git {
         Some(header) => git_plan(header, names),
@@ -48,46 +41,52 @@ pub(super) fn apply_section(
     };
     let input = match &plan.source {
         Some(source) => context.existing(tree, source)?,
-        None => {
-            context.absent(tree, &plan.target)?;
-            FileState {
-                bytes: Vec::new(),
-                mode: None,
-            }
-        }
+        None => FileState {
+            bytes: Vec::new(),
+            mode: None,
+        },
     };
-    if plan
-        .source
-        .as_ref()
-        .is_some_and(|source| *source != plan.target)
-    {
+    if plan.source.as_ref() != Some(&plan.target) {
         context.absent(tree, &plan.target)?;
     }
     let path = display(&plan.target);
     let (bytes, offsets) = context.new_content(&input.bytes, &path)?;
     let mode = context.new_mode(&path)?.or(input.mode);
-    if plan.delete {
-        if !bytes.is_empty() {
-            return Err(PatchError::DeleteNotEmpty {
-                patch: patch.name.to_string(),
-                line: section.line,
-                path,
-            });
-        }
-        tree.set(&plan.target, None);
-        summary.deleted.push(path.clone());
-    } else {
-        tree.set(&plan.target, Some(FileState { bytes, mode }));
-        if plan.source.is_none() || plan.source.as_ref() != Some(&plan.target) {
-            summary.created.push(path.clone());
-        }
+    if plan.delete && !bytes.is_empty() {
+        return Err(PatchError::DeleteNotEmpty {
+            patch: patch.name.to_string(),
+            line: section.line,
+            path,
+        });
     }
-    let mut line = format!("patching file {path}");
-    if let Some(source) = plan
+    let result = (!plan.delete).then_some(FileState { bytes, mode });
+    record(tree, &plan, result, summary);
+    if let Body::Text(section_hunks) = &section.body {
+        summary.hunks += section_hunks.len();
+    }
+    for offset in offsets {
+        summary.log.push(offset.to_string());
+        summary.offsets.push((path.clone(), offset));
+    }
+    Ok(())
+}
+
+/// Puts a section's result in the tree and says what it did, as GNU patch does.
+fn record(tree: &mut Tree, plan: &Plan, result: Option<FileState>, summary: &mut PatchSummary) {
+    let path = display(&plan.target);
+    let moved_from = plan
         .source
         .as_ref()
-        .filter(|source| **source != plan.target)
-    {
+        .filter(|source| **source != plan.target);
+    match (&result, &plan.source) {
+        (None, _) => summary.deleted.push(path.clone()),
+        (Some(_), None) => summary.created.push(path.clone()),
+        (Some(_), Some(_)) if moved_from.is_some() => summary.created.push(path.clone()),
+        (Some(_), Some(_)) => {}
+    }
+    tree.set(&plan.target, result);
+    let mut line = format!("patching file {path}");
+    if let Some(source) = moved_from {
         let verb = if plan.remove_source {
             "renamed"
         } else {
@@ -100,14 +99,6 @@ pub(super) fn apply_section(
         }
     }
     summary.log.push(line);
-    if let Body::Text(section_hunks) = &section.body {
-        summary.hunks += section_hunks.len();
-    }
-    for offset in offsets {
-        summary.log.push(offset.to_string());
-        summary.offsets.push((path.clone(), offset));
-    }
-    Ok(())
 }
 
 fn git_plan(header: &GitHeader, names: Names) -> Plan {

@@ -39,18 +39,42 @@ pub(super) fn parse_section<'a>(
     start: usize,
 ) -> Result<(Section<'a>, usize), PatchError> {
     let first = lines.get(start).unwrap_or_default();
-    let named = |bytes: Vec<u8>, prefixed: bool, index: usize| HeaderName {
-        bytes,
-        epoch: false,
-        line: index + 1,
-        prefixed,
-    };
     let (mut old, mut new) = match diff_git_names(trim_cr(&first[b"diff --git ".len()..])) {
         Some((a, b)) => (Some(named(a, true, start)), Some(named(b, true, start))),
         None => (None, None),
     };
     let mut header = GitHeader::default();
-    let mut i = start + 1;
+    let i = parse_extended_header(lines, start + 1, &mut header, &mut old, &mut new)?;
+    let (body, next) = parse_body(lines, i, &header, &mut old, &mut new)?;
+    match header.op {
+        GitOp::Create => old = None,
+        GitOp::Delete => new = None,
+        _ => {}
+    }
+    if old.is_none() && new.is_none() {
+        return Err(lines.malformed(start, "cannot tell the file names apart in this line"));
+    }
+    let section = Section {
+        line: start + 1,
+        old,
+        new,
+        git: Some(header),
+        crlf_headers: first.ends_with(b"\r"),
+        body,
+    };
+    Ok((section, next))
+}
+
+/// Reads git's extended header lines from `index` on into `header` and the names; returns
+/// the index of the first line that is not one.
+fn parse_extended_header(
+    lines: &Lines<'_>,
+    index: usize,
+    header: &mut GitHeader,
+    old: &mut Option<HeaderName>,
+    new: &mut Option<HeaderName>,
+) -> Result<usize, PatchError> {
+    let mut i = index;
     while let Some(line) = lines.get(i) {
         let line = trim_cr(line);
         let mode = |rest: &[u8]| -> Result<u32, PatchError> {
@@ -82,14 +106,14 @@ pub(super) fn parse_section<'a>(
             header.new_mode = Some(mode(rest)?);
         } else if let Some(rest) = strip_any(line, &[b"rename from ", b"rename old "]) {
             header.op = GitOp::Rename;
-            old = Some(path(rest)?);
+            *old = Some(path(rest)?);
         } else if let Some(rest) = strip_any(line, &[b"rename to ", b"rename new "]) {
-            new = Some(path(rest)?);
+            *new = Some(path(rest)?);
         } else if let Some(rest) = line.strip_prefix(b"copy from ") {
             header.op = GitOp::Copy;
-            old = Some(path(rest)?);
+            *old = Some(path(rest)?);
         } else if let Some(rest) = line.strip_prefix(b"copy to ") {
-            new = Some(path(rest)?);
+            *new = Some(path(rest)?);
         } else if let Some(rest) = line.strip_prefix(b"index ") {
             header.index = parse_index(rest, &mut header.old_mode, &mut header.new_mode);
         } else if !line.starts_with(b"similarity index ")
@@ -99,24 +123,17 @@ pub(super) fn parse_section<'a>(
         }
         i += 1;
     }
-    let (body, next) = parse_body(lines, i, &header, &mut old, &mut new)?;
-    match header.op {
-        GitOp::Create => old = None,
-        GitOp::Delete => new = None,
-        _ => {}
+    Ok(i)
+}
+
+/// A name read from line `index` of a git section.
+fn named(bytes: Vec<u8>, prefixed: bool, index: usize) -> HeaderName {
+    HeaderName {
+        bytes,
+        epoch: false,
+        line: index + 1,
+        prefixed,
     }
-    if old.is_none() && new.is_none() {
-        return Err(lines.malformed(start, "cannot tell the file names apart in this line"));
-    }
-    let section = Section {
-        line: start + 1,
-        old,
-        new,
-        git: Some(header),
-        crlf_headers: first.ends_with(b"\r"),
-        body,
-    };
-    Ok((section, next))
 }
 
 fn strip_any<'l>(line: &'l [u8], prefixes: &[&[u8]]) -> Option<&'l [u8]> {
