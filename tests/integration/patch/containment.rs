@@ -76,3 +76,57 @@ fn a_chain_of_links_leading_out_cannot_be_written_through() {
     // The outside listing includes the tree; it must not change either.
     refused_through(dir.path(), &tree, &outside, "b");
 }
+
+/// A small tmpfs, unmounted when dropped.
+struct SmallDisk {
+    path: std::path::PathBuf,
+}
+
+impl SmallDisk {
+    fn mount(path: &Path, size: &str) -> SmallDisk {
+        std::fs::create_dir_all(path).unwrap();
+        super::reference::run(
+            std::process::Command::new("mount")
+                .args(["-t", "tmpfs", "-o", &format!("size={size}"), "tmpfs"])
+                .arg(path),
+        );
+        SmallDisk {
+            path: path.to_path_buf(),
+        }
+    }
+}
+
+impl Drop for SmallDisk {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("umount")
+            .arg(&self.path)
+            .status();
+    }
+}
+
+#[test]
+fn a_full_disk_while_writing_a_series_leaves_the_tree_as_it_was() {
+    let dir = tempfile::tempdir().unwrap();
+    let disk = SmallDisk::mount(&dir.path().join("disk"), "64k");
+    let tree = disk.path.join("tree");
+    write_files(&tree, &[(b"a.txt", b"one\ntwo\n")]);
+    let edit = "--- a/a.txt\n+++ b/a.txt\n@@ -1,2 +1,2 @@\n-one\n+ONE\n two\n";
+    let lines = 2000;
+    let big: String = std::iter::once(format!(
+        "--- /dev/null\n+++ b/big.txt\n@@ -0,0 +1,{lines} @@\n"
+    ))
+    .chain((0..lines).map(|n| format!("+{n:0>60}\n")))
+    .collect();
+    let (first, second) = (dir.path().join("1.patch"), dir.path().join("2.patch"));
+    std::fs::write(&first, edit).unwrap();
+    std::fs::write(&second, big).unwrap();
+    let before = listing(&tree);
+    let said = said(&serpent_patch(&tree, &[&first, &second], 1, 1));
+    assert!(said.contains("big.txt"), "{said}");
+    assert!(said.contains("no file was changed"), "{said}");
+    assert_eq!(
+        listing(&tree),
+        before,
+        "a file changed, or a temporary one was left"
+    );
+}
