@@ -40,6 +40,10 @@ pub(super) fn apply_section(
         None => context.plain_plan(tree, names)?,
     };
     let input = match &plan.source {
+        // git reads the sources of renames and copies as the patch found them.
+        Some(source) if plan.source.as_ref() != Some(&plan.target) => {
+            context.existing_before_patch(tree, source)?
+        }
         Some(source) => context.existing(tree, source)?,
         None => FileState {
             bytes: Vec::new(),
@@ -229,7 +233,23 @@ impl Context<'_> {
 
     /// The regular file `rel`, which the section reads.
     fn existing(&self, tree: &mut Tree, rel: &[u8]) -> Result<FileState, PatchError> {
-        match self.get(tree, rel)? {
+        let found = self.get(tree, rel)?;
+        self.regular(rel, found)
+    }
+
+    /// The regular file `rel` as the patch found it.
+    fn existing_before_patch(&self, tree: &mut Tree, rel: &[u8]) -> Result<FileState, PatchError> {
+        let found = tree
+            .get_before_patch(rel)
+            .map_err(|error| PatchError::Beneath {
+                patch: self.name(),
+                error: Box::new(error),
+            })?;
+        self.regular(rel, found)
+    }
+
+    fn regular(&self, rel: &[u8], found: Found) -> Result<FileState, PatchError> {
+        match found {
             Found::File(state) => Ok(state),
             Found::Absent => Err(PatchError::Missing {
                 patch: self.name(),

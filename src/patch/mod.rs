@@ -209,6 +209,7 @@ pub fn apply_series(
     })?;
     let mut summaries = Vec::with_capacity(patches.len());
     for (index, patch) in patches.iter().enumerate() {
+        tree.begin_patch();
         let summary = apply_one(&mut tree, patch).map_err(|error| SeriesFailure {
             index: Some(index),
             error,

@@ -36,12 +36,18 @@ pub(super) enum Found {
 struct Slot {
     original: Option<FileState>,
     current: Option<FileState>,
+    /// The file as the current patch found it, once the patch has changed it.
+    before_patch: Option<Option<FileState>>,
+    /// The patch that `before_patch` belongs to.
+    patch: usize,
 }
 
 /// The tree beneath its root, with the changes made so far.
 pub(super) struct Tree {
     root: Beneath,
     slots: BTreeMap<Vec<u8>, Slot>,
+    /// Counts the patches begun, to tell which changes the current one made.
+    patch: usize,
 }
 
 type Result<T> = std::result::Result<T, BeneathError>;
@@ -57,6 +63,7 @@ impl Tree {
         Ok(Tree {
             root,
             slots: BTreeMap::new(),
+            patch: 0,
         })
     }
 
@@ -74,6 +81,8 @@ impl Tree {
         let slot = Slot {
             current: original.clone(),
             original,
+            before_patch: None,
+            patch: 0,
         };
         self.slots.insert(rel.to_vec(), slot);
         Ok(found)
@@ -97,9 +106,33 @@ impl Tree {
         Ok(Found::File(FileState { bytes, mode }))
     }
 
+    /// Starts the next patch of the series: what it reads with [`Tree::get_before_patch`] is
+    /// the tree as the patch finds it.
+    pub fn begin_patch(&mut self) {
+        self.patch += 1;
+    }
+
+    /// The file at `rel` as the current patch found it, before its own earlier sections
+    /// changed it: what git's renames and copies read.
+    pub fn get_before_patch(&mut self, rel: &[u8]) -> Result<Found> {
+        let found = self.get(rel)?;
+        match self.slots.get(rel) {
+            Some(slot) if slot.patch == self.patch => Ok(slot
+                .before_patch
+                .clone()
+                .flatten()
+                .map_or(Found::Absent, Found::File)),
+            _ => Ok(found),
+        }
+    }
+
     /// Sets the content of `rel` (`None` removes it); `rel` must have been read with `get`.
     pub fn set(&mut self, rel: &[u8], state: Option<FileState>) {
         if let Some(slot) = self.slots.get_mut(rel) {
+            if slot.patch != self.patch {
+                slot.before_patch = Some(slot.current.clone());
+                slot.patch = self.patch;
+            }
             slot.current = state;
         }
     }

@@ -1,8 +1,8 @@
 //! Properties of the patcher over random trees and patches: `diff -ruN` output between random
 //! trees, applied as a series, reproduces the last tree exactly; on random files drifted from
 //! the patch's base, serpent applies exactly where GNU patch (without fuzz) applies and
-//! refuses where it fails; and random patches through random links never write outside the
-//! tree.
+//! refuses where it fails; git diffs of random renames, copies, mode changes and binary edits
+//! give git's tree; and random patches through random links never write outside the tree.
 //!
 //! Each property runs `PROPTEST_CASES` cases (a few by default, for CI); scripts/proptest-long
 //! runs them for longer.
@@ -21,10 +21,15 @@ use serpent::patch::{apply_patch, apply_series, SeriesPatch};
 use super::reference::{gnu_patch, write_files};
 
 fn config() -> ProptestConfig {
+    config_with(32)
+}
+
+/// `PROPTEST_CASES` cases, or `default` for CI.
+fn config_with(default: u32) -> ProptestConfig {
     let cases = std::env::var("PROPTEST_CASES")
         .ok()
         .and_then(|cases| cases.parse().ok())
-        .unwrap_or(32);
+        .unwrap_or(default);
     ProptestConfig {
         cases,
         failure_persistence: None,
@@ -397,5 +402,142 @@ proptest! {
             .collect();
         let _ = apply_series(&patches, &tree);
         prop_assert_eq!(outside_only(entries(sandbox.path())), before);
+    }
+}
+
+/// One change made in a git work tree; indices are taken modulo what is there.
+#[derive(Debug, Clone)]
+enum GitChange {
+    Edit(usize, Vec<Edit>),
+    Rename(usize, usize, Vec<Edit>),
+    Copy(usize, usize, Vec<Edit>),
+    ToggleExecutable(usize),
+    Remove(usize),
+    Binary(usize, Vec<u8>),
+}
+
+/// Names a change may move or copy a file to.
+const NEW_PATHS: &[&[u8]] = &[b"moved.c", b"src/moved.h", b"fresh/dir/copy.c", b"x y.txt"];
+
+fn git_change() -> impl Strategy<Value = GitChange> {
+    let index = || 0usize..64;
+    let edits = || prop::collection::vec(edit(), 0..4);
+    prop_oneof![
+        (index(), edits()).prop_map(|(f, e)| GitChange::Edit(f, e)),
+        (index(), index(), edits()).prop_map(|(f, to, e)| GitChange::Rename(f, to, e)),
+        (index(), index(), edits()).prop_map(|(f, to, e)| GitChange::Copy(f, to, e)),
+        index().prop_map(GitChange::ToggleExecutable),
+        index().prop_map(GitChange::Remove),
+        (index(), prop::collection::vec(any::<u8>(), 1..200))
+            .prop_map(|(f, bytes)| GitChange::Binary(f, bytes)),
+    ]
+}
+
+/// Makes `change` in the work tree `repo`, whose files are `files`.
+fn make_git_change(repo: &Path, files: &mut Files, change: &GitChange) {
+    use std::os::unix::fs::PermissionsExt;
+    let names: Vec<Vec<u8>> = files.keys().cloned().collect();
+    let Some(name) = names.first().map(|_| {
+        let n = match change {
+            GitChange::Edit(n, _)
+            | GitChange::Rename(n, ..)
+            | GitChange::Copy(n, ..)
+            | GitChange::ToggleExecutable(n)
+            | GitChange::Remove(n)
+            | GitChange::Binary(n, _) => *n,
+        };
+        names[n % names.len()].clone()
+    }) else {
+        return;
+    };
+    let path = |rel: &[u8]| repo.join(OsStr::from_bytes(rel));
+    let edited = |content: &[u8], edits: &[Edit]| {
+        let mut one: Files = [(b"f".to_vec(), content.to_vec())].into();
+        for edit in edits
+            .iter()
+            .filter(|e| !matches!(e, Edit::RemoveFile(_) | Edit::AddFile(..)))
+        {
+            apply_edit(&mut one, edit);
+        }
+        one.remove(b"f".as_slice()).unwrap()
+    };
+    match change {
+        GitChange::Edit(_, edits) => {
+            let content = edited(&files[&name], edits);
+            std::fs::write(path(&name), &content).unwrap();
+            files.insert(name, content);
+        }
+        GitChange::Rename(_, to, edits) | GitChange::Copy(_, to, edits) => {
+            let to = NEW_PATHS[to % NEW_PATHS.len()].to_vec();
+            if files.contains_key(&to) {
+                return;
+            }
+            let content = edited(&files[&name], edits);
+            std::fs::create_dir_all(path(&to).parent().unwrap()).unwrap();
+            std::fs::write(path(&to), &content).unwrap();
+            let mode = std::fs::metadata(path(&name)).unwrap().permissions();
+            std::fs::set_permissions(path(&to), mode).unwrap();
+            if matches!(change, GitChange::Rename(..)) {
+                std::fs::remove_file(path(&name)).unwrap();
+                files.remove(&name);
+            }
+            files.insert(to, content);
+        }
+        GitChange::ToggleExecutable(_) => {
+            let mode = std::fs::metadata(path(&name)).unwrap().permissions().mode();
+            let toggled = if mode & 0o100 == 0 { 0o755 } else { 0o644 };
+            std::fs::set_permissions(path(&name), std::fs::Permissions::from_mode(toggled))
+                .unwrap();
+        }
+        GitChange::Remove(_) => {
+            std::fs::remove_file(path(&name)).unwrap();
+            files.remove(&name);
+        }
+        GitChange::Binary(_, bytes) => {
+            let content = [&b"\0bin"[..], bytes].concat();
+            std::fs::write(path(&name), &content).unwrap();
+            files.insert(name, content);
+        }
+    }
+}
+
+proptest! {
+    // Each case makes a git repository, so CI runs fewer.
+    #![proptest_config(config_with(8))]
+
+    #[test]
+    fn git_diffs_with_renames_copies_modes_and_binaries_give_gits_tree(
+        initial in initial_tree(),
+        changes in prop::collection::vec(git_change(), 1..6),
+    ) {
+        let dir = tempfile::tempdir().unwrap();
+        let repo = dir.path().join("repo");
+        let pairs: Vec<(&[u8], &[u8])> = initial
+            .iter()
+            .map(|(path, content)| (path.as_slice(), content.as_slice()))
+            .collect();
+        super::reference::git_patch(&repo, &pairs, ":");
+        let mut files = initial.clone();
+        for change in &changes {
+            make_git_change(&repo, &mut files, change);
+        }
+        super::reference::git(&repo, &["add", "-A"]);
+        let patch = super::reference::git(
+            &repo,
+            &["diff", "--cached", "--binary", "-M", "-C", "--find-copies-harder"],
+        );
+        prop_assume!(!patch.is_empty());
+        let tree = dir.path().join("tree");
+        write_tree(&tree, &initial);
+        if let Err(error) = apply_patch(&patch, "git.patch", &tree, 1) {
+            prop_assert!(false, "{}\n{}", error, String::from_utf8_lossy(&patch));
+        }
+        // A work tree keeps the folders a removal empties; patches, like GNU patch, do not.
+        let files = |root: &Path| {
+            let mut listing = super::reference::listing(root);
+            listing.retain(|_, entry| entry != "folder");
+            listing
+        };
+        prop_assert_eq!(files(&tree), files(&repo));
     }
 }
