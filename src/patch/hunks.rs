@@ -1,8 +1,8 @@
 //! Applying a file's hunks to its content, the way GNU patch does without fuzz: each hunk is
 //! looked for at the line its header states (moved by the offset of the hunk before it), then
-//! at growing distances, after before before; a hunk with less leading than trailing context
-//! must match at the start of the file, one with less trailing context at its end. Lines are
-//! compared with their line endings.
+//! at growing distances, below the line before above it; a hunk with less leading than
+//! trailing context must match at the start of the file, one with less trailing context at its
+//! end. Lines are compared with their line endings.
 
 use super::parse::{Hunk, LineKind};
 
