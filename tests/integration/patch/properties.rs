@@ -297,6 +297,7 @@ enum Section {
     Modify(Vec<&'static str>),
     Delete(Vec<&'static str>),
     RenameTo(Vec<&'static str>),
+    RenameFrom(Vec<&'static str>),
 }
 
 fn section() -> impl Strategy<Value = Section> {
@@ -306,6 +307,7 @@ fn section() -> impl Strategy<Value = Section> {
         path().prop_map(Section::Modify),
         path().prop_map(Section::Delete),
         path().prop_map(Section::RenameTo),
+        path().prop_map(Section::RenameFrom),
     ]
 }
 
@@ -330,6 +332,10 @@ fn section_text(section: &Section) -> String {
         Section::RenameTo(path) => {
             let path = path.join("/");
             format!("diff --git a/keep.txt b/{path}\nrename from keep.txt\nrename to {path}\n")
+        }
+        Section::RenameFrom(path) => {
+            let path = path.join("/");
+            format!("diff --git a/{path} b/taken\nrename from {path}\nrename to taken\n")
         }
     }
 }
