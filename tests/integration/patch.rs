@@ -272,3 +272,34 @@ fn offsets_are_logged_as_gnu_patch_says_them() {
     assert_eq!(built, SOURCE.replace("\"hello\"", "\"hi\""));
 }
 mod properties;
+
+#[test]
+fn ctx_patch_logs_offsets_to_the_phase_log() {
+    let shifted = patch(&[
+        "--- a/greeting.c",
+        "+++ b/greeting.c",
+        "@@ -1,7 +1,7 @@",
+        " ",
+        " static const char *greeting(void)",
+        " {",
+        "-    return \"hello\";",
+        "+    return \"hi\";",
+        " }",
+        " ",
+        " /* Padding, so the two functions",
+    ]);
+    let setup = r#"
+fn setup(ctx) {
+    ctx.patch(`${ctx.srcdir}/../../../../../../extra/hi.patch`, #{ dir: ctx.srcdir });
+}"#;
+    let mut test = project_declaring(setup).file("extra/hi.patch", shifted);
+    test.run();
+    let log = test.work().join("x86_64/stage1/logs/greet/setup.log");
+    let logged = std::fs::read_to_string(log).unwrap();
+    assert!(
+        logged.contains("patching file greeting.c\nHunk #1 succeeded at 2 (offset 1 line).\n"),
+        "{logged}"
+    );
+    let built = std::fs::read_to_string(packaged(&test)).unwrap();
+    assert_eq!(built, SOURCE.replace("\"hello\"", "\"hi\""));
+}
