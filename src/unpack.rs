@@ -30,12 +30,16 @@
 use std::collections::HashSet;
 use std::ffi::OsStr;
 use std::fs::{self, File, OpenOptions};
-use std::io::{self, Read, Write};
+use std::io::{self, Read, Seek, Write};
 use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::sync::mpsc::{self, Receiver, Sender, SyncSender};
 use std::time::{Duration, SystemTime};
+
+mod tar_stream;
+
+use tar_stream::{FormatError, Member, MemberKind, SparseMap, TarStream};
 
 /// Size of the decompressed buffers passed from the decoder thread.
 const CHUNK: usize = 1 << 20;
@@ -121,6 +125,12 @@ pub enum UnpackError {
         entry: String,
         link: String,
     },
+    #[error("archive {}: entry \"{entry}\" is refused: {reason}", archive.display())]
+    Refused {
+        archive: PathBuf,
+        entry: String,
+        reason: &'static str,
+    },
     #[error("archive {}: cannot write \"{}\": {source}", archive.display(), path.display())]
     Write {
         archive: PathBuf,
@@ -193,17 +203,7 @@ fn looks_like_tar(head: &[u8]) -> bool {
     if head.len() < 512 {
         return false;
     }
-    if &head[257..262] == b"ustar" {
-        return true;
-    }
-    let header = tar::Header::from_byte_slice(&head[..512]);
-    let sum: u32 = head[..148]
-        .iter()
-        .chain(&head[156..512])
-        .map(|b| u32::from(*b))
-        .sum::<u32>()
-        + 8 * 32;
-    header.cksum().is_ok_and(|c| c == sum)
+    &head[257..262] == b"ustar" || tar_stream::is_header(head)
 }
 
 fn read_full(r: &mut impl Read, buf: &mut [u8]) -> io::Result<usize> {
@@ -410,12 +410,41 @@ impl Read for ChunkReader {
 // Extraction
 // ---------------------------------------------------------------------------
 
+/// What a regular file member needs besides its data.
+struct FileContent<'a> {
+    /// The name as spelled in the archive, for errors.
+    raw: &'a [u8],
+    mode: u32,
+    mtime: Option<i64>,
+    sparse: Option<&'a SparseMap>,
+}
+
+/// Fill `buf` from the member's data; an early end is an error.
+fn read_data(stream: &mut TarStream<ChunkReader>, buf: &mut [u8]) -> io::Result<usize> {
+    let mut n = 0;
+    while n < buf.len() {
+        match stream.data(&mut buf[n..]) {
+            Ok(0) => break,
+            Ok(k) => n += k,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    if n < buf.len() {
+        return Err(io::Error::new(
+            io::ErrorKind::UnexpectedEof,
+            "the archive ends inside this member's data",
+        ));
+    }
+    Ok(n)
+}
+
 /// A directory entry whose mode and mtime are applied once everything inside
 /// it has been written.
 struct PendingDir {
     rel: Vec<u8>,
     mode: u32,
-    mtime: Option<u64>,
+    mtime: Option<i64>,
 }
 
 struct Extractor<'a> {
@@ -500,6 +529,28 @@ fn parent(rel: &[u8]) -> &[u8] {
     }
 }
 
+/// Why serpent refuses members of this kind, if it does.
+fn refused_kind(kind: MemberKind) -> Option<&'static str> {
+    match kind {
+        MemberKind::Device => {
+            Some("it is a device node; a source tree has no use for one, and making it needs root")
+        }
+        MemberKind::Fifo => Some(
+            "it is a fifo; a source tree has no use for one, and copying the tree would block \
+             on it",
+        ),
+        _ => None,
+    }
+}
+
+fn same_file(a: &Path, b: &Path) -> bool {
+    use std::os::unix::fs::MetadataExt;
+    match (fs::symlink_metadata(a), fs::symlink_metadata(b)) {
+        (Ok(a), Ok(b)) => a.dev() == b.dev() && a.ino() == b.ino(),
+        _ => false,
+    }
+}
+
 fn lossy(b: &[u8]) -> String {
     String::from_utf8_lossy(b).into_owned()
 }
@@ -511,8 +562,16 @@ fn current_umask() -> Option<u32> {
     u32::from_str_radix(line["Umask:".len()..].trim(), 8).ok()
 }
 
-fn mtime_of(secs: u64) -> Option<SystemTime> {
-    SystemTime::UNIX_EPOCH.checked_add(Duration::from_secs(secs))
+/// A timestamp as a `SystemTime`; out-of-range values (GNU tar warns about
+/// them and still extracts the member) give `None` and the file keeps the
+/// time of its creation.
+fn mtime_of(secs: i64) -> Option<SystemTime> {
+    let magnitude = Duration::from_secs(secs.unsigned_abs());
+    if secs >= 0 {
+        SystemTime::UNIX_EPOCH.checked_add(magnitude)
+    } else {
+        SystemTime::UNIX_EPOCH.checked_sub(magnitude)
+    }
 }
 
 impl<'a> Extractor<'a> {
@@ -551,26 +610,38 @@ impl<'a> Extractor<'a> {
     }
 
     fn extract(mut self, reader: ChunkReader) -> Result<UnpackSummary, UnpackError> {
-        let mut archive = tar::Archive::new(reader);
-        {
-            let entries = archive.entries().map_err(|e| self.corrupt(e))?;
-            for entry in entries {
-                let mut entry = entry.map_err(|e| self.corrupt(e))?;
-                self.entry(&mut entry)?;
-            }
+        let mut stream = TarStream::new(reader);
+        while let Some(member) = stream.next_member().map_err(|e| self.format_error(e))? {
+            self.entry(&mut stream, member)?;
         }
         // Read to the end so that the decompressor verifies its trailing
         // checksums (and reports truncation) even past the tar end marker.
-        let mut rest = archive.into_inner();
+        let mut rest = stream.into_inner();
         io::copy(&mut rest, &mut io::sink()).map_err(|e| self.corrupt(e))?;
         drop(rest);
         self.finish_dirs()?;
         Ok(self.summary)
     }
 
-    fn entry(&mut self, entry: &mut tar::Entry<'_, ChunkReader>) -> Result<(), UnpackError> {
-        let kind = entry.header().entry_type();
-        let raw = entry.path_bytes().into_owned();
+    fn format_error(&self, e: FormatError) -> UnpackError {
+        UnpackError::Corrupt {
+            archive: self.archive.to_path_buf(),
+            detail: match e.entry {
+                Some(entry) => format!("entry \"{entry}\": {}", e.detail),
+                None => e.detail,
+            },
+        }
+    }
+
+    fn entry(
+        &mut self,
+        stream: &mut TarStream<ChunkReader>,
+        member: Member,
+    ) -> Result<(), UnpackError> {
+        if member.kind == MemberKind::Ignored {
+            return Ok(());
+        }
+        let raw = member.name;
         let escape = |reason| UnpackError::Escape {
             archive: self.archive.to_path_buf(),
             entry: lossy(&raw),
@@ -583,36 +654,41 @@ impl<'a> Extractor<'a> {
         if !self.only.is_empty() && !self.only.iter().any(|o| under(&rel, o)) {
             return Ok(());
         }
-        // Device nodes, fifos, global pax headers and unknown types: skip.
-        let is_dir = kind.is_dir() || (kind.is_file() && raw.ends_with(b"/"));
-        if !(is_dir
-            || kind.is_file()
-            || kind.is_contiguous()
-            || kind.is_gnu_sparse()
-            || kind.is_symlink()
-            || kind.is_hard_link())
-        {
-            return Ok(());
+        let special = refused_kind(member.kind);
+        if let Some(reason) = special {
+            return Err(UnpackError::Refused {
+                archive: self.archive.to_path_buf(),
+                entry: lossy(&raw),
+                reason,
+            });
         }
         self.check_not_through_symlink(&raw, &rel)?;
-        let header = entry.header();
-        let mode = header.mode().map_err(|e| self.corrupt(e))? & 0o777;
-        let mtime = header.mtime().ok();
-
-        if is_dir {
-            self.make_dir(&rel, mode)?;
-            self.pending_dirs.push(PendingDir { rel, mode, mtime });
-            return Ok(());
-        }
-        self.ensure_dir(parent(&rel))?;
-        if kind.is_symlink() {
-            let target = entry.link_name_bytes().unwrap_or_default().into_owned();
-            self.symlink(&raw, &rel, &target)?;
-        } else if kind.is_hard_link() {
-            let target = entry.link_name_bytes().unwrap_or_default().into_owned();
-            self.hard_link(&raw, &rel, &target)?;
-        } else {
-            self.file(entry, &rel, mode, mtime)?;
+        let mode = member.mode & 0o777;
+        let mtime = member.mtime;
+        match member.kind {
+            MemberKind::Dir => {
+                self.make_dir(&rel, mode)?;
+                self.pending_dirs.push(PendingDir { rel, mode, mtime });
+                return Ok(());
+            }
+            MemberKind::Symlink => {
+                self.ensure_dir(parent(&rel))?;
+                self.symlink(&raw, &rel, &member.link)?;
+            }
+            MemberKind::HardLink => {
+                self.ensure_dir(parent(&rel))?;
+                self.hard_link(&raw, &rel, &member.link)?;
+            }
+            _ => {
+                self.ensure_dir(parent(&rel))?;
+                let content = FileContent {
+                    raw: &raw,
+                    mode,
+                    mtime,
+                    sparse: member.sparse.as_ref(),
+                };
+                self.file(stream, &rel, content)?;
+            }
         }
         Ok(())
     }
@@ -681,12 +757,12 @@ impl<'a> Extractor<'a> {
 
     fn file(
         &mut self,
-        entry: &mut tar::Entry<'_, ChunkReader>,
+        stream: &mut TarStream<ChunkReader>,
         rel: &[u8],
-        mode: u32,
-        mtime: Option<u64>,
+        content: FileContent<'_>,
     ) -> Result<(), UnpackError> {
         let full = self.full(rel);
+        let mode = content.mode;
         let mut opts = OpenOptions::new();
         opts.write(true).create_new(true).mode(mode);
         let mut file = match opts.open(&full) {
@@ -705,34 +781,88 @@ impl<'a> Extractor<'a> {
             file.set_permissions(fs::Permissions::from_mode(mode))
                 .map_err(|e| self.write_err(full.clone(), e))?;
         }
-        let size = entry.size();
-        let want = (size as usize).clamp(1, WRITE_BUF);
-        if self.buf.len() < want {
-            self.buf.resize(want, 0);
-        }
-        let mut written = 0u64;
-        loop {
-            let n = read_full(entry, &mut self.buf[..want]).map_err(|e| UnpackError::Corrupt {
-                archive: self.archive.to_path_buf(),
-                detail: e.to_string(),
-            })?;
-            if n == 0 {
-                break;
-            }
-            file.write_all(&self.buf[..n])
-                .map_err(|e| self.write_err(full.clone(), e))?;
-            written += n as u64;
-            if n < want {
-                break;
-            }
-        }
-        if let Some(t) = mtime.and_then(mtime_of) {
+        let written = match content.sparse {
+            None => self.copy_data(stream, &mut file, &full, content.raw, u64::MAX)?,
+            Some(map) => self.write_sparse(stream, &mut file, &full, content.raw, map)?,
+        };
+        if let Some(t) = content.mtime.and_then(mtime_of) {
             file.set_modified(t)
                 .map_err(|e| self.write_err(full.clone(), e))?;
         }
         self.summary.files += 1;
         self.summary.bytes += written;
         Ok(())
+    }
+
+    /// Copy up to `limit` bytes of the member's data into `file`.
+    fn copy_data(
+        &mut self,
+        stream: &mut TarStream<ChunkReader>,
+        file: &mut File,
+        full: &Path,
+        raw: &[u8],
+        limit: u64,
+    ) -> Result<u64, UnpackError> {
+        let size = stream.data_left().min(limit);
+        let want = usize::try_from(size)
+            .unwrap_or(WRITE_BUF)
+            .clamp(1, WRITE_BUF);
+        if self.buf.len() < want {
+            self.buf.resize(want, 0);
+        }
+        let mut written = 0u64;
+        while written < size {
+            let chunk = (size - written).min(want as u64) as usize;
+            let n = read_data(stream, &mut self.buf[..chunk]).map_err(|e| {
+                self.format_error(FormatError {
+                    entry: Some(lossy(raw)),
+                    detail: e.to_string(),
+                })
+            })?;
+            file.write_all(&self.buf[..n])
+                .map_err(|e| self.write_err(full.to_path_buf(), e))?;
+            written += n as u64;
+        }
+        Ok(written)
+    }
+
+    /// Write each stored piece at its offset, leaving holes between them as
+    /// GNU tar does, and give the file its full length.
+    fn write_sparse(
+        &mut self,
+        stream: &mut TarStream<ChunkReader>,
+        file: &mut File,
+        full: &Path,
+        raw: &[u8],
+        map: &SparseMap,
+    ) -> Result<u64, UnpackError> {
+        let stored: u64 = map.pieces.iter().map(|(_, len)| len).sum();
+        let fits = map.pieces.iter().all(|(offset, len)| {
+            offset
+                .checked_add(*len)
+                .is_some_and(|end| end <= map.real_size)
+        });
+        if stored != stream.data_left() || !fits {
+            return Err(self.format_error(FormatError {
+                entry: Some(lossy(raw)),
+                detail: format!(
+                    "its sparse map ({} pieces, {stored} bytes, file size {}) does not match \
+                     its {} bytes of data",
+                    map.pieces.len(),
+                    map.real_size,
+                    stream.data_left()
+                ),
+            }));
+        }
+        let mut written = 0;
+        for (offset, len) in &map.pieces {
+            file.seek(io::SeekFrom::Start(*offset))
+                .map_err(|e| self.write_err(full.to_path_buf(), e))?;
+            written += self.copy_data(stream, file, full, raw, *len)?;
+        }
+        file.set_len(map.real_size)
+            .map_err(|e| self.write_err(full.to_path_buf(), e))?;
+        Ok(written)
     }
 
     fn symlink(&mut self, raw: &[u8], rel: &[u8], target: &[u8]) -> Result<(), UnpackError> {
@@ -808,6 +938,9 @@ impl<'a> Extractor<'a> {
         // link(2) does not follow a symlink in the source's final position.
         match fs::hard_link(&src, &full) {
             Ok(()) => {}
+            // Already the same file (a member linked to itself, as GNU tar
+            // writes when a file is named twice): nothing to do.
+            Err(e) if e.kind() == io::ErrorKind::AlreadyExists && same_file(&src, &full) => {}
             Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {
                 fs::remove_file(&full).map_err(|e| self.write_err(full.clone(), e))?;
                 self.symlinks.remove(rel);
@@ -983,7 +1116,6 @@ mod tests {
             Item::Symlink("pkg-1.0/bin/alias", "run"),
             Item::Symlink("pkg-1.0/lib/up", "../README"),
             Item::HardLink("pkg-1.0/README.hard", "pkg-1.0/README"),
-            Item::Fifo("pkg-1.0/fifo"),
         ])
     }
 
@@ -1043,7 +1175,6 @@ mod tests {
         assert_eq!(fs::read(d.join("README.hard")).unwrap(), b"hello\n");
         use std::os::unix::fs::MetadataExt;
         assert_eq!(fs::metadata(d.join("README.hard")).unwrap().nlink(), 2);
-        assert!(!d.join("fifo").exists());
     }
 
     #[test]
@@ -1256,6 +1387,14 @@ mod tests {
             .run(&[b'x'; 2048], &UnpackOptions::default())
             .unwrap_err();
         assert!(matches!(err, UnpackError::UnknownFormat { .. }), "{err}");
+    }
+
+    #[test]
+    fn refuses_fifos_naming_them() {
+        assert_refused(
+            &tarball(&[Item::File("a", b"x", 0o644), Item::Fifo("pipe")]),
+            r#"entry "pipe" is refused: it is a fifo"#,
+        );
     }
 
     #[test]
