@@ -12,34 +12,34 @@
 //! Nothing an archive contains may create or modify a file outside `dest`:
 //!
 //! * entry paths must be relative and contain no `..` component;
-//! * symlink targets must be relative and, resolved lexically from the
-//!   link's directory, stay inside `dest`; a target that climbs (`..`) out of
-//!   a symlink created by an earlier entry is refused as well, because the
-//!   lexical reasoning does not hold through a symlink;
-//! * hard-link targets obey the same rules as entry paths;
+//! * every write goes through a descriptor of `dest` and a path the kernel
+//!   resolved beneath it (`crate::beneath`), and the last component is
+//!   created with the `*at` calls, which never follow a link there;
 //! * no entry is ever written *through* a symlink that an earlier entry
-//!   created (an entry whose parent directory chain contains such a link is
-//!   refused), and files are created with `O_EXCL` after removing whatever was
-//!   there, so a symlink in the final position is replaced, never followed.
+//!   created (GNU tar would follow it; serpent refuses, naming the link), and
+//!   a hard link's target may not lie behind one either;
+//! * symlinks to absolute paths are refused; relative ones are followed
+//!   through the finished tree, and one that leads out (on its own, or
+//!   through a chain of links in any order) is removed and refused with the
+//!   link on its way out named.
 //!
-//! Together these mean every write lands in a real directory below `dest` that
-//! this extraction created (or that already existed in `dest`).  The caller is
-//! expected to pass a fresh or trusted `dest`: symlinks that were already
-//! present in it before extraction are not policed.
+//! The caller is expected to pass a fresh or trusted `dest`: symlinks that
+//! were already present in it are followed as long as they stay inside it.
 
-use std::collections::HashSet;
-use std::ffi::OsStr;
-use std::fs::{self, File, OpenOptions};
+use std::collections::{HashMap, HashSet};
+use std::fs::{self, File};
 use std::io::{self, Read, Seek, Write};
-use std::os::unix::ffi::OsStrExt;
-use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt, PermissionsExt};
+use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::sync::mpsc::{self, Receiver, Sender, SyncSender};
 use std::time::{Duration, SystemTime};
 
 mod tar_stream;
+mod tree;
 
+use crate::beneath::BeneathError;
 use tar_stream::{FormatError, Member, MemberKind, SparseMap, TarStream};
+use tree::{LeadsOut, Tree};
 
 /// Size of the decompressed buffers passed from the decoder thread.
 const CHUNK: usize = 1 << 20;
@@ -131,6 +131,21 @@ pub enum UnpackError {
         entry: String,
         reason: &'static str,
     },
+    #[error("archive {}: entry \"{entry}\" is refused: {source}", archive.display())]
+    Outside {
+        archive: PathBuf,
+        entry: String,
+        #[source]
+        source: Box<BeneathError>,
+    },
+    #[error("archive {}: entry \"{entry}\" is a symlink to \"{target}\", which leads outside the destination through the symlink \"{link}\" -> \"{link_target}\"", archive.display())]
+    LinkLeadsOut {
+        archive: PathBuf,
+        entry: String,
+        target: String,
+        link: String,
+        link_target: String,
+    },
     #[error("archive {}: cannot write \"{}\": {source}", archive.display(), path.display())]
     Write {
         archive: PathBuf,
@@ -159,7 +174,7 @@ pub fn unpack(
             archive: archive.to_path_buf(),
         });
     }
-    fs::create_dir_all(dest).map_err(|source| UnpackError::Write {
+    let tree = Tree::create(dest).map_err(|source| UnpackError::Write {
         archive: archive.to_path_buf(),
         path: dest.to_path_buf(),
         source,
@@ -178,7 +193,7 @@ pub fn unpack(
         };
         // Dropping the reader (inside `extract`) disconnects the channel, so
         // the decoder thread stops promptly even when extraction fails early.
-        Extractor::new(archive, dest, options).extract(reader)
+        Extractor::new(archive, tree, options).extract(reader)
     })
 }
 
@@ -449,15 +464,15 @@ struct PendingDir {
 
 struct Extractor<'a> {
     archive: &'a Path,
-    dest: &'a Path,
+    tree: Tree,
     strip: usize,
     only: Vec<Vec<u8>>,
     umask: Option<u32>,
     /// Directories (relative to dest, '/'-joined) known to exist as real
     /// directories created by us.
     dirs: HashSet<Vec<u8>>,
-    /// Symlinks created by this extraction.
-    symlinks: HashSet<Vec<u8>>,
+    /// Symlinks created by this extraction, and their names in the archive.
+    symlinks: HashMap<Vec<u8>, Vec<u8>>,
     pending_dirs: Vec<PendingDir>,
     buf: Vec<u8>,
     summary: UnpackSummary,
@@ -543,14 +558,6 @@ fn refused_kind(kind: MemberKind) -> Option<&'static str> {
     }
 }
 
-fn same_file(a: &Path, b: &Path) -> bool {
-    use std::os::unix::fs::MetadataExt;
-    match (fs::symlink_metadata(a), fs::symlink_metadata(b)) {
-        (Ok(a), Ok(b)) => a.dev() == b.dev() && a.ino() == b.ino(),
-        _ => false,
-    }
-}
-
 fn lossy(b: &[u8]) -> String {
     String::from_utf8_lossy(b).into_owned()
 }
@@ -575,15 +582,15 @@ fn mtime_of(secs: i64) -> Option<SystemTime> {
 }
 
 impl<'a> Extractor<'a> {
-    fn new(archive: &'a Path, dest: &'a Path, options: &UnpackOptions) -> Self {
+    fn new(archive: &'a Path, tree: Tree, options: &UnpackOptions) -> Self {
         Extractor {
             archive,
-            dest,
+            tree,
             strip: options.strip,
             only: options.only.iter().map(|s| normalize_only(s)).collect(),
             umask: current_umask(),
             dirs: HashSet::new(),
-            symlinks: HashSet::new(),
+            symlinks: HashMap::new(),
             pending_dirs: Vec::new(),
             buf: Vec::new(),
             summary: UnpackSummary { files: 0, bytes: 0 },
@@ -605,11 +612,37 @@ impl<'a> Extractor<'a> {
         }
     }
 
-    fn full(&self, rel: &[u8]) -> PathBuf {
-        self.dest.join(OsStr::from_bytes(rel))
+    /// A refusal or failure of the tree, about the entry spelled `raw`.
+    fn tree_err(&self, raw: &[u8], error: BeneathError) -> UnpackError {
+        match error {
+            BeneathError::Io {
+                root, path, source, ..
+            } => self.write_err(root.join(path), source),
+            other => UnpackError::Outside {
+                archive: self.archive.to_path_buf(),
+                entry: lossy(raw),
+                source: Box::new(other),
+            },
+        }
     }
 
     fn extract(mut self, reader: ChunkReader) -> Result<UnpackSummary, UnpackError> {
+        match self.extract_members(reader) {
+            Ok(()) => {
+                self.check_links()?;
+                self.finish_dirs()?;
+                Ok(self.summary)
+            }
+            Err(error) => {
+                // Whatever stopped the extraction, no link that leads out is
+                // left behind for a later step to write through.
+                let _ = self.check_links();
+                Err(error)
+            }
+        }
+    }
+
+    fn extract_members(&mut self, reader: ChunkReader) -> Result<(), UnpackError> {
         let mut stream = TarStream::new(reader);
         while let Some(member) = stream.next_member().map_err(|e| self.format_error(e))? {
             self.entry(&mut stream, member)?;
@@ -618,9 +651,52 @@ impl<'a> Extractor<'a> {
         // checksums (and reports truncation) even past the tar end marker.
         let mut rest = stream.into_inner();
         io::copy(&mut rest, &mut io::sink()).map_err(|e| self.corrupt(e))?;
-        drop(rest);
-        self.finish_dirs()?;
-        Ok(self.summary)
+        Ok(())
+    }
+
+    /// Follow every symlink this extraction made through the finished tree:
+    /// one that leads outside (a chain such as `a -> .` and
+    /// `b -> a/a/../..`, in either order, which no single target shows) is
+    /// removed and refused, naming it and the link on its way out.
+    fn check_links(&mut self) -> Result<(), UnpackError> {
+        let mut links: Vec<(Vec<u8>, Vec<u8>)> = self.symlinks.drain().collect();
+        links.sort();
+        let mut first = None;
+        for (rel, raw) in links {
+            let way_out = self
+                .tree
+                .leads_out(&rel)
+                .map_err(|e| self.tree_err(&raw, e))?;
+            let through = match way_out {
+                LeadsOut::No => continue,
+                LeadsOut::Directly => None,
+                LeadsOut::Through(way_out) => Some(way_out),
+            };
+            let target = lossy(
+                &self
+                    .tree
+                    .read_link(&rel)
+                    .map_err(|e| self.tree_err(&raw, e))?,
+            );
+            self.tree.remove(&rel).map_err(|e| self.tree_err(&raw, e))?;
+            let archive = self.archive.to_path_buf();
+            let entry = lossy(&raw);
+            first.get_or_insert(match through {
+                None => UnpackError::SymlinkEscape {
+                    archive,
+                    entry,
+                    target,
+                },
+                Some(way_out) => UnpackError::LinkLeadsOut {
+                    archive,
+                    entry,
+                    target,
+                    link: lossy(&way_out.link),
+                    link_target: lossy(&way_out.target),
+                },
+            });
+        }
+        first.map_or(Ok(()), Err)
     }
 
     fn format_error(&self, e: FormatError) -> UnpackError {
@@ -667,20 +743,20 @@ impl<'a> Extractor<'a> {
         let mtime = member.mtime;
         match member.kind {
             MemberKind::Dir => {
-                self.make_dir(&rel, mode)?;
+                self.make_dir(&raw, &rel, mode)?;
                 self.pending_dirs.push(PendingDir { rel, mode, mtime });
                 return Ok(());
             }
             MemberKind::Symlink => {
-                self.ensure_dir(parent(&rel))?;
+                self.ensure_dir(&raw, parent(&rel))?;
                 self.symlink(&raw, &rel, &member.link)?;
             }
             MemberKind::HardLink => {
-                self.ensure_dir(parent(&rel))?;
+                self.ensure_dir(&raw, parent(&rel))?;
                 self.hard_link(&raw, &rel, &member.link)?;
             }
             _ => {
-                self.ensure_dir(parent(&rel))?;
+                self.ensure_dir(&raw, parent(&rel))?;
                 let content = FileContent {
                     raw: &raw,
                     mode,
@@ -700,7 +776,7 @@ impl<'a> Extractor<'a> {
             return Ok(());
         }
         for (i, b) in rel.iter().enumerate() {
-            if *b == b'/' && self.symlinks.contains(&rel[..i]) {
+            if *b == b'/' && self.symlinks.contains_key(&rel[..i]) {
                 return Err(UnpackError::ThroughSymlink {
                     archive: self.archive.to_path_buf(),
                     entry: lossy(raw),
@@ -712,12 +788,13 @@ impl<'a> Extractor<'a> {
     }
 
     /// Make sure the directory `rel` (and its ancestors) exists.
-    fn ensure_dir(&mut self, rel: &[u8]) -> Result<(), UnpackError> {
+    fn ensure_dir(&mut self, raw: &[u8], rel: &[u8]) -> Result<(), UnpackError> {
         if rel.is_empty() || self.dirs.contains(rel) {
             return Ok(());
         }
-        let full = self.full(rel);
-        fs::create_dir_all(&full).map_err(|e| self.write_err(full, e))?;
+        self.tree
+            .create_dir_all(rel)
+            .map_err(|e| self.tree_err(raw, e))?;
         let mut p = rel;
         while !p.is_empty() && self.dirs.insert(p.to_vec()) {
             p = parent(p);
@@ -725,32 +802,16 @@ impl<'a> Extractor<'a> {
         Ok(())
     }
 
-    fn make_dir(&mut self, rel: &[u8], mode: u32) -> Result<(), UnpackError> {
+    fn make_dir(&mut self, raw: &[u8], rel: &[u8], mode: u32) -> Result<(), UnpackError> {
         if self.dirs.contains(rel) {
             return Ok(());
         }
-        self.ensure_dir(parent(rel))?;
-        let full = self.full(rel);
-        let mut builder = fs::DirBuilder::new();
+        self.ensure_dir(raw, parent(rel))?;
         // Keep the directory writable for us until `finish_dirs`.
-        builder.mode(mode | 0o700);
-        match builder.create(&full) {
-            Ok(()) => {}
-            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {
-                let meta =
-                    fs::symlink_metadata(&full).map_err(|e| self.write_err(full.clone(), e))?;
-                if !meta.is_dir() {
-                    // A file or symlink is in the way: replace it, never
-                    // follow it.
-                    fs::remove_file(&full).map_err(|e| self.write_err(full.clone(), e))?;
-                    self.symlinks.remove(rel);
-                    builder
-                        .create(&full)
-                        .map_err(|e| self.write_err(full.clone(), e))?;
-                }
-            }
-            Err(e) => return Err(self.write_err(full, e)),
-        }
+        self.tree
+            .make_dir(rel, mode | 0o700)
+            .map_err(|e| self.tree_err(raw, e))?;
+        self.symlinks.remove(rel);
         self.dirs.insert(rel.to_vec());
         Ok(())
     }
@@ -761,22 +822,14 @@ impl<'a> Extractor<'a> {
         rel: &[u8],
         content: FileContent<'_>,
     ) -> Result<(), UnpackError> {
-        let full = self.full(rel);
+        let full = self.tree.full(rel);
         let mode = content.mode;
-        let mut opts = OpenOptions::new();
-        opts.write(true).create_new(true).mode(mode);
-        let mut file = match opts.open(&full) {
-            Ok(f) => f,
-            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {
-                // O_EXCL never follows a symlink in the final position;
-                // remove whatever is there and create afresh.
-                fs::remove_file(&full).map_err(|e| self.write_err(full.clone(), e))?;
-                self.symlinks.remove(rel);
-                opts.open(&full)
-                    .map_err(|e| self.write_err(full.clone(), e))?
-            }
-            Err(e) => return Err(self.write_err(full, e)),
-        };
+        // A link in the entry's place is replaced, never written through.
+        let mut file = self
+            .tree
+            .create_file(rel, mode)
+            .map_err(|e| self.tree_err(content.raw, e))?;
+        self.symlinks.remove(rel);
         if self.umask.is_none_or(|u| mode & u != 0) {
             file.set_permissions(fs::Permissions::from_mode(mode))
                 .map_err(|e| self.write_err(full.clone(), e))?;
@@ -874,40 +927,13 @@ impl<'a> Extractor<'a> {
         if target.first() == Some(&b'/') {
             return Err(refuse());
         }
-        // Resolve lexically from the link's directory. Climbing out of a
-        // component that is itself a symlink we created is refused, since
-        // `x/..` is not `.` when `x` is a link.
-        let mut resolved: Vec<u8> = parent(rel).to_vec();
-        for comp in target.split(|b| *b == b'/') {
-            match comp {
-                b"" | b"." => {}
-                b".." => {
-                    if resolved.is_empty() || self.symlinks.contains(&resolved) {
-                        return Err(refuse());
-                    }
-                    let keep = parent(&resolved).len();
-                    resolved.truncate(keep);
-                }
-                _ => {
-                    if !resolved.is_empty() {
-                        resolved.push(b'/');
-                    }
-                    resolved.extend_from_slice(comp);
-                }
-            }
-        }
-        let full = self.full(rel);
-        let target_os = OsStr::from_bytes(target);
-        match std::os::unix::fs::symlink(target_os, &full) {
-            Ok(()) => {}
-            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {
-                fs::remove_file(&full).map_err(|e| self.write_err(full.clone(), e))?;
-                std::os::unix::fs::symlink(target_os, &full)
-                    .map_err(|e| self.write_err(full.clone(), e))?;
-            }
-            Err(e) => return Err(self.write_err(full, e)),
-        }
-        self.symlinks.insert(rel.to_vec());
+        // Where a relative target leads depends on the links around it, which
+        // later members may still add: `check_links` follows it once the
+        // tree is complete.
+        self.tree
+            .symlink(target, rel)
+            .map_err(|e| self.tree_err(raw, e))?;
+        self.symlinks.insert(rel.to_vec(), raw.to_vec());
         self.summary.files += 1;
         Ok(())
     }
@@ -928,29 +954,21 @@ impl<'a> Extractor<'a> {
             let through = target_rel
                 .iter()
                 .enumerate()
-                .any(|(i, b)| *b == b'/' && self.symlinks.contains(&target_rel[..i]));
+                .any(|(i, b)| *b == b'/' && self.symlinks.contains_key(&target_rel[..i]));
             if through {
                 return Err(refuse("lies behind a symlink created by an earlier entry"));
             }
         }
-        let full = self.full(rel);
-        let src = self.full(&target_rel);
-        // link(2) does not follow a symlink in the source's final position.
-        match fs::hard_link(&src, &full) {
-            Ok(()) => {}
-            // Already the same file (a member linked to itself, as GNU tar
-            // writes when a file is named twice): nothing to do.
-            Err(e) if e.kind() == io::ErrorKind::AlreadyExists && same_file(&src, &full) => {}
-            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {
-                fs::remove_file(&full).map_err(|e| self.write_err(full.clone(), e))?;
-                self.symlinks.remove(rel);
-                fs::hard_link(&src, &full).map_err(|e| self.write_err(full.clone(), e))?;
-            }
-            Err(e) => return Err(self.write_err(full, e)),
-        }
-        if self.symlinks.contains(&target_rel) {
+        // link(2) does not follow a symlink in the source's final position;
+        // a member linked to itself (GNU tar writes one when a file is named
+        // twice) is left as it is.
+        self.tree
+            .hard_link(&target_rel, rel)
+            .map_err(|e| self.tree_err(raw, e))?;
+        self.symlinks.remove(rel);
+        if self.symlinks.contains_key(&target_rel) {
             // A hard link to a symlink is a symlink too.
-            self.symlinks.insert(rel.to_vec());
+            self.symlinks.insert(rel.to_vec(), raw.to_vec());
         }
         self.summary.files += 1;
         Ok(())
@@ -961,14 +979,17 @@ impl<'a> Extractor<'a> {
     fn finish_dirs(&mut self) -> Result<(), UnpackError> {
         let pending = std::mem::take(&mut self.pending_dirs);
         for dir in pending.iter().rev() {
-            let full = self.full(&dir.rel);
+            let full = self.tree.full(&dir.rel);
             let created = (dir.mode | 0o700) & !self.umask.unwrap_or(0o777);
             let need_chmod = created != dir.mode;
             let time = dir.mtime.and_then(mtime_of);
             if !need_chmod && time.is_none() {
                 continue;
             }
-            let handle = File::open(&full).map_err(|e| self.write_err(full.clone(), e))?;
+            let handle = self
+                .tree
+                .open_dir(&dir.rel)
+                .map_err(|e| self.tree_err(&dir.rel, e))?;
             if let Some(t) = time {
                 handle
                     .set_modified(t)
