@@ -4,7 +4,10 @@
 use std::os::unix::fs::MetadataExt;
 use std::path::PathBuf;
 
-use crate::tarball::{source_tarball, tarball, Compression, Entry};
+use crate::tarball::{
+    gnu_extract, gnu_tar, header_of, listing, patch_header, source_tarball, tarball, Compression,
+    Entry,
+};
 use crate::test::{copying_recipe, sha256, Test};
 
 const RECIPE: &str = "recipes/stage1/pkg.rhai";
@@ -283,5 +286,278 @@ fn refuses_a_hard_link_out_of_the_tree() {
         std::fs::metadata(&secret).unwrap().nlink(),
         1,
         "a hard link to the file outside was made"
+    );
+}
+
+// ---------------------------------------------------------------------------------------------
+// Archives as GNU tar writes them: serpent must give the tree GNU tar gives.
+
+/// A sandbox folder holding the files an archive is made from (`src`), GNU tar's extraction
+/// (`gnu`) and serpent's (`serpent`).
+struct Compare {
+    test: Test,
+}
+
+impl Compare {
+    fn new() -> Compare {
+        let compare = Compare { test: Test::new() };
+        std::fs::create_dir_all(compare.src()).unwrap();
+        compare
+    }
+
+    fn dir(&self) -> PathBuf {
+        self.test.dir.path().join("sandbox")
+    }
+
+    fn src(&self) -> PathBuf {
+        self.dir().join("src")
+    }
+
+    fn archive(&self) -> PathBuf {
+        self.dir().join("archive.tar")
+    }
+
+    /// Archives `members` of src with GNU tar and `options`.
+    fn pack(&self, options: &[&str], members: &[&str]) -> Vec<u8> {
+        let archive = self.archive();
+        let mut args = vec!["-c", "-f", archive.to_str().unwrap()];
+        args.extend(options);
+        args.extend(members);
+        let (ok, said) = gnu_tar(&self.src(), &args);
+        assert!(ok, "GNU tar {args:?} failed: {said}");
+        std::fs::read(&archive).unwrap()
+    }
+
+    /// Runs `serpent unpack` on `archive` into a fresh folder, expecting `status`.
+    fn serpent(&mut self, archive: &[u8], status: i32) -> (PathBuf, String) {
+        let dest = self.dir().join("serpent");
+        if dest.exists() {
+            std::fs::remove_dir_all(&dest).unwrap();
+        }
+        std::fs::write(self.archive(), archive).unwrap();
+        let args = [
+            "unpack".to_string(),
+            self.archive().display().to_string(),
+            dest.display().to_string(),
+        ];
+        let output = self.test_with(args, status);
+        (dest, unwrapped(&output))
+    }
+
+    fn test_with(&mut self, args: [String; 3], status: i32) -> String {
+        let test = std::mem::replace(&mut self.test, Test::new());
+        let mut test = test.args(args).status(status);
+        let stderr = test.run().stderr;
+        self.test = test;
+        stderr
+    }
+
+    /// Extracts `archive` with GNU tar and with serpent and checks both trees are the same.
+    fn same_as_gnu_tar(&mut self, archive: &[u8], what: &str) -> PathBuf {
+        let gnu = self.dir().join("gnu");
+        if gnu.exists() {
+            std::fs::remove_dir_all(&gnu).unwrap();
+        }
+        std::fs::write(self.archive(), archive).unwrap();
+        assert!(
+            gnu_extract(&self.archive(), &gnu),
+            "GNU tar cannot extract {what}"
+        );
+        let (dest, _) = self.serpent(archive, 0);
+        assert_eq!(
+            listing(&dest),
+            listing(&gnu),
+            "{what}: serpent's tree differs from GNU tar's"
+        );
+        dest
+    }
+}
+
+fn write(path: PathBuf, content: &[u8], mode: u32) {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+    std::fs::write(&path, content).unwrap();
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(mode)).unwrap();
+}
+
+/// What source trees hold: files of several modes, an empty folder, symlinks to a file and a
+/// folder, a hard link, and (when `long`) names longer than the 100 bytes of a tar header.
+fn source_tree(src: &std::path::Path, long: bool) -> Vec<String> {
+    write(src.join("pkg/README"), b"read me\n", 0o644);
+    write(src.join("pkg/configure"), b"#!/bin/sh\nexit 0\n", 0o755);
+    write(src.join("pkg/src/private.h"), b"#define X 1\n", 0o600);
+    std::fs::create_dir_all(src.join("pkg/empty")).unwrap();
+    std::os::unix::fs::symlink("README", src.join("pkg/LICENSE")).unwrap();
+    std::os::unix::fs::symlink("../src", src.join("pkg/empty/../include")).unwrap();
+    std::fs::hard_link(src.join("pkg/README"), src.join("pkg/README.hard")).unwrap();
+    if long {
+        let deep = format!("pkg/{}/{}", "d".repeat(120), "f".repeat(150));
+        write(src.join(&deep), b"deep\n", 0o644);
+        std::os::unix::fs::symlink(format!("../{}", "t".repeat(120)), src.join("pkg/long-link"))
+            .unwrap();
+    }
+    vec!["pkg".to_string()]
+}
+
+#[test]
+fn every_tar_format_gives_gnu_tars_tree() {
+    for (format, long) in [
+        ("gnu", true),
+        ("oldgnu", true),
+        ("posix", true),
+        ("ustar", false),
+        ("v7", false),
+    ] {
+        let mut compare = Compare::new();
+        let members = source_tree(&compare.src(), long);
+        let members: Vec<&str> = members.iter().map(String::as_str).collect();
+        let archive = compare.pack(&[&format!("--format={format}")], &members);
+        compare.same_as_gnu_tar(&archive, format);
+    }
+}
+
+/// A 3 MB file with data at 1 MB and at its end, holes elsewhere.
+fn sparse_file(path: &std::path::Path) -> Vec<u8> {
+    let mut content = vec![0u8; 3 << 20];
+    content[1 << 20..(1 << 20) + 5].copy_from_slice(b"hello");
+    let end = content.len() - 3;
+    content[end..].copy_from_slice(b"end");
+    let file = std::fs::File::create(path).unwrap();
+    use std::os::unix::fs::FileExt;
+    file.set_len(content.len() as u64).unwrap();
+    file.write_all_at(b"hello", 1 << 20).unwrap();
+    file.write_all_at(b"end", end as u64).unwrap();
+    content
+}
+
+#[test]
+fn sparse_files_in_every_format_are_whole_files_at_their_own_path() {
+    for options in [
+        &["--format=posix", "--sparse", "--sparse-version=0.0"][..],
+        &["--format=posix", "--sparse", "--sparse-version=0.1"],
+        &["--format=posix", "--sparse", "--sparse-version=1.0"],
+        &["--format=gnu", "--sparse"],
+    ] {
+        let mut compare = Compare::new();
+        std::fs::create_dir_all(compare.src().join("pkg/data")).unwrap();
+        let content = sparse_file(&compare.src().join("pkg/data/disk.img"));
+        write(compare.src().join("pkg/data/after"), b"after\n", 0o644);
+        let archive = compare.pack(options, &["pkg"]);
+        let what = options.join(" ");
+        let dest = compare.same_as_gnu_tar(&archive, &what);
+        let unpacked = std::fs::read(dest.join("pkg/data/disk.img")).unwrap();
+        assert!(
+            unpacked == content,
+            "{what}: the sparse file's content is wrong"
+        );
+    }
+}
+
+#[test]
+fn a_v7_folder_with_a_size_does_not_swallow_the_next_member() {
+    let mut compare = Compare::new();
+    write(compare.src().join("pkg/src/main.c"), b"int main;\n", 0o644);
+    write(compare.src().join("pkg/zz-last"), b"last\n", 0o644);
+    let mut archive = compare.pack(
+        &["--format=v7", "--no-recursion"],
+        &["pkg/", "pkg/src/", "pkg/src/main.c", "pkg/zz-last"],
+    );
+    // Old tools wrote a folder's st_size into its header; GNU tar ignores it.
+    let folder = header_of(&archive, "pkg/src/");
+    patch_header(&mut archive, folder, 124..136, 4096);
+    let dest = compare.same_as_gnu_tar(&archive, "v7 folder with a size");
+    assert!(dest.join("pkg/src/main.c").is_file());
+}
+
+#[test]
+fn a_hard_link_with_its_files_size_is_a_link_not_data() {
+    let mut compare = Compare::new();
+    write(compare.src().join("pkg/a"), b"shared content\n", 0o644);
+    std::fs::hard_link(compare.src().join("pkg/a"), compare.src().join("pkg/b")).unwrap();
+    write(compare.src().join("pkg/c"), b"after the link\n", 0o644);
+    let mut archive = compare.pack(
+        &["--format=posix", "--no-recursion"],
+        &["pkg", "pkg/a", "pkg/b", "pkg/c"],
+    );
+    // pax writers other than GNU tar repeat the file's size in a hard link's header and store
+    // no data after it.
+    let link = header_of(&archive, "pkg/b");
+    patch_header(&mut archive, link, 124..136, 15);
+    compare.same_as_gnu_tar(&archive, "hard link with a size");
+}
+
+#[test]
+fn a_gnu_volume_label_is_skipped() {
+    let mut compare = Compare::new();
+    source_tree(&compare.src(), false);
+    let archive = compare.pack(&["--format=gnu", "--label=Release 1.0 of pkg"], &["pkg"]);
+    compare.same_as_gnu_tar(&archive, "labelled archive");
+}
+
+#[test]
+fn out_of_range_times_are_kept_as_gnu_tar_keeps_them() {
+    for format in ["gnu", "posix"] {
+        let mut compare = Compare::new();
+        write(compare.src().join("pkg/old"), b"old\n", 0o644);
+        write(compare.src().join("pkg/future"), b"future\n", 0o644);
+        for (name, date) in [("old", "1900-01-01"), ("future", "2600-01-01")] {
+            let path = compare.src().join("pkg").join(name);
+            let status = std::process::Command::new("touch")
+                .args(["-d", date])
+                .arg(&path)
+                .status()
+                .unwrap();
+            assert!(status.success());
+        }
+        let archive = compare.pack(&[&format!("--format={format}")], &["pkg"]);
+        let dest = compare.same_as_gnu_tar(&archive, format);
+        let gnu = compare.dir().join("gnu");
+        for name in ["old", "future"] {
+            let mtime = |root: &PathBuf| {
+                std::fs::metadata(root.join("pkg").join(name))
+                    .unwrap()
+                    .mtime()
+            };
+            assert_eq!(
+                mtime(&dest),
+                mtime(&gnu),
+                "{format}: {name}'s time differs from GNU tar's"
+            );
+        }
+    }
+}
+
+#[test]
+fn a_truncated_member_is_named() {
+    let mut compare = Compare::new();
+    write(compare.src().join("pkg/small"), b"small\n", 0o644);
+    let big: Vec<u8> = (0..100_000u32).map(|i| (i % 251) as u8).collect();
+    write(compare.src().join("pkg/big.bin"), &big, 0o644);
+    let archive = compare.pack(
+        &["--format=posix", "--no-recursion"],
+        &["pkg", "pkg/small", "pkg/big.bin"],
+    );
+    let cut = header_of(&archive, "pkg/big.bin") + 512 + 50_000;
+    let (_, stderr) = compare.serpent(&archive[..cut], 1);
+    assert!(
+        stderr.contains("pkg/big.bin"),
+        "the error does not name the member:\n{stderr}"
+    );
+}
+
+#[test]
+fn a_fifo_is_refused_by_name() {
+    let mut compare = Compare::new();
+    write(compare.src().join("pkg/README"), b"read me\n", 0o644);
+    nix::unistd::mkfifo(
+        &compare.src().join("pkg/control"),
+        nix::sys::stat::Mode::from_bits_truncate(0o644),
+    )
+    .unwrap();
+    let archive = compare.pack(&["--format=gnu"], &["pkg"]);
+    let (_, stderr) = compare.serpent(&archive, 1);
+    assert!(
+        stderr.contains(r#"entry "pkg/control" is refused"#) && stderr.contains("fifo"),
+        "the error does not name the fifo:\n{stderr}"
     );
 }
