@@ -117,7 +117,7 @@ pub enum UnpackError {
         archive: PathBuf,
         entry: String,
         target: String,
-        reason: &'static str,
+        reason: String,
     },
     #[error("archive {}: entry \"{entry}\" would be written through the symlink \"{link}\" created by an earlier entry", archive.display())]
     ThroughSymlink {
@@ -772,19 +772,26 @@ impl<'a> Extractor<'a> {
     /// Refuse an entry whose parent chain passes through a symlink that an
     /// earlier entry created.
     fn check_not_through_symlink(&self, raw: &[u8], rel: &[u8]) -> Result<(), UnpackError> {
+        match self.link_on_the_way(rel) {
+            None => Ok(()),
+            Some(link) => Err(UnpackError::ThroughSymlink {
+                archive: self.archive.to_path_buf(),
+                entry: lossy(raw),
+                link: lossy(link),
+            }),
+        }
+    }
+
+    /// The first folder on the way to `rel` that is a symlink this
+    /// extraction created.
+    fn link_on_the_way<'r>(&self, rel: &'r [u8]) -> Option<&'r [u8]> {
         if self.symlinks.is_empty() {
-            return Ok(());
+            return None;
         }
-        for (i, b) in rel.iter().enumerate() {
-            if *b == b'/' && self.symlinks.contains_key(&rel[..i]) {
-                return Err(UnpackError::ThroughSymlink {
-                    archive: self.archive.to_path_buf(),
-                    entry: lossy(raw),
-                    link: lossy(&rel[..i]),
-                });
-            }
-        }
-        Ok(())
+        (0..rel.len())
+            .filter(|i| rel[*i] == b'/')
+            .map(|i| &rel[..i])
+            .find(|prefix| self.symlinks.contains_key(*prefix))
     }
 
     /// Make sure the directory `rel` (and its ancestors) exists.
@@ -939,25 +946,23 @@ impl<'a> Extractor<'a> {
     }
 
     fn hard_link(&mut self, raw: &[u8], rel: &[u8], target: &[u8]) -> Result<(), UnpackError> {
-        let refuse = |reason| UnpackError::HardLinkEscape {
+        let refuse = |reason: &str| UnpackError::HardLinkEscape {
             archive: self.archive.to_path_buf(),
             entry: lossy(raw),
             target: lossy(target),
-            reason,
+            reason: reason.to_string(),
         };
         let target_rel = match normalize(target, self.strip) {
             Ok(Normalized::Path(p)) => p,
             Ok(Normalized::Stripped) => return Err(refuse("is removed by the strip count")),
             Err(_) => return Err(refuse("points outside the destination")),
         };
-        if !self.symlinks.is_empty() {
-            let through = target_rel
-                .iter()
-                .enumerate()
-                .any(|(i, b)| *b == b'/' && self.symlinks.contains_key(&target_rel[..i]));
-            if through {
-                return Err(refuse("lies behind a symlink created by an earlier entry"));
-            }
+        if let Some(link) = self.link_on_the_way(&target_rel) {
+            let reason = format!(
+                "lies behind the symlink \"{}\" created by an earlier entry",
+                lossy(link)
+            );
+            return Err(refuse(&reason));
         }
         // link(2) does not follow a symlink in the source's final position;
         // a member linked to itself (GNU tar writes one when a file is named
@@ -1329,7 +1334,7 @@ mod tests {
                 Item::Symlink("s", "d"),
                 Item::HardLink("h", "s/f"),
             ]),
-            "lies behind a symlink",
+            r#"lies behind the symlink "s""#,
         );
     }
 

@@ -561,3 +561,212 @@ fn a_fifo_is_refused_by_name() {
         "the error does not name the fifo:\n{stderr}"
     );
 }
+
+// ---------------------------------------------------------------------------------------------
+// Hostile archives: chains of symlinks, each harmless on its own, that lead out of the tree.
+
+/// One hostile archive: its members, and what the refusal must name.
+struct Hostile {
+    what: String,
+    members: Vec<(String, Member)>,
+    entry: String,
+    link: String,
+}
+
+enum Member {
+    File,
+    Symlink(String),
+    HardLink(String),
+}
+
+/// `a -> .` and a link `b` whose target goes through `a` `depth` times and then one folder
+/// higher than the spelling says, to `outside` next to the destination; in both orders, alone
+/// and with a later file written through `b` and a hard link to a file behind `b`.
+fn self_link_chains(corpus: &mut Vec<Hostile>) {
+    for depth in 1..=4 {
+        let through = "a/".repeat(depth);
+        for link_first in [true, false] {
+            let order = if link_first {
+                "link first"
+            } else {
+                "chain first"
+            };
+            let mut members = [
+                ("a".to_string(), Member::Symlink(".".into())),
+                (
+                    "b".to_string(),
+                    Member::Symlink(format!("{through}../outside")),
+                ),
+            ];
+            if !link_first {
+                members.reverse();
+            }
+            let what = format!("a -> ., b through a {depth} times, {order}");
+            corpus.push(Hostile {
+                what: what.clone(),
+                members: members.iter().map(clone_member).collect(),
+                entry: "b".into(),
+                link: "a".into(),
+            });
+            let mut writing = members.iter().map(clone_member).collect::<Vec<_>>();
+            writing.push(("b/evil".into(), Member::File));
+            corpus.push(Hostile {
+                what: format!("{what}, then b/evil"),
+                members: writing,
+                entry: "b/evil".into(),
+                link: "b".into(),
+            });
+            let mut linking = members.iter().map(clone_member).collect::<Vec<_>>();
+            linking.push(("h".into(), Member::HardLink("b/secret".into())));
+            corpus.push(Hostile {
+                what: format!("{what}, then h => b/secret"),
+                members: linking,
+                entry: "h".into(),
+                link: "b".into(),
+            });
+        }
+    }
+}
+
+/// Distinct links each pointing at the one before (`l1 -> .`, `l2 -> l1/l1`, ...), then `b`
+/// climbing out of the last, in both orders; and links inside a folder (`d/up -> ..`).
+fn longer_chains(corpus: &mut Vec<Hostile>) {
+    for length in 2..=4 {
+        let mut members = vec![("l1".to_string(), Member::Symlink(".".into()))];
+        for i in 2..=length {
+            let before = format!("l{}", i - 1);
+            members.push((
+                format!("l{i}"),
+                Member::Symlink(format!("{before}/{before}")),
+            ));
+        }
+        members.push(("b".into(), Member::Symlink(format!("l{length}/../outside"))));
+        for reversed in [false, true] {
+            let mut members: Vec<_> = members.iter().map(clone_member).collect();
+            if reversed {
+                members.reverse();
+            }
+            corpus.push(Hostile {
+                what: format!("chain of {length} links, reversed: {reversed}"),
+                members,
+                entry: "b".into(),
+                link: format!("l{length}"),
+            });
+        }
+    }
+    for reversed in [false, true] {
+        let mut members = vec![
+            ("d/keep".to_string(), Member::File),
+            ("d/up".to_string(), Member::Symlink("..".into())),
+            (
+                "b".to_string(),
+                Member::Symlink("d/up/d/up/../outside".into()),
+            ),
+        ];
+        if reversed {
+            members.reverse();
+        }
+        corpus.push(Hostile {
+            what: format!("d/up -> .., reversed: {reversed}"),
+            members,
+            entry: "b".into(),
+            link: "d/up".into(),
+        });
+    }
+    // A link that dangles when it is checked, through a folder still to be made.
+    corpus.push(Hostile {
+        what: "b -> a/m/../../outside before a -> .".into(),
+        members: vec![
+            ("b".into(), Member::Symlink("a/m/../../outside".into())),
+            ("a".into(), Member::Symlink(".".into())),
+        ],
+        entry: "b".into(),
+        link: "a".into(),
+    });
+}
+
+fn clone_member((name, member): &(String, Member)) -> (String, Member) {
+    let member = match member {
+        Member::File => Member::File,
+        Member::Symlink(target) => Member::Symlink(target.clone()),
+        Member::HardLink(target) => Member::HardLink(target.clone()),
+    };
+    (name.clone(), member)
+}
+
+fn hostile_archive(members: &[(String, Member)]) -> Vec<u8> {
+    let entries: Vec<Entry> = members
+        .iter()
+        .map(|(name, member)| match member {
+            Member::File => Entry::File(name, b"planted\n"),
+            Member::Symlink(target) => Entry::Symlink(name, target),
+            Member::HardLink(target) => Entry::HardLink(name, target),
+        })
+        .collect();
+    tarball(&entries, Compression::None)
+}
+
+/// Every file below `root` (links not followed), for a before/after comparison.
+fn everything_below(root: &std::path::Path) -> Vec<String> {
+    let mut found = Vec::new();
+    let mut pending = vec![root.to_path_buf()];
+    while let Some(dir) = pending.pop() {
+        for entry in std::fs::read_dir(&dir).unwrap() {
+            let path = entry.unwrap().path();
+            if path.symlink_metadata().unwrap().is_dir() {
+                pending.push(path.clone());
+            }
+            found.push(path.display().to_string());
+        }
+    }
+    found.sort();
+    found
+}
+
+#[test]
+fn symlink_chains_never_lead_out_and_are_refused_by_name() {
+    let mut corpus = Vec::new();
+    self_link_chains(&mut corpus);
+    longer_chains(&mut corpus);
+    for hostile in corpus {
+        let mut compare = Compare::new();
+        let sandbox = compare.dir();
+        std::fs::create_dir_all(sandbox.join("outside")).unwrap();
+        std::fs::write(sandbox.join("outside/secret"), "secret\n").unwrap();
+        std::fs::write(compare.archive(), hostile_archive(&hostile.members)).unwrap();
+        let temp = compare.test.dir.path().to_path_buf();
+        let before: Vec<String> = everything_below(&temp)
+            .into_iter()
+            .filter(|path| !path.contains("/sandbox/serpent"))
+            .collect();
+        let (dest, stderr) = compare.serpent(&hostile_archive(&hostile.members), 1);
+        let what = &hostile.what;
+        let names = |name: &str| stderr.contains(&format!("\"{name}\""));
+        assert!(
+            names(&hostile.entry) && names(&hostile.link),
+            "{what}: the refusal does not name entry {} and link {}:\n{stderr}",
+            hostile.entry,
+            hostile.link
+        );
+        let after: Vec<String> = everything_below(&temp)
+            .into_iter()
+            .filter(|path| !path.starts_with(&dest.display().to_string()))
+            .collect();
+        assert_eq!(
+            after, before,
+            "{what}: something was written outside the destination"
+        );
+        let secret = sandbox.join("outside/secret");
+        let links = std::fs::metadata(secret).unwrap().nlink();
+        assert_eq!(links, 1, "{what}: the secret outside was linked");
+        for path in everything_below(&dest) {
+            if let Ok(real) = std::fs::canonicalize(&path) {
+                assert!(
+                    real.starts_with(dest.canonicalize().unwrap()),
+                    "{what}: {path} was left leading to {}",
+                    real.display()
+                );
+            }
+        }
+    }
+}
