@@ -770,3 +770,259 @@ fn symlink_chains_never_lead_out_and_are_refused_by_name() {
         }
     }
 }
+
+// ---------------------------------------------------------------------------------------------
+// Property: random trees with random links, archived by GNU tar in a random order, unpack to
+// GNU tar's tree, or are refused because a link leads out; nothing is written outside.
+
+mod property {
+    use std::collections::VecDeque;
+    use std::path::{Path, PathBuf};
+
+    use proptest::prelude::*;
+
+    use crate::tarball::{gnu_extract, gnu_tar, listing};
+
+    const NAMES: [&str; 3] = ["a", "b", "c"];
+
+    /// What one generated path becomes.
+    #[derive(Debug, Clone)]
+    enum Node {
+        Dir,
+        File(u8, u32),
+        /// A relative target made of these components, or an absolute one.
+        Symlink(Vec<&'static str>, bool),
+        /// Another name for the n-th file made before it (if any).
+        HardLink(usize),
+    }
+
+    fn node() -> impl Strategy<Value = Node> {
+        let component = prop::sample::select(vec![".", "..", "a", "b", "c"]);
+        prop_oneof![
+            2 => Just(Node::Dir),
+            2 => (any::<u8>(), prop::sample::select(vec![0o644u32, 0o755, 0o600]))
+                .prop_map(|(byte, mode)| Node::File(byte, mode)),
+            3 => (prop::collection::vec(component, 1..6), prop::bool::weighted(0.1))
+                .prop_map(|(target, absolute)| Node::Symlink(target, absolute)),
+            1 => (0usize..8).prop_map(Node::HardLink),
+        ]
+    }
+
+    /// Paths of up to three components over a small alphabet, so that links often meet.
+    fn path() -> impl Strategy<Value = Vec<&'static str>> {
+        prop::collection::vec(prop::sample::select(NAMES.to_vec()), 1..4)
+    }
+
+    /// Makes the tree under `src`, skipping a node whose folder is not a folder; returns the
+    /// paths made.
+    fn make_tree(src: &Path, nodes: &[(Vec<&'static str>, Node)]) -> Vec<String> {
+        let mut sorted = nodes.to_vec();
+        sorted.sort_by_key(|(path, _)| path.len());
+        let mut made: Vec<String> = Vec::new();
+        let mut files: Vec<String> = Vec::new();
+        for (path, node) in sorted {
+            let rel = path.join("/");
+            let full = src.join(&rel);
+            // A real folder, reached through no link: a tree on disk has nothing below a link.
+            let parent = full.parent().unwrap();
+            let parent_is_dir =
+                parent.is_dir() && parent.canonicalize().is_ok_and(|real| real == parent);
+            if !parent_is_dir || full.symlink_metadata().is_ok() {
+                continue;
+            }
+            match node {
+                Node::Dir => std::fs::create_dir(&full).unwrap(),
+                Node::File(byte, mode) => {
+                    use std::os::unix::fs::PermissionsExt;
+                    std::fs::write(&full, [byte; 3]).unwrap();
+                    let permissions = std::fs::Permissions::from_mode(mode);
+                    std::fs::set_permissions(&full, permissions).unwrap();
+                    files.push(rel.clone());
+                }
+                Node::Symlink(target, absolute) => {
+                    let target = target.join("/");
+                    let target = if absolute {
+                        format!("/tmp/{target}")
+                    } else {
+                        target
+                    };
+                    std::os::unix::fs::symlink(target, &full).unwrap();
+                }
+                Node::HardLink(n) => {
+                    let Some(existing) = files.get(n % files.len().max(1)) else {
+                        continue;
+                    };
+                    std::fs::hard_link(src.join(existing), &full).unwrap();
+                }
+            }
+            made.push(rel);
+        }
+        made
+    }
+
+    /// Where the link at `rel` below `root` leads, walked component by component in user
+    /// space: outside (`Some(true)`), inside (`Some(false)`), or nowhere (a loop, `None`).
+    /// Once a component is missing, the rest is taken as folders still to be made.
+    fn leads_out(root: &Path, rel: &str) -> Option<bool> {
+        let mut at: Vec<String> = rel.split('/').map(String::from).collect();
+        at.pop();
+        let target = std::fs::read_link(root.join(rel)).unwrap();
+        let target = target.to_str().unwrap().to_string();
+        if target.starts_with('/') {
+            return Some(true);
+        }
+        let mut steps: VecDeque<String> = target.split('/').map(String::from).collect();
+        let (mut hops, mut missing) = (0, false);
+        while let Some(step) = steps.pop_front() {
+            match step.as_str() {
+                "" | "." => continue,
+                ".." if at.pop().is_none() => return Some(true),
+                ".." => continue,
+                _ => {}
+            }
+            let here = root.join(at.join("/")).join(&step);
+            let meta = if missing {
+                None
+            } else {
+                here.symlink_metadata().ok()
+            };
+            match meta {
+                Some(meta) if meta.file_type().is_symlink() => {
+                    hops += 1;
+                    if hops > 40 {
+                        return None;
+                    }
+                    let next = std::fs::read_link(&here).unwrap();
+                    let next = next.to_str().unwrap().to_string();
+                    if next.starts_with('/') {
+                        return Some(true);
+                    }
+                    for part in next.split('/').rev() {
+                        steps.push_front(part.to_string());
+                    }
+                }
+                found => {
+                    missing |= found.is_none_or(|meta| !meta.is_dir());
+                    at.push(step);
+                }
+            }
+        }
+        Some(false)
+    }
+
+    /// The links below `root` that lead outside it.
+    fn links_leading_out(root: &Path) -> Vec<String> {
+        listing(root)
+            .iter()
+            .filter_map(|line| line.strip_prefix("l "))
+            .map(|line| line.split(" -> ").next().unwrap().to_string())
+            .filter(|link| leads_out(root, link) == Some(true))
+            .collect()
+    }
+
+    fn everything_below(root: &Path, skip: &[PathBuf]) -> Vec<String> {
+        let mut found = super::everything_below(root);
+        found.retain(|path| !skip.iter().any(|s| Path::new(path).starts_with(s)));
+        found
+    }
+
+    fn check(
+        nodes: Vec<(Vec<&'static str>, Node)>,
+        order: Vec<usize>,
+    ) -> Result<(), TestCaseError> {
+        let temp = tempfile::Builder::new()
+            .prefix("serpent-prop")
+            .tempdir()
+            .unwrap();
+        let (src, gnu, ours) = (
+            temp.path().join("src"),
+            temp.path().join("gnu"),
+            temp.path().join("sandbox/dest"),
+        );
+        std::fs::create_dir_all(&src).unwrap();
+        std::fs::create_dir_all(temp.path().join("sandbox/outside")).unwrap();
+        let made = make_tree(&src, &nodes);
+        prop_assume!(!made.is_empty());
+        // Members in a random order: a folder may come after what it holds.
+        let mut members: Vec<(usize, &String)> = made
+            .iter()
+            .enumerate()
+            .map(|(i, m)| (order[i % order.len()], m))
+            .collect();
+        members.sort();
+        let archive = temp.path().join("archive.tar");
+        let mut args = vec!["-c", "--no-recursion", "-f", archive.to_str().unwrap()];
+        args.extend(members.iter().map(|(_, m)| m.as_str()));
+        let (ok, said) = gnu_tar(&src, &args);
+        prop_assert!(ok, "GNU tar cannot archive: {}", said);
+        let skip = [gnu.clone(), ours.clone()];
+        let before = everything_below(temp.path(), &skip);
+        let output = std::process::Command::new(env!("CARGO_BIN_EXE_serpent"))
+            .arg("unpack")
+            .args([&archive, &ours])
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        prop_assert_eq!(
+            everything_below(temp.path(), &skip),
+            before,
+            "written outside: {}",
+            stderr
+        );
+        prop_assert!(
+            links_leading_out(&ours).is_empty(),
+            "serpent left a link leading out"
+        );
+        if !gnu_extract(&archive, &gnu) {
+            return Ok(());
+        }
+        let out_of_gnu = links_leading_out(&gnu);
+        if out_of_gnu.is_empty() {
+            prop_assert!(
+                output.status.success(),
+                "serpent refused what GNU tar extracts: {}",
+                stderr
+            );
+            prop_assert_eq!(listing(&ours), listing(&gnu));
+        } else {
+            prop_assert!(
+                !output.status.success(),
+                "serpent kept a link leading out: {:?}",
+                out_of_gnu
+            );
+            let named = out_of_gnu
+                .iter()
+                .any(|link| stderr.contains(&format!("\"{link}\"")));
+            prop_assert!(
+                named,
+                "the refusal names none of {:?}: {}",
+                out_of_gnu,
+                stderr
+            );
+        }
+        Ok(())
+    }
+
+    fn cases() -> u32 {
+        std::env::var("PROPTEST_CASES")
+            .ok()
+            .and_then(|n| n.parse().ok())
+            .unwrap_or(24)
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig {
+            cases: cases(),
+            failure_persistence: None,
+            ..ProptestConfig::default()
+        })]
+
+        #[test]
+        fn property_unpack_matches_gnu_tar_and_stays_inside(
+            nodes in prop::collection::vec((path(), node()), 1..14),
+            order in prop::collection::vec(any::<usize>(), 1..14),
+        ) {
+            check(nodes, order)?;
+        }
+    }
+}
