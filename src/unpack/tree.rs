@@ -1,9 +1,10 @@
 //! The destination of an extraction, written only through paths the kernel
 //! resolved beneath it (`crate::beneath`).
 //!
-//! Members arrive grouped by folder, so the folder last written into is kept
-//! open and its children are created with the `*at` calls relative to it: one
-//! `openat2` per folder change rather than one per file.
+//! Members arrive grouped by folder, so the folders last written into are kept
+//! open and their children are created with the `*at` calls relative to them:
+//! an `openat2` only when a member's folder is not among them, rather than
+//! one per file.
 
 use std::ffi::OsStr;
 use std::fs::File;
@@ -37,10 +38,15 @@ pub struct WayOut {
     pub target: Vec<u8>,
 }
 
+/// How many folders are kept open. Archives interleave a folder's files with
+/// its subfolders'; on LLVM's 115,000 files and 11,800 folders, keeping one
+/// open took 21,000 `openat2` calls, keeping eight about one per folder.
+const OPEN_DIRS: usize = 8;
+
 pub struct Tree {
     beneath: Beneath,
-    /// The folder last written into and its descriptor.
-    open_dir: Option<(Vec<u8>, OwnedFd)>,
+    /// The folders last written into, most recent first, and their descriptors.
+    open_dirs: Vec<(Vec<u8>, OwnedFd)>,
 }
 
 type Result<T> = std::result::Result<T, BeneathError>;
@@ -50,7 +56,7 @@ impl Tree {
     pub fn create(dest: &Path) -> io::Result<Tree> {
         Ok(Tree {
             beneath: Beneath::create(dest, Scope::Contained)?,
-            open_dir: None,
+            open_dirs: Vec::with_capacity(OPEN_DIRS),
         })
     }
 
@@ -69,13 +75,19 @@ impl Tree {
             Some(i) => (&rel[..i], &rel[i + 1..]),
             None => (&rel[..0], rel),
         };
-        let cached = matches!(&self.open_dir, Some((open, _)) if open == folder);
-        if !cached {
-            let fd = self.beneath.dir(path_of(folder), false)?;
-            self.open_dir = Some((folder.to_vec(), fd));
+        match self.open_dirs.iter().position(|(open, _)| open == folder) {
+            Some(0) => {}
+            Some(i) => {
+                let found = self.open_dirs.remove(i);
+                self.open_dirs.insert(0, found);
+            }
+            None => {
+                let fd = self.beneath.dir(path_of(folder), false)?;
+                self.open_dirs.truncate(OPEN_DIRS - 1);
+                self.open_dirs.insert(0, (folder.to_vec(), fd));
+            }
         }
-        let fd = &self.open_dir.as_ref().expect("just opened").1;
-        Ok((fd, OsStr::from_bytes(name)))
+        Ok((&self.open_dirs[0].1, OsStr::from_bytes(name)))
     }
 
     /// Makes the folder `rel` and whatever is missing above it.
