@@ -550,6 +550,10 @@ fn refused_kind(kind: MemberKind) -> Option<&'static str> {
         MemberKind::Device => {
             Some("it is a device node; a source tree has no use for one, and making it needs root")
         }
+        MemberKind::Continuation => Some(
+            "it continues a file from the previous volume of a multi-volume archive; unpack \
+             the volumes with GNU tar -M",
+        ),
         MemberKind::Fifo => Some(
             "it is a fifo; a source tree has no use for one, and copying the tree would block \
              on it",
@@ -1421,6 +1425,28 @@ mod tests {
             &tarball(&[Item::File("a", b"x", 0o644), Item::Fifo("pipe")]),
             r#"entry "pipe" is refused: it is a fifo"#,
         );
+    }
+
+    #[test]
+    fn refuses_a_member_continued_from_another_volume() {
+        let mut b = tar::Builder::new(Vec::new());
+        let h = raw_header(tar::EntryType::new(b'M'), "big.iso", "", 3);
+        b.append(&h, &b"abc"[..]).unwrap();
+        assert_refused(
+            &b.into_inner().unwrap(),
+            r#"entry "big.iso" is refused: it continues a file from the previous volume"#,
+        );
+    }
+
+    #[test]
+    fn unknown_member_types_are_regular_files() {
+        let mut b = tar::Builder::new(Vec::new());
+        let h = raw_header(tar::EntryType::new(b'Z'), "odd", "", 3);
+        b.append(&h, &b"abc"[..]).unwrap();
+        let fx = Fixture::new();
+        fx.run(&b.into_inner().unwrap(), &UnpackOptions::default())
+            .unwrap();
+        assert_eq!(fs::read(fx.dest().join("odd")).unwrap(), b"abc");
     }
 
     #[test]

@@ -24,6 +24,8 @@ pub enum MemberKind {
     Device,
     /// GNU volume labels and other members GNU tar does not extract.
     Ignored,
+    /// The rest of a file begun in the previous volume of a multi-volume set.
+    Continuation,
 }
 
 /// Where the stored data of a sparse file goes: `(offset, length)` pieces in
@@ -265,8 +267,7 @@ impl<R: Read> TarStream<R> {
             Some(v) => decimal(v).ok_or_else(|| bad_record(&name, "size", v))?,
             None => header_size,
         };
-        let (kind, has_data) = classify(header.typeflag(), &name)
-            .map_err(|reason| FormatError::new(Some(&name), reason))?;
+        let (kind, has_data) = classify(header.typeflag(), &name);
         let mode = header
             .number(100..108)
             .and_then(|m| u32::try_from(m & 0o7777).ok())
@@ -403,8 +404,8 @@ impl<R: Read> TarStream<R> {
 
 /// The type of member a header describes and whether stored data follows it,
 /// as GNU tar decides.
-fn classify(typeflag: u8, name: &[u8]) -> Result<(MemberKind, bool), String> {
-    Ok(match typeflag {
+fn classify(typeflag: u8, name: &[u8]) -> (MemberKind, bool) {
+    match typeflag {
         b'0' | b'\0' | b'7' if name.ends_with(b"/") => (MemberKind::Dir, false),
         b'1' => (MemberKind::HardLink, false),
         b'2' => (MemberKind::Symlink, false),
@@ -414,17 +415,11 @@ fn classify(typeflag: u8, name: &[u8]) -> Result<(MemberKind, bool), String> {
         // A GNU dumpdir: a directory whose data lists its contents.
         b'D' => (MemberKind::Dir, true),
         b'V' | b'N' => (MemberKind::Ignored, true),
-        b'M' => {
-            return Err(
-                "it continues a file from the previous volume of a multi-volume \
-                        archive; unpack the volumes with GNU tar -M"
-                    .into(),
-            )
-        }
+        b'M' => (MemberKind::Continuation, true),
         // Regular, contiguous, old GNU sparse, and (as GNU tar does) any
         // unknown type.
         _ => (MemberKind::File, true),
-    })
+    }
 }
 
 /// Extension records: the member's own, then the global ones.
