@@ -1400,6 +1400,22 @@ mod tests {
     }
 
     #[test]
+    fn truncation_names_the_member_even_when_skipping_it() {
+        let data = vec![7u8; 5000];
+        let tar = tarball(&[
+            Item::File("keep", b"k", 0o644),
+            Item::File("skipped.bin", &data, 0o644),
+        ]);
+        let opts = UnpackOptions {
+            strip: 0,
+            only: vec!["keep".into()],
+        };
+        let fx = Fixture::new();
+        let err = fx.run(&tar[..3000], &opts).unwrap_err().to_string();
+        assert!(err.contains(r#"entry "skipped.bin""#), "{err}");
+    }
+
+    #[test]
     fn concatenated_xz_streams() {
         let tar = sample();
         let (a, b) = tar.split_at(1024);

@@ -85,6 +85,8 @@ pub struct TarStream<R> {
     /// Zero bytes after the current member's data, up to the block boundary.
     padding: u64,
     global_pax: Vec<PaxRecord>,
+    /// The name of the last member, for errors found while skipping its data.
+    last: Option<Vec<u8>>,
     scratch: Vec<u8>,
     /// Offset of the next byte in the uncompressed stream.
     offset: u64,
@@ -98,6 +100,7 @@ impl<R: Read> TarStream<R> {
             remaining: 0,
             padding: 0,
             global_pax: Vec::new(),
+            last: None,
             scratch: vec![0; 64 * 1024],
             offset: 0,
             ended: false,
@@ -114,7 +117,7 @@ impl<R: Read> TarStream<R> {
     pub fn next_member(&mut self) -> Result<Option<Member>, FormatError> {
         let mut pending = Pending::default();
         loop {
-            self.skip_rest(&pending)?;
+            self.skip_rest()?;
             let Some(block) = self.header_block(&pending)? else {
                 return Ok(None);
             };
@@ -156,16 +159,17 @@ impl<R: Read> TarStream<R> {
         self.remaining
     }
 
-    fn skip_rest(&mut self, pending: &Pending) -> Result<(), FormatError> {
+    /// Skip what is left of the last member's (or extension header's) data.
+    fn skip_rest(&mut self) -> Result<(), FormatError> {
         let mut left = self.remaining + self.padding;
         while left > 0 {
             let chunk = left.min(self.scratch.len() as u64) as usize;
             let n = read_full(&mut self.inner, &mut self.scratch[..chunk])
-                .map_err(|e| FormatError::new(pending.long_name.as_deref(), e.to_string()))?;
+                .map_err(|e| FormatError::new(self.last.as_deref(), e.to_string()))?;
             if n < chunk {
                 return Err(FormatError::new(
-                    None,
-                    "the archive ends inside a member's data",
+                    self.last.as_deref(),
+                    "the archive ends inside this member's data",
                 ));
             }
             left -= n as u64;
@@ -222,6 +226,7 @@ impl<R: Read> TarStream<R> {
         }
         self.offset += size;
         self.padding = padding_of(size);
+        self.last = None;
         Ok(data)
     }
 
@@ -276,6 +281,7 @@ impl<R: Read> TarStream<R> {
             Some(v) => pax_time(v),
             None => header.number(136..148),
         };
+        self.last = Some(name.clone());
         self.remaining = if has_data { stored } else { 0 };
         self.padding = if has_data { padding_of(stored) } else { 0 };
         let sparse = if kind != MemberKind::File {
