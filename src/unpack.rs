@@ -1309,6 +1309,23 @@ mod tests {
     }
 
     #[test]
+    fn follows_a_dangling_link_through_its_target() {
+        // `a` is `c/a/../..`, the destination itself: kept, as GNU tar keeps it.
+        let fx = Fixture::new();
+        let tar = tarball(&[Item::Symlink("b", "c/a"), Item::Symlink("a", "b/../..")]);
+        fx.run(&tar, &UnpackOptions::default()).unwrap();
+        assert_eq!(
+            fs::read_link(fx.dest().join("a")).unwrap(),
+            Path::new("b/../..")
+        );
+        // `a` is `c/../..`, one folder above it.
+        assert_refused(
+            &tarball(&[Item::Symlink("b", "c"), Item::Symlink("a", "b/../..")]),
+            r#"entry "a" is a symlink to "b/../..", which leads outside the destination through the symlink "b" -> "c""#,
+        );
+    }
+
+    #[test]
     fn refuses_writing_through_symlinks() {
         // Even an in-tree symlink is never followed to write a later entry.
         assert_refused(

@@ -190,49 +190,73 @@ impl Tree {
     }
 
     /// Whether the symlink at `rel`, followed through the tree as it is now,
-    /// leads outside the destination, and through which link. A missing
-    /// component ends the walk on disk; the rest of the target is then taken
-    /// as folders still to be made, so a dangling link that would lead out
-    /// once they exist counts too. A loop leads nowhere and is allowed.
+    /// leads outside the destination, and through which link. The kernel
+    /// walks each longer prefix of the target; where a component is missing,
+    /// a dangling link there is followed through its own target, and
+    /// otherwise the rest is taken as folders still to be made, so a link
+    /// that would lead out once they exist counts too. A loop leads nowhere
+    /// and is allowed.
     pub fn leads_out(&self, rel: &[u8]) -> Result<LeadsOut> {
         let root = self.beneath.dir(Path::new(""), false)?;
         let target = self.read_link(rel)?;
         if target.first() == Some(&b'/') {
             return Ok(LeadsOut::Directly);
         }
-        let mut steps: Vec<&[u8]> = super::parent(rel).split(|b| *b == b'/').collect();
-        steps.extend(target.split(|b| *b == b'/'));
-        steps.retain(|s| !s.is_empty() && *s != b".");
-        let mut reached = None;
-        for k in 1..=steps.len() {
+        let mut steps = components(super::parent(rel));
+        steps.extend(components(&target));
+        // Dangling links followed by hand; the first names the way out when
+        // the walk that went through it no longer shows a link.
+        let mut followed: Vec<WayOut> = Vec::new();
+        let (mut k, mut reached) = (0, None);
+        let verdict = loop {
+            if k == steps.len() {
+                break LeadsOut::No;
+            }
+            k += 1;
             let prefix = steps[..k].join(&b'/');
             match open_beneath(&root, &prefix) {
                 Ok(fd) => reached = Some(fd),
-                Err(Errno::EXDEV) => return Ok(self.culprit(&steps[..k])),
-                Err(Errno::ELOOP) => return Ok(LeadsOut::No),
+                Err(Errno::EXDEV) => break self.culprit(&steps[..k]),
+                Err(Errno::ELOOP) => break LeadsOut::No,
                 Err(Errno::ENOENT | Errno::ENOTDIR) => {
-                    let depth = match &reached {
-                        Some(fd) => self.depth_of(fd, &root, rel)?,
-                        None => 0,
+                    let Ok(target) = self.read_link(&prefix) else {
+                        let depth = match &reached {
+                            Some(fd) => self.depth_of(fd, &root, rel)?,
+                            None => 0,
+                        };
+                        break self.dangling(&steps[..k - 1], &steps[k - 1..], depth);
                     };
-                    return Ok(self.dangling(&steps[..k - 1], &steps[k - 1..], depth));
+                    if target.first() == Some(&b'/') {
+                        break self.culprit(&steps[..k]);
+                    } else if followed.len() == MAX_HOPS {
+                        break LeadsOut::No;
+                    }
+                    steps.splice(k - 1..k, components(&target));
+                    followed.push(WayOut {
+                        link: prefix,
+                        target,
+                    });
+                    k -= 1;
                 }
                 Err(errno) => return Err(self.io_error("resolve", &prefix, errno)),
             }
-        }
-        Ok(LeadsOut::No)
+        };
+        Ok(match verdict {
+            LeadsOut::Directly if !followed.is_empty() => LeadsOut::Through(followed.remove(0)),
+            other => other,
+        })
     }
 
     /// A walk that stopped at a missing component: the rest, taken as plain
     /// folders from `depth` below the destination, leads out if it climbs
     /// above it.
-    fn dangling(&self, walked: &[&[u8]], rest: &[&[u8]], depth: usize) -> LeadsOut {
+    fn dangling(&self, walked: &[Vec<u8>], rest: &[Vec<u8>], depth: usize) -> LeadsOut {
         let mut depth = depth as isize;
         for (i, step) in rest.iter().enumerate() {
-            depth += if *step == b".." { -1 } else { 1 };
+            depth += if step == b".." { -1 } else { 1 };
             if depth < 0 {
                 let mut steps = walked.to_vec();
-                steps.extend(&rest[..=i]);
+                steps.extend_from_slice(&rest[..=i]);
                 return self.culprit(&steps);
             }
         }
@@ -243,9 +267,9 @@ impl Tree {
     /// last step itself when it is a link, or else the first link on the way,
     /// which made a `..` climb further than the spelling suggests. With no
     /// link on the way, the target climbs out on its own.
-    fn culprit(&self, steps: &[&[u8]]) -> LeadsOut {
+    fn culprit(&self, steps: &[Vec<u8>]) -> LeadsOut {
         let last = steps.join(&b'/');
-        if steps.last() != Some(&&b".."[..]) {
+        if steps.last().map(Vec::as_slice) != Some(b"..") {
             if let Ok(target) = self.read_link(&last) {
                 return LeadsOut::Through(WayOut { link: last, target });
             }
@@ -290,6 +314,17 @@ impl Tree {
             .map(|below| below.components().count())
             .unwrap_or(0))
     }
+}
+
+/// As many links as the kernel follows in one walk before it reports a loop.
+const MAX_HOPS: usize = 40;
+
+/// The components of a path that move the walk: no empty ones, no `.`.
+fn components(path: &[u8]) -> Vec<Vec<u8>> {
+    path.split(|b| *b == b'/')
+        .filter(|s| !s.is_empty() && *s != b".")
+        .map(<[u8]>::to_vec)
+        .collect()
 }
 
 /// Opens `rel` as a path descriptor, resolved beneath `root` by the kernel.
