@@ -27,6 +27,7 @@ pub mod record;
 pub mod sandbox;
 pub mod script_error;
 pub mod scripts;
+pub mod signatures;
 pub mod spin;
 pub mod stage;
 pub mod store;
