@@ -17,6 +17,7 @@ pub mod fetch;
 pub mod file_conflict;
 pub mod key;
 pub mod layout;
+pub mod lint;
 pub mod lock;
 pub mod patch;
 pub mod plan;

@@ -127,6 +127,17 @@ impl<'a> Problems<'a> {
         })));
     }
 
+    /// Records a problem at a known place in the script (or with none).
+    pub fn add_at(&mut self, span: Option<SourceSpan>, message: String, help: Option<String>) {
+        self.found.push(Error::Recipe(Box::new(RecipeProblem {
+            message: format!("{}: {message}", self.name),
+            source_code: NamedSource::new(self.name, self.text.to_string()),
+            span,
+            label: if span.is_some() { "here" } else { "" }.to_string(),
+            help,
+        })));
+    }
+
     pub fn finish(mut self) -> Result<()> {
         match self.found.len() {
             0 => Ok(()),
@@ -248,8 +259,11 @@ impl Recipe {
             values.retain(|(existing, _)| *existing != name);
             values.push((name, value.clone()));
         }
-        let mut recipe =
-            Recipe::from_values(scripts, path, source_name, ast, &values, &text, recipe_dirs)?;
+        let findings = crate::lint::check_calls(scripts, &ast, &text);
+        let name = source_name.clone();
+        let recipe =
+            Recipe::from_values(scripts, path, source_name, ast, &values, &text, recipe_dirs);
+        let mut recipe = with_findings(recipe, findings, &name, &text)?;
         recipe.imports = imports_of(&text);
         if let Some(style) = &recipe.style {
             if !recipe.imports.contains(style) {
@@ -401,6 +415,46 @@ impl Recipe {
             imports: Vec::new(),
         })
     }
+}
+
+impl Recipe {
+    /// A DEPENDS entry that names no recipe of `folder` (the stage's recipe folder), pointing
+    /// at it in the recipe and suggesting the closest of `known`.
+    pub fn unknown_dependency(&self, name: &str, known: &[&str], folder: &str) -> Error {
+        let text = String::from_utf8_lossy(&self.bytes);
+        let mut problems = Problems::new(&self.source_name, &text);
+        let help = closest(name, known).map(|guess| format!("did you mean \"{guess}\"?"));
+        problems.add(
+            "DEPENDS",
+            Some(&format!("\"{name}\"")),
+            format!("unknown dependency \"{name}\": no {name}.rhai in {folder}"),
+            help,
+        );
+        problems.finish().expect_err("a problem was added")
+    }
+}
+
+/// A recipe's declaration problems together with the calls in it that cannot work.
+fn with_findings(
+    recipe: Result<Recipe>,
+    findings: Vec<crate::lint::Finding>,
+    name: &str,
+    text: &str,
+) -> Result<Recipe> {
+    if findings.is_empty() {
+        return recipe;
+    }
+    let mut problems = Problems::new(name, text);
+    if let Err(error) = recipe {
+        problems.found.extend(match error {
+            Error::Many(many) => many,
+            other => vec![other],
+        });
+    }
+    for finding in findings {
+        problems.add_at(finding.span, finding.message, finding.help);
+    }
+    Err(problems.finish().expect_err("findings were added"))
 }
 
 /// The modules named by `import "..."` statements in a script.

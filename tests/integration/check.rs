@@ -114,3 +114,93 @@ fn the_repository_passes_check() {
         .run();
     assert!(output.stdout.contains("no problems"), "{}", output.stdout);
 }
+
+/// Calls that cannot work are found before anything builds: an unknown ctx method, an unknown
+/// function of a stdlib module, a literal of the wrong kind for a ctx method, and a phase whose
+/// name is misspelt (so it would never run).
+#[test]
+fn calls_that_cannot_work_are_reported_with_the_closest_name() {
+    let recipe = r#"import "autotools" as autotools;
+const NAME = "demo";
+const VERSION = "1";
+const STYLE = "autotools";
+
+fn setup(ctx) {
+    autotools::confgure(ctx, ["--disable-nls"]);
+}
+
+fn buidl(ctx) {
+    ctx.rnu(["make", "-C", "src"]);
+}
+
+fn install(ctx) {
+    ctx.run("make install");
+}
+"#;
+    let output = Test::new()
+        .file("recipes/stage1/demo.rhai", recipe)
+        .args(["check"])
+        .status(2)
+        .run();
+    insta::assert_snapshot!(output.stderr_filtered());
+}
+
+/// The calls a recipe's own helpers and closures make are checked too, against the recipe's
+/// functions (with their numbers of arguments) and the engine's.
+#[test]
+fn helper_calls_are_checked_against_their_definitions() {
+    let recipe = r#"const NAME = "demo";
+const VERSION = "1";
+
+fn flags(ctx, extra) {
+    [ctx.cflags] + extra
+}
+
+fn install(ctx) {
+    let all = flags(ctx);
+    let names = ["a", "b"].map(|name| name.to_uper());
+    let dir = ctx.destdri;
+    prnt(dir);
+}
+"#;
+    let output = Test::new()
+        .file("recipes/stage1/demo.rhai", recipe)
+        .args(["check"])
+        .status(2)
+        .run();
+    insta::assert_snapshot!(output.stderr_filtered());
+}
+
+/// Closures, function pointers, module calls with the right arguments and helpers called
+/// through `Fn` are all fine.
+#[test]
+fn valid_calls_pass() {
+    let recipe = r#"import "autotools" as autotools;
+const NAME = "demo";
+const VERSION = "1";
+
+fn setup(ctx) {
+    autotools::configure(ctx, ["--disable-nls"]);
+    let tools = ["cc", "ar"].map(|tool| `${ctx.prefix}/${tool}`);
+    let step = Fn("helper");
+    step.call(ctx);
+    let each = |name| ctx.write(name, "");
+    each.call("a.txt");
+    ctx.run(["true"], #{ cwd: ctx.srcdir });
+    print(type_of(tools));
+}
+
+fn helper(ctx) {
+    ctx.shell("true");
+}
+
+fn install(ctx) {
+    ctx.make(["install", `DESTDIR=${ctx.destdir}`]);
+}
+"#;
+    let output = Test::new()
+        .file("recipes/stage1/demo.rhai", recipe)
+        .args(["check"])
+        .run();
+    assert!(output.stdout.contains("no problems"), "{}", output.stderr);
+}
