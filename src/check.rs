@@ -135,30 +135,17 @@ fn check_recipe(scripts: &Scripts, project: &Project, path: &Path) -> Result<()>
                     .then(|| path.file_stem().unwrap().to_string_lossy().into_owned())
             }),
     );
-    let missing: Vec<&String> = recipe
+    let names: Vec<&str> = known.iter().map(String::as_str).collect();
+    let folder = scripts.source_name(&stage.dir);
+    let mut problems: Vec<Error> = recipe
         .depends
         .iter()
         .filter(|name| !name.contains('/') && !known.contains(name))
+        .map(|name| recipe.unknown_dependency(name, &names, &folder))
         .collect();
-    if missing.is_empty() {
-        return Ok(());
+    match problems.len() {
+        0 => Ok(()),
+        1 => Err(problems.remove(0)),
+        _ => Err(Error::Many(problems)),
     }
-    let text =
-        std::fs::read_to_string(path).map_err(|error| Error::io("cannot read", path, error))?;
-    let mut problems = crate::recipe::Problems::new(&recipe.source_name, &text);
-    for name in missing {
-        let names: Vec<&str> = known.iter().map(String::as_str).collect();
-        let help =
-            crate::suggest::closest(name, &names).map(|guess| format!("did you mean \"{guess}\"?"));
-        problems.add(
-            "DEPENDS",
-            Some(&format!("\"{name}\"")),
-            format!(
-                "unknown dependency \"{name}\": no {name}.rhai in {}",
-                scripts.source_name(&stage.dir)
-            ),
-            help,
-        );
-    }
-    problems.finish()
 }

@@ -115,6 +115,24 @@ fn the_repository_passes_check() {
     assert!(output.stdout.contains("no problems"), "{}", output.stdout);
 }
 
+/// A misspelt DEPENDS entry is the recipe's mistake, whether `check` or `plan` finds it (a spin
+/// whose PACKAGES pulls the recipe in used to be blamed).
+#[test]
+fn plan_blames_the_dependency_line_not_the_spin() {
+    let recipe = GOOD.replace("const STYLE", "const DEPENDS = [\"mussl\"];\nconst STYLE");
+    let output = Test::new()
+        .file("recipes/stage1/zlib.rhai", recipe)
+        .file("recipes/stage1/musl.rhai", GOOD.replace("zlib", "musl"))
+        .file(
+            "recipes/spins/small.rhai",
+            "const TARGETS = [\"x86_64\"];\nconst PACKAGES = #{ stage1: [\"zlib\"] };\n",
+        )
+        .args(["--spin", "small", "plan"])
+        .status(2)
+        .run();
+    insta::assert_snapshot!(output.stderr_filtered());
+}
+
 /// Calls that cannot work are found before anything builds: an unknown ctx method, an unknown
 /// function of a stdlib module, a literal of the wrong kind for a ctx method, and a phase whose
 /// name is misspelt (so it would never run).
