@@ -189,6 +189,7 @@ pub fn dispatch(cli: Cli) -> Result<()> {
             };
             for path in recipes {
                 let recipe = Recipe::load(&scripts, &path, &project.recipe_dirs, None)?;
+                fetcher.know_sources(&recipe.sources);
                 for source in &recipe.sources {
                     let fetched = fetcher.fetch(&source.url, &source.sha256)?;
                     if !config.quiet {
@@ -283,6 +284,9 @@ fn build(
             error,
         )
     })?;
+    for recipe in &plan.recipes {
+        fetcher.know_sources(&recipe.sources);
+    }
     let progress = Arc::new(crate::progress::Progress::new(config.quiet));
     let builder = Builder {
         scripts,

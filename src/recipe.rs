@@ -53,6 +53,8 @@ pub struct Source {
     pub strip: usize,
     pub only: Vec<String>,
     pub unpack: bool,
+    /// Where the recipe declares it, `file:line:column`, for errors about it.
+    pub declared_at: String,
 }
 
 impl Source {
@@ -136,6 +138,17 @@ impl<'a> Problems<'a> {
             label: if span.is_some() { "here" } else { "" }.to_string(),
             help,
         })));
+    }
+
+    /// `file:line:column` of `needle` after the declaration of `field`, or of the file.
+    pub fn place(&self, field: &str, needle: &str) -> String {
+        let Some(span) = locate(self.text, field, Some(needle)) else {
+            return self.name.to_string();
+        };
+        let before = &self.text[..span.offset()];
+        let line = before.matches('\n').count() + 1;
+        let column = before.rsplit('\n').next().unwrap_or("").chars().count() + 1;
+        format!("{}:{line}:{column}", self.name)
     }
 
     pub fn finish(mut self) -> Result<()> {
@@ -586,6 +599,8 @@ fn read_sources(declarations: &Map, problems: &mut Problems) -> Vec<Source> {
                 None,
             );
         }
+        // The hash is the part most often written out literally (URLs interpolate VERSION).
+        let declared_at = problems.place("SOURCES", &sha256);
         sources.push(Source {
             url,
             sha256,
@@ -593,6 +608,7 @@ fn read_sources(declarations: &Map, problems: &mut Problems) -> Vec<Source> {
             strip,
             only,
             unpack,
+            declared_at,
         });
     }
     sources
