@@ -272,7 +272,7 @@ impl Recipe {
             values.retain(|(existing, _)| *existing != name);
             values.push((name, value.clone()));
         }
-        let findings = crate::lint::check_calls(scripts, &ast, &text);
+        let findings = crate::lint::check_calls(scripts, &ast, &text, crate::lint::Holder::Recipe);
         let name = source_name.clone();
         let recipe =
             Recipe::from_values(scripts, path, source_name, ast, &values, &text, recipe_dirs);

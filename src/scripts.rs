@@ -40,6 +40,8 @@ pub struct StdlibModule {
     /// Names of the functions that take one argument: the phases a build style offers.
     pub phases: Vec<String>,
     pub bytes: Vec<u8>,
+    /// The compiled module, for checking its calls.
+    pub ast: AST,
     /// The stdlib modules this one imports.
     pub imports: Vec<String>,
     /// Each function's signature and its doc comment, for `serpent api`.
@@ -285,6 +287,11 @@ fn stop_runaways(engine: &mut Engine) {
 /// Whether a value is past a size limit, looking only at its own length (so the check costs
 /// the same however big the value is).
 fn too_large(value: &Dynamic) -> Option<EvalAltResult> {
+    // A value captured by a closure is shared behind a lock the script may hold; the engine's
+    // own limit covers it.
+    if value.is_shared() {
+        return None;
+    }
     let what = if value
         .as_immutable_string_ref()
         .is_ok_and(|text| text.len() > MAX_STRING_SIZE)
@@ -384,6 +391,7 @@ impl StdlibResolver {
             functions,
             callable,
             bytes,
+            ast: ast.clone(),
         });
         stdlib
             .modules

@@ -222,3 +222,22 @@ fn install(ctx) {
         .run();
     assert!(output.stdout.contains("no problems"), "{}", output.stderr);
 }
+
+/// A build style's phases run only when a recipe uses the style: check reads the calls of every
+/// stdlib module too.
+#[test]
+fn calls_in_stdlib_modules_are_checked() {
+    let style = "fn build(ctx) {\n    ctx.make(ctx.recipe.make_args);\n}\n\nfn install(ctx) {\n    ctx.mak([\"install\"]);\n}\n";
+    let output = Test::new()
+        .file("stdlib/plain.rhai", style)
+        .args(["check"])
+        .status(2)
+        .run();
+    assert!(
+        output.stderr.contains("ctx has no method `mak`")
+            && output.stderr.contains("stdlib/plain.rhai:6:9")
+            && output.stderr.contains("did you mean `make`?"),
+        "{}",
+        output.stderr
+    );
+}
