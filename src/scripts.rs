@@ -368,16 +368,7 @@ impl StdlibResolver {
             })
             .collect();
         functions.sort();
-        let callable = ast
-            .iter_functions()
-            .filter(|function| {
-                function.access != FnAccess::Private && !function.name.starts_with("anon$")
-            })
-            .map(|function| {
-                let params = function.params.iter().map(|p| p.to_string()).collect();
-                (function.name.to_string(), params)
-            })
-            .collect();
+        let callable = callable_functions(&ast);
         let mut module =
             Module::eval_ast_as_new(Scope::new(), &ast, engine).inspect_err(|error| {
                 let failure = ScriptError::eval(&stdlib.root, &source_name, error, true);
@@ -400,6 +391,19 @@ impl StdlibResolver {
             .insert(name.to_string(), loaded.clone());
         Ok(loaded)
     }
+}
+
+/// The functions of a module that other scripts may call, with their parameter names.
+fn callable_functions(ast: &AST) -> Vec<(String, Vec<String>)> {
+    ast.iter_functions()
+        .filter(|function| {
+            function.access != FnAccess::Private && !function.name.starts_with("anon$")
+        })
+        .map(|function| {
+            let params = function.params.iter().map(|p| p.to_string()).collect();
+            (function.name.to_string(), params)
+        })
+        .collect()
 }
 
 impl ModuleResolver for StdlibResolver {
