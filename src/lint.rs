@@ -421,8 +421,17 @@ fn used_names(ast: &AST) -> BTreeSet<String> {
 fn map_keys(ast: &AST) -> BTreeSet<String> {
     let mut keys = BTreeSet::new();
     ast.walk(&mut |path: &[ASTNode]| {
-        if let Some(ASTNode::Expr(Expr::Map(map, _))) = path.last() {
-            keys.extend(map.0.iter().map(|(key, _)| key.name.to_string()));
+        match path.last() {
+            Some(ASTNode::Expr(Expr::Map(map, _))) => {
+                keys.extend(map.0.iter().map(|(key, _)| key.name.to_string()));
+            }
+            // A map of constants is made into its value when compiling.
+            Some(ASTNode::Expr(Expr::DynamicConstant(value, _))) => {
+                if let Ok(map) = value.as_map_ref() {
+                    keys.extend(map.keys().map(|key| key.to_string()));
+                }
+            }
+            _ => {}
         }
         true
     });

@@ -206,6 +206,10 @@ fn setup(ctx) {
     each.call("a.txt");
     ctx.run(["true"], #{ cwd: ctx.srcdir });
     print(type_of(tools));
+    let counter = #{ next: |count| count + 1 };
+    let two = counter.next(1);
+    let alias = ctx;
+    alias.write("b.txt", `${two}`);
 }
 
 fn helper(ctx) {
