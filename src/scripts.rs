@@ -224,21 +224,23 @@ impl Scripts {
     }
 }
 
-/// Rhai answers a call of one of serpent's functions with arguments of the wrong kinds with
-/// "Function not found" and the types it was given; this says which forms exist instead.
+/// Rhai answers a call of a function with arguments of the wrong kinds with "Function not
+/// found" and the types it was given; this says which forms exist instead.
 #[allow(deprecated)] // rhai marks the missing-function hook as subject to change
 fn explain_wrong_arguments(engine: &mut Engine) {
-    let own = Signatures::of(engine, false);
-    // The hook also runs when a function that was found fails: a form that fits the arguments
-    // means that, and the function's own error stands.
-    engine.on_missing_function(move |name, args, _, _| {
+    // Listing the engine's functions takes a moment: only a failing call needs them.
+    let known = OnceLock::new();
+    // The hook also runs when a function that was found fails; what it keeps is used only if
+    // the error that follows is "Function not found" for this name.
+    engine.on_missing_function(move |name, args, _, context| {
         // A function that was called has taken its arguments, leaving `()` behind: such an
         // argument tells nothing.
         let given: Vec<Option<Kind>> = args
             .iter()
             .map(|arg| Kind::of_value(arg).filter(|kind| *kind != Kind::Unit))
             .collect();
-        if let Some(mismatch) = own.mismatch(name, &given) {
+        let known = known.get_or_init(|| Signatures::of(context.engine(), true));
+        if let Some(mismatch) = known.mismatch(name, &given) {
             // Rhai's own error, raised next, carries the position and the calls that led here.
             let explanation = format!("{}\n{}", mismatch.message, forms_list(&mismatch.forms));
             crate::script_error::explain_missing_function(name, explanation);

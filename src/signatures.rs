@@ -163,6 +163,10 @@ impl Signatures {
             });
             functions.entry(function.name).or_default().push(params);
         }
+        // The engine lists its functions in no fixed order; messages should not vary.
+        for (name, forms) in functions.iter_mut() {
+            forms.sort_by_cached_key(|params| (params.len(), form(name, params)));
+        }
         Signatures { functions }
     }
 
@@ -226,16 +230,29 @@ impl Signatures {
             .iter()
             .filter(|params| params.len() == given.len())
             .collect();
-        let message = match same_count.first() {
+        // `ctx` is the receiver, not one of the arguments a script writes.
+        let receiver = usize::from(given.first() == Some(&Some(Kind::Context)));
+        // The form the call is closest to: the most arguments of exactly the kind it wants.
+        let closest = same_count.iter().rev().max_by_key(|params| {
+            params
+                .iter()
+                .zip(given)
+                .filter(|(param, given)| given.as_ref() == Some(&param.kind))
+                .count()
+        });
+        let message = match closest {
             None => {
-                let counts: Vec<String> = forms
+                let mut counts: Vec<usize> = forms
                     .iter()
-                    .map(|params| arguments(params.len().saturating_sub(1)))
+                    .map(|params| params.len().saturating_sub(receiver))
                     .collect();
+                counts.sort_unstable();
+                counts.dedup();
+                let counts: Vec<String> = counts.into_iter().map(arguments).collect();
                 format!(
                     "{name} takes {}, not {}",
                     counts.join(" or "),
-                    arguments(given.len().saturating_sub(1))
+                    arguments(given.len().saturating_sub(receiver))
                 )
             }
             Some(params) => wrong_kind(name, params, given),
@@ -269,9 +286,9 @@ fn wrong_kind(name: &str, params: &[Param], given: &[Option<Kind>]) -> String {
         return message;
     }
     format!(
-        "{name} takes {} as {}, not {given}",
-        param.name,
-        param.kind.describe()
+        "{name} needs {} for `{}`, not {given}",
+        param.kind.describe(),
+        param.name
     )
 }
 
