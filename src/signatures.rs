@@ -315,3 +315,45 @@ fn form(name: &str, params: &[Param]) -> String {
     let name = name.strip_prefix("get$").unwrap_or(name);
     format!("{receiver}{name}({})", rest.join(", "))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn own() -> Signatures {
+        let mut engine = Engine::new();
+        crate::context::register_api(&mut engine);
+        Signatures::of(&engine, false)
+    }
+
+    #[test]
+    fn a_string_for_run_points_to_shell() {
+        let given = [Some(Kind::Context), Some(Kind::Text)];
+        let mismatch = own().mismatch("run", &given).expect("a mismatch");
+        assert_eq!(
+            mismatch.message,
+            "run takes an array of arguments; use ctx.shell for a command line"
+        );
+        assert_eq!(
+            mismatch.forms,
+            ["ctx.run(argv: Array)", "ctx.run(argv: Array, options: Map)"]
+        );
+    }
+
+    #[test]
+    fn fitting_or_unknown_arguments_are_no_mismatch() {
+        let signatures = own();
+        let fitting = [Some(Kind::Context), Some(Kind::Array), Some(Kind::Map)];
+        assert!(signatures.mismatch("run", &fitting).is_none());
+        let unknown = [Some(Kind::Context), None];
+        assert!(signatures.mismatch("run", &unknown).is_none());
+        assert!(signatures.mismatch("no_such_function", &unknown).is_none());
+    }
+
+    #[test]
+    fn a_wrong_count_says_how_many_arguments_the_forms_take() {
+        let given = [Some(Kind::Context), Some(Kind::Text)];
+        let mismatch = own().mismatch("write", &given).expect("a mismatch");
+        assert_eq!(mismatch.message, "write takes 2 arguments, not 1 argument");
+    }
+}
