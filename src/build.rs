@@ -14,6 +14,7 @@ use crate::fetch::Fetcher;
 use crate::file_conflict::FileConflict;
 use crate::layout::Layout;
 use crate::merge;
+use crate::patch::{apply_series, SeriesFailure, SeriesPatch};
 use crate::plan::{Instance, Plan, Status};
 use crate::progress::Progress;
 use crate::recipe::{Recipe, PHASES};
@@ -305,21 +306,48 @@ impl Builder<'_> {
                 })?;
             }
         }
-        for patch in &recipe.patches {
-            let text = std::fs::read_to_string(&patch.path)
-                .map_err(|error| Error::io("cannot read patch", &patch.path, error))?;
-            let name = self.scripts.source_name(&patch.path);
-            crate::patch::apply_patch(&text, &name, &srcdir, patch.strip).map_err(|error| {
-                Error::patch(
-                    format!("{}: patch {name} does not apply", instance.id),
-                    "refresh the patch against this version of the source, or drop it; the source tree was left unpatched".to_string(),
-                    &name,
-                    &text,
-                    error,
-                )
-            })?;
+        self.apply_patches(recipe, instance)
+    }
+
+    /// Applies the recipe's patches, all or none, and logs what GNU patch would say to
+    /// `logs/<name>/patch.log`; hunks that applied at an offset are also shown.
+    fn apply_patches(&self, recipe: &Recipe, instance: &Instance) -> Result<()> {
+        if recipe.patches.is_empty() {
+            return Ok(());
         }
-        Ok(())
+        let mut read = Vec::with_capacity(recipe.patches.len());
+        for patch in &recipe.patches {
+            let bytes = std::fs::read(&patch.path)
+                .map_err(|error| Error::io("cannot read patch", &patch.path, error))?;
+            read.push((self.scripts.source_name(&patch.path), bytes, patch.strip));
+        }
+        let series: Vec<SeriesPatch> = read
+            .iter()
+            .map(|(name, bytes, strip)| SeriesPatch {
+                name,
+                bytes,
+                strip: *strip,
+            })
+            .collect();
+        let srcdir = instance.layout.srcdir();
+        let summaries = apply_series(&series, &srcdir)
+            .map_err(|failure| series_failure(&instance.id, &series, failure))?;
+        let mut log = String::new();
+        for (patch, summary) in series.iter().zip(&summaries) {
+            log.push_str(&format!("applying {}\n", patch.name));
+            for line in &summary.log {
+                log.push_str(line);
+                log.push('\n');
+            }
+            for (path, offset) in &summary.offsets {
+                self.progress.message(&format!(
+                    "{}: {}: {path}: {offset}",
+                    instance.id, patch.name
+                ));
+            }
+        }
+        let log_path = instance.layout.logs().join("patch.log");
+        std::fs::write(&log_path, log).map_err(|error| Error::io("cannot write", &log_path, error))
     }
 
     fn context(&self, recipe: &Recipe, instance: &Instance) -> Result<Context> {
@@ -712,4 +740,37 @@ pub fn emulator_for(target: &Target) -> Result<Option<Emulator>> {
 /// The triple of the machine running serpent, for `--build=` in cross builds.
 pub fn host_triple() -> String {
     format!("{}-linux-gnu", std::env::consts::ARCH)
+}
+
+/// The error for a series that did not apply: which patch of how many, and that none is
+/// applied.
+fn series_failure(id: &str, series: &[SeriesPatch], failure: SeriesFailure) -> Error {
+    let total = series.len();
+    let Some(index) = failure.index else {
+        return Error::patch(
+            format!("{id}: cannot write the patched source tree"),
+            "free space or fix permissions and build again; no patch was applied".to_string(),
+            "",
+            "",
+            failure.error,
+        );
+    };
+    let patch = &series[index];
+    let which = if total == 1 {
+        format!("patch {}", patch.name)
+    } else {
+        format!("patch {} of {total}, {},", index + 1, patch.name)
+    };
+    let help = if total == 1 {
+        "refresh the patch against this version of the source, or drop it; the source tree was left unpatched".to_string()
+    } else {
+        format!("refresh the patch against this version of the source, or drop it; none of the {total} patches was applied, the source tree is as unpacked")
+    };
+    Error::patch(
+        format!("{id}: {which} does not apply"),
+        help,
+        patch.name,
+        &String::from_utf8_lossy(patch.bytes),
+        failure.error,
+    )
 }

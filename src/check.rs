@@ -1,6 +1,7 @@
 use std::path::{Path, PathBuf};
 
 use crate::error::{Error, Result};
+use crate::lint::Holder;
 use crate::project::Project;
 use crate::recipe::Recipe;
 use crate::scripts::Scripts;
@@ -79,6 +80,7 @@ pub fn check(scripts: &Scripts, project: &Project, paths: &[PathBuf]) -> Result<
             Err(error) => problems.push(error),
         }
     }
+    problems.extend(check_stdlib(scripts));
     if !problems.is_empty() {
         // A broken recipe also breaks every spin that plans it: say it once.
         let mut seen = std::collections::HashSet::new();
@@ -93,6 +95,29 @@ pub fn check(scripts: &Scripts, project: &Project, paths: &[PathBuf]) -> Result<
     Ok(format!(
         "checked {recipes} recipe(s), {stages} stage(s){spins} and {targets} target(s): no problems"
     ))
+}
+
+/// The calls of every stdlib module's functions, which run only when a recipe uses them.
+fn check_stdlib(scripts: &Scripts) -> Vec<Error> {
+    let mut found = Vec::new();
+    for (name, module) in scripts.modules() {
+        let text = String::from_utf8_lossy(&module.bytes);
+        let findings = crate::lint::check_calls(scripts, &module.ast, &text, Holder::Module);
+        if findings.is_empty() {
+            continue;
+        }
+        let source_name = format!("stdlib/{name}.rhai");
+        let mut problems = crate::recipe::Problems::new(&source_name, &text);
+        for finding in findings {
+            problems.add_at(finding.span, finding.message, finding.help);
+        }
+        match problems.finish() {
+            Err(Error::Many(many)) => found.extend(many),
+            Err(error) => found.push(error),
+            Ok(()) => {}
+        }
+    }
+    found
 }
 
 /// A spin is checked by reading and planning it: every recipe it builds, with its overrides,
@@ -135,30 +160,17 @@ fn check_recipe(scripts: &Scripts, project: &Project, path: &Path) -> Result<()>
                     .then(|| path.file_stem().unwrap().to_string_lossy().into_owned())
             }),
     );
-    let missing: Vec<&String> = recipe
+    let names: Vec<&str> = known.iter().map(String::as_str).collect();
+    let folder = scripts.source_name(&stage.dir);
+    let mut problems: Vec<Error> = recipe
         .depends
         .iter()
         .filter(|name| !name.contains('/') && !known.contains(name))
+        .map(|name| recipe.unknown_dependency(name, &names, &folder))
         .collect();
-    if missing.is_empty() {
-        return Ok(());
+    match problems.len() {
+        0 => Ok(()),
+        1 => Err(problems.remove(0)),
+        _ => Err(Error::Many(problems)),
     }
-    let text =
-        std::fs::read_to_string(path).map_err(|error| Error::io("cannot read", path, error))?;
-    let mut problems = crate::recipe::Problems::new(&recipe.source_name, &text);
-    for name in missing {
-        let names: Vec<&str> = known.iter().map(String::as_str).collect();
-        let help =
-            crate::suggest::closest(name, &names).map(|guess| format!("did you mean \"{guess}\"?"));
-        problems.add(
-            "DEPENDS",
-            Some(&format!("\"{name}\"")),
-            format!(
-                "unknown dependency \"{name}\": no {name}.rhai in {}",
-                scripts.source_name(&stage.dir)
-            ),
-            help,
-        );
-    }
-    problems.finish()
 }

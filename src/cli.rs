@@ -158,11 +158,12 @@ pub enum Command {
         #[arg(long)]
         only: Vec<String>,
     },
-    /// Apply a patch the way recipes do.
+    /// Apply a series of patches to DIR the way recipes do: all of them, or none.
     #[command(hide = true)]
     Patch {
-        patch: PathBuf,
         dir: PathBuf,
+        #[arg(required = true)]
+        patches: Vec<PathBuf>,
         #[arg(long, short = 'p', default_value_t = 1)]
         strip: usize,
     },

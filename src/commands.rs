@@ -68,19 +68,12 @@ pub fn dispatch(cli: Cli) -> Result<()> {
             )?;
             std::process::exit(code);
         }
-        Command::Patch { patch, dir, strip } => {
-            let text = std::fs::read_to_string(patch)
-                .map_err(|error| Error::io("cannot read", patch, error))?;
-            let name = patch.display().to_string();
-            crate::patch::apply_patch(&text, &name, dir, *strip).map_err(|error| {
-                Error::patch(
-                    format!("patch {name} does not apply"),
-                    "nothing was changed".to_string(),
-                    &name,
-                    &text,
-                    error,
-                )
-            })?;
+        Command::Patch {
+            dir,
+            patches,
+            strip,
+        } => {
+            patch_series(dir, patches, *strip)?;
             return Ok(());
         }
         Command::Fetch { recipes, import } if !import.is_empty() => {
@@ -196,6 +189,7 @@ pub fn dispatch(cli: Cli) -> Result<()> {
             };
             for path in recipes {
                 let recipe = Recipe::load(&scripts, &path, &project.recipe_dirs, None)?;
+                fetcher.know_sources(&recipe.sources);
                 for source in &recipe.sources {
                     let fetched = fetcher.fetch(&source.url, &source.sha256)?;
                     if !config.quiet {
@@ -290,6 +284,9 @@ fn build(
             error,
         )
     })?;
+    for recipe in &plan.recipes {
+        fetcher.know_sources(&recipe.sources);
+    }
     let progress = Arc::new(crate::progress::Progress::new(config.quiet));
     let builder = Builder {
         scripts,
@@ -539,4 +536,38 @@ fn sandbox_run(
     Ok(status
         .code()
         .unwrap_or_else(|| 128 + status.signal().unwrap_or(0)))
+}
+
+/// `serpent patch DIR PATCH...`: applies a series the way recipes do and prints what GNU patch
+/// would say.
+fn patch_series(dir: &Path, patches: &[PathBuf], strip: usize) -> Result<()> {
+    let mut read = Vec::with_capacity(patches.len());
+    for patch in patches {
+        let bytes = std::fs::read(patch).map_err(|error| Error::io("cannot read", patch, error))?;
+        read.push((patch.display().to_string(), bytes));
+    }
+    let series: Vec<crate::patch::SeriesPatch> = read
+        .iter()
+        .map(|(name, bytes)| crate::patch::SeriesPatch { name, bytes, strip })
+        .collect();
+    let summaries = crate::patch::apply_series(&series, dir).map_err(|failure| {
+        let (name, text) = match failure.index {
+            Some(index) => (
+                series[index].name,
+                String::from_utf8_lossy(series[index].bytes).into_owned(),
+            ),
+            None => ("", String::new()),
+        };
+        Error::patch(
+            format!("patch {name} does not apply"),
+            "nothing was changed: none of the patches was applied".to_string(),
+            name,
+            &text,
+            failure.error,
+        )
+    })?;
+    for line in summaries.iter().flat_map(|summary| &summary.log) {
+        println!("{line}");
+    }
+    Ok(())
 }

@@ -422,11 +422,25 @@ impl Context {
                 }
             }
         }
-        let text = io("read", &file, std::fs::read_to_string(&file))?;
-        match crate::patch::apply_patch(&text, &file.to_string_lossy(), &dir, strip) {
-            Ok(_) => Ok(()),
-            Err(error) => fail(error.to_string()),
+        let bytes = io("read", &file, std::fs::read(&file))?;
+        let summary = match crate::patch::apply_patch(&bytes, &file.to_string_lossy(), &dir, strip)
+        {
+            Ok(summary) => summary,
+            Err(error) => return fail(error.to_string()),
+        };
+        // What GNU patch would say, offsets included, goes to the phase's log.
+        let mut report = String::new();
+        for line in &summary.log {
+            report.push_str(line);
+            report.push('\n');
         }
+        let log = self.log_path();
+        let appended = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&log)
+            .and_then(|mut file| std::io::Write::write_all(&mut file, report.as_bytes()));
+        io("write", &log, appended)
     }
 
     fn field(map: &Map, key: &str) -> Dynamic {

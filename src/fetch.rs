@@ -26,18 +26,20 @@
 //! With `offline` set, http(s) mirrors and http(s) upstream URLs are skipped;
 //! `file://` locations are still used.
 
+use std::collections::BTreeMap;
 use std::error::Error as StdError;
 use std::fmt;
 use std::fs::File;
 use std::io::{self, Read};
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
-use std::sync::OnceLock;
+use std::sync::{Mutex, OnceLock};
 use std::time::Duration;
 
 use reqwest::blocking::Client;
 use reqwest::{StatusCode, Url};
 
+use crate::recipe::Source;
 use crate::store::{is_sha256_hex, Staging, Store, CHUNK};
 
 /// How long to wait for a TCP (and TLS) connection to be established.
@@ -105,11 +107,27 @@ pub enum FetchError {
     /// mirror. `attempts` lists local locations that failed other than by
     /// not having the file (e.g. a wrong hash).
     #[error(
-        "cannot fetch {url}: not in the source store and --offline is set; \
-         import it with 'serpent fetch --import FILE' or drop --offline{}",
+        "cannot fetch {url}: not in the source store and --offline is set\n  \
+         expected sha256 {expected}{}{}",
+        OfflineAdvice { name, stored_as },
         AttemptList(attempts)
     )]
-    Offline { url: String, attempts: Vec<Attempt> },
+    Offline {
+        url: String,
+        expected: String,
+        /// The URL's file name.
+        name: String,
+        /// Hashes of files of that name in the store: the recipe may expect the wrong one.
+        stored_as: Vec<String>,
+        attempts: Vec<Attempt>,
+    },
+
+    /// A fetch for the source a recipe declares, naming where it is declared.
+    #[error("{error}\n  the source is declared at {place}")]
+    ForSource {
+        place: String,
+        error: Box<FetchError>,
+    },
 
     /// Several locations were tried and none worked.
     #[error("cannot fetch {url}: every location failed:{}", AttemptList(attempts))]
@@ -169,6 +187,35 @@ impl fmt::Display for Attempt {
     }
 }
 
+/// What to do about a file missing offline: import it, or, when the store has a file of that
+/// name with another hash, correct the recipe's hash (importing the file again would change
+/// nothing).
+struct OfflineAdvice<'a> {
+    name: &'a str,
+    stored_as: &'a [String],
+}
+
+impl fmt::Display for OfflineAdvice<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.stored_as.is_empty() {
+            return f
+                .write_str("\n  import it with 'serpent fetch --import FILE' or drop --offline");
+        }
+        write!(
+            f,
+            "\n  a file named {} is in the store with another hash:",
+            self.name
+        )?;
+        for hash in self.stored_as {
+            write!(f, "\n    sha256 {hash}")?;
+        }
+        f.write_str(
+            "\n  if it is the right file, the recipe's sha256 is wrong \
+             (importing it again changes nothing)",
+        )
+    }
+}
+
 /// Renders attempts as indented lines, each preceded by a newline.
 struct AttemptList<'a>(&'a [Attempt]);
 
@@ -210,6 +257,8 @@ pub struct Fetcher {
     /// Built on the first network fetch; building it loads TLS roots and
     /// starts a runtime thread, which cache hits should not pay for.
     client: OnceLock<Client>,
+    /// Where each hash is declared (`recipe:line:column`), for errors.
+    declared: Mutex<BTreeMap<String, String>>,
 }
 
 /// A single place a file can be read from.
@@ -263,6 +312,18 @@ impl Fetcher {
             mirrors,
             offline,
             client: OnceLock::new(),
+            declared: Mutex::new(BTreeMap::new()),
+        }
+    }
+
+    /// Makes errors fetching these sources name where they are declared (the first place, when
+    /// two recipes declare one file).
+    pub fn know_sources(&self, sources: &[Source]) {
+        let mut declared = self.declared.lock().unwrap_or_else(|e| e.into_inner());
+        for source in sources {
+            declared
+                .entry(source.sha256.clone())
+                .or_insert_with(|| source.declared_at.clone());
         }
     }
 
@@ -274,6 +335,19 @@ impl Fetcher {
     /// Ensures the file with this sha256 is in the store, getting it from a
     /// mirror or `url` if it is not there yet.
     pub fn fetch(&self, url: &str, sha256: &str) -> Result<Fetched, FetchError> {
+        self.fetch_anonymous(url, sha256).map_err(|error| {
+            let declared = self.declared.lock().unwrap_or_else(|e| e.into_inner());
+            match declared.get(sha256) {
+                Some(place) => FetchError::ForSource {
+                    place: place.clone(),
+                    error: Box::new(error),
+                },
+                None => error,
+            }
+        })
+    }
+
+    fn fetch_anonymous(&self, url: &str, sha256: &str) -> Result<Fetched, FetchError> {
         if !is_sha256_hex(sha256) {
             return Err(FetchError::InvalidHash {
                 sha256: sha256.to_string(),
@@ -296,57 +370,62 @@ impl Fetcher {
         }
 
         let mut attempts = Vec::new();
-        let mut skipped_network = false;
-
-        for (name, base) in &mirrors {
-            if self.offline && base.is_remote() {
-                skipped_network = true;
-                continue;
-            }
-            for location in mirror_locations(base, upstream.file_name.as_deref(), sha256) {
-                if let Some(path) = self.try_location(&location, sha256, &mut attempts)? {
-                    return Ok(Fetched {
-                        path,
-                        origin: Origin::Mirror(name.to_string()),
-                    });
-                }
-            }
+        let name = upstream
+            .file_name
+            .as_deref()
+            .map(|name| String::from_utf8_lossy(&percent_decode(name)).into_owned())
+            .unwrap_or_default();
+        let found = self.try_everywhere(&upstream, &mirrors, sha256, &mut attempts)?;
+        if let Some(fetched) = found {
+            self.store.remember_name(&name, sha256);
+            return Ok(fetched);
         }
-
-        if self.offline && upstream.location.is_remote() {
-            skipped_network = true;
-        } else if let Some(path) = self.try_location(&upstream.location, sha256, &mut attempts)? {
-            return Ok(Fetched {
-                path,
-                origin: Origin::Upstream,
-            });
-        }
-
+        let skipped_network = self.offline
+            && (upstream.location.is_remote() || mirrors.iter().any(|(_, m)| m.is_remote()));
         let url = url.to_string();
         if skipped_network {
             attempts.retain(|a| a.failure != Failure::NotFound);
-            return Err(FetchError::Offline { url, attempts });
-        }
-        if attempts.len() == 1 {
-            let Attempt { location, failure } = attempts.remove(0);
-            return Err(match failure {
-                Failure::NotFound => FetchError::NotFound { url: location },
-                Failure::HttpStatus(status) => FetchError::HttpStatus {
-                    url: location,
-                    status,
-                },
-                Failure::ChecksumMismatch { expected, actual } => FetchError::ChecksumMismatch {
-                    url: location,
-                    expected,
-                    actual,
-                },
-                Failure::Error(message) => FetchError::Download {
-                    url: location,
-                    message,
-                },
+            let stored_as = self.store.hashes_named(&name);
+            return Err(FetchError::Offline {
+                url,
+                expected: sha256.to_string(),
+                name,
+                stored_as,
+                attempts,
             });
         }
-        Err(FetchError::AllFailed { url, attempts })
+        Err(single_failure(url, attempts))
+    }
+
+    /// Tries each mirror, then the URL itself, skipping the network when offline.
+    fn try_everywhere(
+        &self,
+        upstream: &Upstream,
+        mirrors: &[(&str, Location)],
+        sha256: &str,
+        attempts: &mut Vec<Attempt>,
+    ) -> Result<Option<Fetched>, FetchError> {
+        for (name, base) in mirrors {
+            if self.offline && base.is_remote() {
+                continue;
+            }
+            for location in mirror_locations(base, upstream.file_name.as_deref(), sha256) {
+                if let Some(path) = self.try_location(&location, sha256, attempts)? {
+                    return Ok(Some(Fetched {
+                        path,
+                        origin: Origin::Mirror(name.to_string()),
+                    }));
+                }
+            }
+        }
+        if self.offline && upstream.location.is_remote() {
+            return Ok(None);
+        }
+        let found = self.try_location(&upstream.location, sha256, attempts)?;
+        Ok(found.map(|path| Fetched {
+            path,
+            origin: Origin::Upstream,
+        }))
     }
 
     fn cached(&self, sha256: &str) -> Option<Fetched> {
@@ -472,6 +551,31 @@ impl Fetcher {
             }));
         }
         Ok(self.store.commit(staging, sha256)?)
+    }
+}
+
+/// The error for a fetch that failed everywhere it was tried: that one failure when there was
+/// one place, else the list.
+fn single_failure(url: String, mut attempts: Vec<Attempt>) -> FetchError {
+    if attempts.len() != 1 {
+        return FetchError::AllFailed { url, attempts };
+    }
+    let Attempt { location, failure } = attempts.remove(0);
+    match failure {
+        Failure::NotFound => FetchError::NotFound { url: location },
+        Failure::HttpStatus(status) => FetchError::HttpStatus {
+            url: location,
+            status,
+        },
+        Failure::ChecksumMismatch { expected, actual } => FetchError::ChecksumMismatch {
+            url: location,
+            expected,
+            actual,
+        },
+        Failure::Error(message) => FetchError::Download {
+            url: location,
+            message,
+        },
     }
 }
 
@@ -1005,7 +1109,8 @@ mod tests {
         assert_eq!(
             err.to_string(),
             format!(
-                "cannot fetch {url}: not in the source store and --offline is set; \
+                "cannot fetch {url}: not in the source store and --offline is set\n  \
+                 expected sha256 {hash}\n  \
                  import it with 'serpent fetch --import FILE' or drop --offline"
             )
         );

@@ -127,7 +127,7 @@ impl Plan {
             }
         }
 
-        select_packages(&spin, &stages, &recipes, &mut by_name)?;
+        select_packages(scripts, &spin, &stages, &recipes, &mut by_name)?;
 
         let mut instances: Vec<Instance> = Vec::new();
         let mut index: BTreeMap<(usize, usize, String), usize> = BTreeMap::new();
@@ -190,16 +190,8 @@ impl Plan {
                             .filter(|(s, _)| *s == dep_stage)
                             .map(|(_, name)| name.as_str())
                             .collect();
-                        let hint = match closest(&dep_name, &known) {
-                            Some(guess) => format!("; did you mean `{guess}`?"),
-                            None => {
-                                format!("; {} has: {}", stages[dep_stage].name, known.join(", "))
-                            }
-                        };
-                        return Err(Error::Usage(format!(
-                            "{} depends on `{dependency}`, which is not a recipe of {}{hint}",
-                            recipes[recipe].source_name, stages[dep_stage].name
-                        )));
+                        let folder = scripts.source_name(&stages[dep_stage].dir);
+                        return Err(recipes[recipe].unknown_dependency(dependency, &known, &folder));
                     }
                 }
             }
@@ -530,6 +522,7 @@ fn topological_order(instances: &[Instance]) -> Result<Vec<usize>> {
 /// Narrows each stage the spin names in PACKAGES to those recipes and what they depend on
 /// within the stage.
 fn select_packages(
+    scripts: &Scripts,
     spin: &Spin,
     stages: &[Stage],
     recipes: &[Recipe],
@@ -554,12 +547,18 @@ fn select_packages(
             .map(|(_, name)| name.as_str())
             .collect();
         let mut wanted: Vec<String> = Vec::new();
-        let mut pending: Vec<String> = names.clone();
-        while let Some(name) = pending.pop() {
+        // Each name with the recipe whose DEPENDS asked for it (none: the spin's PACKAGES).
+        let mut pending: Vec<(String, Option<usize>)> =
+            names.iter().map(|name| (name.clone(), None)).collect();
+        while let Some((name, asked_by)) = pending.pop() {
             if wanted.contains(&name) {
                 continue;
             }
             let Some(recipe) = by_name.get(&(stage, name.clone())) else {
+                if let Some(asker) = asked_by {
+                    let folder = scripts.source_name(&stages[stage].dir);
+                    return Err(recipes[asker].unknown_dependency(&name, &known, &folder));
+                }
                 let hint = match closest(&name, &known) {
                     Some(guess) => format!("; did you mean `{guess}`?"),
                     None => format!("; {stage_name} has: {}", known.join(", ")),
@@ -573,7 +572,7 @@ fn select_packages(
                     .depends
                     .iter()
                     .filter(|dependency| !dependency.contains('/'))
-                    .cloned(),
+                    .map(|dependency| (dependency.clone(), Some(*recipe))),
             );
             wanted.push(name);
         }

@@ -28,7 +28,7 @@ const FIELDS: &[(&str, Kind, &str)] = &[
     ("HOMEPAGE", Kind::Text, "the upstream project's page"),
     ("LICENSE", Kind::Text, "an SPDX expression"),
     ("SOURCES", Kind::List, "maps with url and sha256, optionally dest, strip, only, unpack"),
-    ("PATCHES", Kind::List, "file names in recipes/patches/<NAME>/, or maps with file and strip; default: every file there, by name"),
+    ("PATCHES", Kind::List, "file names in recipes/patches/<NAME>/, or maps with file and strip; [] for none; without PATCHES: every file there, by name"),
     ("DEPENDS", Kind::Texts, "names of recipes that must be built first"),
     ("STYLE", Kind::Text, "a build style from stdlib/ that supplies the phases: autotools, cmake, meson, make"),
     ("CONFIGURE_ARGS", Kind::Texts, "extra arguments for ./configure (autotools)"),
@@ -53,6 +53,8 @@ pub struct Source {
     pub strip: usize,
     pub only: Vec<String>,
     pub unpack: bool,
+    /// Where the recipe declares it, `file:line:column`, for errors about it.
+    pub declared_at: String,
 }
 
 impl Source {
@@ -125,6 +127,28 @@ impl<'a> Problems<'a> {
             label,
             help,
         })));
+    }
+
+    /// Records a problem at a known place in the script (or with none).
+    pub fn add_at(&mut self, span: Option<SourceSpan>, message: String, help: Option<String>) {
+        self.found.push(Error::Recipe(Box::new(RecipeProblem {
+            message: format!("{}: {message}", self.name),
+            source_code: NamedSource::new(self.name, self.text.to_string()),
+            span,
+            label: if span.is_some() { "here" } else { "" }.to_string(),
+            help,
+        })));
+    }
+
+    /// `file:line:column` of `needle` after the declaration of `field`, or of the file.
+    pub fn place(&self, field: &str, needle: &str) -> String {
+        let Some(span) = locate(self.text, field, Some(needle)) else {
+            return self.name.to_string();
+        };
+        let before = &self.text[..span.offset()];
+        let line = before.matches('\n').count() + 1;
+        let column = before.rsplit('\n').next().unwrap_or("").chars().count() + 1;
+        format!("{}:{line}:{column}", self.name)
     }
 
     pub fn finish(mut self) -> Result<()> {
@@ -248,8 +272,11 @@ impl Recipe {
             values.retain(|(existing, _)| *existing != name);
             values.push((name, value.clone()));
         }
-        let mut recipe =
-            Recipe::from_values(scripts, path, source_name, ast, &values, &text, recipe_dirs)?;
+        let findings = crate::lint::check_calls(scripts, &ast, &text, crate::lint::Holder::Recipe);
+        let name = source_name.clone();
+        let recipe =
+            Recipe::from_values(scripts, path, source_name, ast, &values, &text, recipe_dirs);
+        let mut recipe = with_findings(recipe, findings, &name, &text)?;
         recipe.imports = imports_of(&text);
         if let Some(style) = &recipe.style {
             if !recipe.imports.contains(style) {
@@ -371,7 +398,8 @@ impl Recipe {
             .map(|dir| dir.join("patches").join(&name))
             .find(|dir| dir.is_dir())
             .unwrap_or_else(|| scripts.root.join("recipes/patches").join(&name));
-        let patches = read_patches(&declarations, &patch_dir, &mut problems);
+        let patches_declared = values.iter().any(|(name, _)| name == "PATCHES");
+        let patches = read_patches(&declarations, patches_declared, &patch_dir, &mut problems);
         let phases: Vec<String> = ast
             .iter_functions()
             .filter(|function| PHASES.contains(&function.name) && function.params.len() == 1)
@@ -400,6 +428,46 @@ impl Recipe {
             imports: Vec::new(),
         })
     }
+}
+
+impl Recipe {
+    /// A DEPENDS entry that names no recipe of `folder` (the stage's recipe folder), pointing
+    /// at it in the recipe and suggesting the closest of `known`.
+    pub fn unknown_dependency(&self, name: &str, known: &[&str], folder: &str) -> Error {
+        let text = String::from_utf8_lossy(&self.bytes);
+        let mut problems = Problems::new(&self.source_name, &text);
+        let help = closest(name, known).map(|guess| format!("did you mean \"{guess}\"?"));
+        problems.add(
+            "DEPENDS",
+            Some(&format!("\"{name}\"")),
+            format!("unknown dependency \"{name}\": no {name}.rhai in {folder}"),
+            help,
+        );
+        problems.finish().expect_err("a problem was added")
+    }
+}
+
+/// A recipe's declaration problems together with the calls in it that cannot work.
+fn with_findings(
+    recipe: Result<Recipe>,
+    findings: Vec<crate::lint::Finding>,
+    name: &str,
+    text: &str,
+) -> Result<Recipe> {
+    if findings.is_empty() {
+        return recipe;
+    }
+    let mut problems = Problems::new(name, text);
+    if let Err(error) = recipe {
+        problems.found.extend(match error {
+            Error::Many(many) => many,
+            other => vec![other],
+        });
+    }
+    for finding in findings {
+        problems.add_at(finding.span, finding.message, finding.help);
+    }
+    Err(problems.finish().expect_err("findings were added"))
 }
 
 /// The modules named by `import "..."` statements in a script.
@@ -531,6 +599,8 @@ fn read_sources(declarations: &Map, problems: &mut Problems) -> Vec<Source> {
                 None,
             );
         }
+        // The hash is the part most often written out literally (URLs interpolate VERSION).
+        let declared_at = problems.place("SOURCES", &sha256);
         sources.push(Source {
             url,
             sha256,
@@ -538,18 +608,26 @@ fn read_sources(declarations: &Map, problems: &mut Problems) -> Vec<Source> {
             strip,
             only,
             unpack,
+            declared_at,
         });
     }
     sources
 }
 
-fn read_patches(declarations: &Map, dir: &Path, problems: &mut Problems) -> Vec<PatchFile> {
+/// The patches a recipe applies: the ones PATCHES names (none for `[]`), or, when the recipe
+/// does not declare PATCHES at all, every file in its patch folder by name.
+fn read_patches(
+    declarations: &Map,
+    declared_at_all: bool,
+    dir: &Path,
+    problems: &mut Problems,
+) -> Vec<PatchFile> {
     let declared = declarations["patches"]
         .clone()
         .into_array()
         .unwrap_or_default();
     let mut patches = Vec::new();
-    if declared.is_empty() {
+    if !declared_at_all {
         let Ok(entries) = std::fs::read_dir(dir) else {
             return patches;
         };

@@ -1,3 +1,4 @@
+use std::cell::RefCell;
 use std::fmt;
 use std::path::Path;
 
@@ -14,6 +15,25 @@ pub struct ScriptError {
     help: Option<String>,
     /// Raised while reading a script rather than while running a phase: a bad recipe.
     is_static: bool,
+}
+
+thread_local! {
+    /// Why the last call of a function by this name found no form taking its arguments.
+    static MISSING_FUNCTION: RefCell<Option<(String, String)>> = const { RefCell::new(None) };
+}
+
+/// Keeps what to say instead of rhai's "Function not found" for the call of `name` that is
+/// failing on this thread (the hook that knows does not know where the call is; the error
+/// rhai raises after it does).
+pub fn explain_missing_function(name: &str, explanation: String) {
+    MISSING_FUNCTION.with(|kept| *kept.borrow_mut() = Some((name.to_string(), explanation)));
+}
+
+fn missing_function_explanation(signature: &str) -> Option<String> {
+    let (name, explanation) = MISSING_FUNCTION.with(|kept| kept.borrow_mut().take())?;
+    signature
+        .starts_with(&format!("{name} ("))
+        .then_some(explanation)
 }
 
 /// One place in one script.
@@ -94,8 +114,13 @@ impl ScriptError {
         self
     }
 
+    /// Adds advice, after any the error already has.
     pub fn with_help(mut self, help: impl Into<String>) -> ScriptError {
-        self.help = Some(help.into());
+        let help = help.into();
+        self.help = Some(match self.help.take() {
+            Some(first) => format!("{first}\n{help}"),
+            None => help,
+        });
         self
     }
 
@@ -141,31 +166,83 @@ impl ScriptError {
             }
         }
         let position = inner.position();
-        let message = match inner {
-            EvalAltResult::ErrorRuntime(value, _) if value.is_string() => value.to_string(),
-            other => {
-                let text = other.to_string();
-                let suffix = format!(" ({position})");
-                text.strip_suffix(&suffix).unwrap_or(&text).to_string()
-            }
-        };
+        let message = message_of(inner);
         let mut caller = top.to_string();
         let mut calls = Vec::new();
-        for (name, defined_in, call_site) in &frames {
-            let label = format!("in this call to {name}");
+        // A function calling itself from one place is shown once, with the number of times.
+        let mut index = 0;
+        while index < frames.len() {
+            let (name, defined_in, call_site) = &frames[index];
+            let repeats = frames[index + 1..]
+                .iter()
+                .take_while(|frame| *frame == &frames[index])
+                .count();
+            let label = match repeats {
+                0 => format!("in this call to {name}"),
+                more => format!("in this call to {name}, made {} times over", more + 1),
+            };
             calls.extend(Snippet::new(root, &caller, *call_site, label));
             if !defined_in.is_empty() {
                 caller = defined_in.clone();
             }
+            index += repeats + 1;
         }
         calls.reverse();
-        let at = Snippet::new(root, &caller, position, message.clone());
+        // A message of several lines is a headline and an explanation, shown as help.
+        let (headline, explanation) = match message.split_once('\n') {
+            Some((headline, rest)) => (headline.to_string(), Some(rest.to_string())),
+            None => (message, None),
+        };
+        let at = Snippet::new(root, &caller, position, headline.clone());
         ScriptError {
-            message: format!("{message}\n  at {}", location(&caller, position)),
+            message: format!("{headline}\n  at {}", location(&caller, position)),
             at,
             calls,
-            help: None,
+            help: explanation,
             is_static,
+        }
+    }
+}
+
+/// The error's text without the position rhai appends to it.
+fn message_of(error: &EvalAltResult) -> String {
+    match error {
+        EvalAltResult::ErrorRuntime(value, _) if value.is_string() => value.to_string(),
+        EvalAltResult::ErrorFunctionNotFound(signature, _) => {
+            missing_function_explanation(signature).unwrap_or_else(|| limit_message(error))
+        }
+        other => limit_message(other),
+    }
+}
+
+/// What a limit that stopped a script means, the explanation after a line break (shown as
+/// help); other errors as rhai words them, without the position it appends.
+pub fn limit_message(error: &EvalAltResult) -> String {
+    use crate::scripts::{MAX_ARRAY_SIZE, MAX_CALL_LEVELS, MAX_MAP_SIZE, MAX_OPERATIONS};
+    let data =
+        "serpent limits how much a script may hold; let a command or a file carry large data";
+    match error {
+        EvalAltResult::ErrorTooManyOperations(_) => format!(
+            "Too many operations: the script was stopped after {MAX_OPERATIONS} steps\n\
+             does a loop never end? A phase or a script's top level may take that many steps"
+        ),
+        EvalAltResult::ErrorStackOverflow(_) => format!(
+            "Stack overflow: functions called each other more than {MAX_CALL_LEVELS} deep\n\
+             does a function call itself without end?"
+        ),
+        EvalAltResult::ErrorDataTooLarge(what, _) if what.starts_with("Length of string") => {
+            format!("Length of string too large: a string grew past 8 MiB\n{data}")
+        }
+        EvalAltResult::ErrorDataTooLarge(what, _) if what.starts_with("Size of array") => {
+            format!("Size of array too large: an array grew past {MAX_ARRAY_SIZE} items\n{data}")
+        }
+        EvalAltResult::ErrorDataTooLarge(what, _) if what.starts_with("Size of object map") => {
+            format!("Size of map too large: a map grew past {MAX_MAP_SIZE} entries\n{data}")
+        }
+        other => {
+            let text = other.to_string();
+            let suffix = format!(" ({})", other.position());
+            text.strip_suffix(&suffix).unwrap_or(&text).to_string()
         }
     }
 }

@@ -1,21 +1,27 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 
 use rhai::module_resolvers::ModuleResolver;
-use rhai::{Engine, EvalAltResult, Module, Position, Scope, Shared, AST};
+use rhai::{Dynamic, Engine, EvalAltResult, FnAccess, Module, Position, Scope, Shared, AST};
 
 use crate::error::{Error, Result};
 use crate::script_error::ScriptError;
+use crate::signatures::{Kind, Signatures};
 
-/// Limits that keep a runaway script from hanging or exhausting the machine. They are set
-/// explicitly so debug and release builds behave the same.
-const MAX_OPERATIONS: u64 = 200_000_000;
-const MAX_CALL_LEVELS: usize = 64;
+/// Limits that stop a runaway script within seconds. They are set explicitly so debug and
+/// release builds behave the same. serpent stops a script that passes one of them when it next
+/// reads a variable; the engine's own limits, at twice these, catch what that misses.
+///
+/// Rhai measures a whole array or map again after every change to it, so growing one to n items
+/// one at a time costs n²/2 item visits: the array and map limits are what keeps a runaway
+/// `push` short. Recipes hold tens of items; a long listing belongs in a file or a command.
+pub(crate) const MAX_OPERATIONS: u64 = 20_000_000;
+pub(crate) const MAX_CALL_LEVELS: usize = 48;
 const MAX_EXPRESSION_DEPTH: usize = 64;
-const MAX_STRING_SIZE: usize = 16 << 20;
-const MAX_ARRAY_SIZE: usize = 1 << 20;
-const MAX_MAP_SIZE: usize = 1 << 16;
+pub(crate) const MAX_STRING_SIZE: usize = 8 << 20;
+pub(crate) const MAX_ARRAY_SIZE: usize = 8 << 10;
+pub(crate) const MAX_MAP_SIZE: usize = 8 << 10;
 const MAX_MODULES: usize = 256;
 
 /// The Rhai engine with serpent's API and the stdlib modules, compiled once at start-up.
@@ -23,6 +29,9 @@ pub struct Scripts {
     pub engine: Engine,
     pub root: PathBuf,
     stdlib: Arc<Stdlib>,
+    /// serpent's own functions, and with them the engine's standard ones (listed when needed).
+    own: Signatures,
+    standard: OnceLock<Signatures>,
 }
 
 /// A stdlib module and what the tool needs to know about it.
@@ -31,10 +40,14 @@ pub struct StdlibModule {
     /// Names of the functions that take one argument: the phases a build style offers.
     pub phases: Vec<String>,
     pub bytes: Vec<u8>,
+    /// The compiled module, for checking its calls.
+    pub ast: AST,
     /// The stdlib modules this one imports.
     pub imports: Vec<String>,
     /// Each function's signature and its doc comment, for `serpent api`.
     pub functions: Vec<(String, String)>,
+    /// The functions other scripts may call, with their parameter names.
+    pub callable: Vec<(String, Vec<String>)>,
 }
 
 struct Stdlib {
@@ -60,12 +73,12 @@ impl Scripts {
         engine
             .set_strict_variables(true)
             .set_fail_on_invalid_map_property(true)
-            .set_max_operations(MAX_OPERATIONS)
-            .set_max_call_levels(MAX_CALL_LEVELS)
+            .set_max_operations(2 * MAX_OPERATIONS)
+            .set_max_call_levels(2 * MAX_CALL_LEVELS)
             .set_max_expr_depths(MAX_EXPRESSION_DEPTH, MAX_EXPRESSION_DEPTH)
-            .set_max_string_size(MAX_STRING_SIZE)
-            .set_max_array_size(MAX_ARRAY_SIZE)
-            .set_max_map_size(MAX_MAP_SIZE)
+            .set_max_string_size(2 * MAX_STRING_SIZE)
+            .set_max_array_size(2 * MAX_ARRAY_SIZE)
+            .set_max_map_size(2 * MAX_MAP_SIZE)
             .set_max_modules(MAX_MODULES)
             .set_module_resolver(StdlibResolver(stdlib.clone()));
         engine.disable_symbol("eval");
@@ -74,8 +87,12 @@ impl Scripts {
             eprintln!("{}:{position}: {text}", source.unwrap_or("script"))
         });
         crate::context::register_api(&mut engine);
+        stop_runaways(&mut engine);
+        explain_wrong_arguments(&mut engine);
 
         let scripts = Scripts {
+            own: Signatures::of(&engine, false),
+            standard: OnceLock::new(),
             engine,
             root: root.to_path_buf(),
             stdlib,
@@ -114,6 +131,17 @@ impl Scripts {
         }
         names.sort();
         Ok(names)
+    }
+
+    /// The functions serpent registers: the `ctx` methods and properties.
+    pub fn signatures(&self) -> &Signatures {
+        &self.own
+    }
+
+    /// Every function a script can call without importing anything.
+    pub fn standard_functions(&self) -> &Signatures {
+        self.standard
+            .get_or_init(|| Signatures::of(&self.engine, true))
     }
 
     /// A stdlib module by its import name, e.g. `autotools`.
@@ -196,6 +224,97 @@ impl Scripts {
     }
 }
 
+/// Rhai answers a call of a function with arguments of the wrong kinds with "Function not
+/// found" and the types it was given; this says which forms exist instead.
+#[allow(deprecated)] // rhai marks the missing-function hook as subject to change
+fn explain_wrong_arguments(engine: &mut Engine) {
+    // Listing the engine's functions takes a moment: only a failing call needs them.
+    let known = OnceLock::new();
+    // The hook also runs when a function that was found fails; what it keeps is used only if
+    // the error that follows is "Function not found" for this name.
+    engine.on_missing_function(move |name, args, _, context| {
+        // A function that was called has taken its arguments, leaving `()` behind: such an
+        // argument tells nothing.
+        let given: Vec<Option<Kind>> = args
+            .iter()
+            .map(|arg| Kind::of_value(arg).filter(|kind| *kind != Kind::Unit))
+            .collect();
+        let known = known.get_or_init(|| Signatures::of(context.engine(), true));
+        if let Some(mismatch) = known.mismatch(name, &given) {
+            // Rhai's own error, raised next, carries the position and the calls that led here.
+            let explanation = format!("{}\n{}", mismatch.message, forms_list(&mismatch.forms));
+            crate::script_error::explain_missing_function(name, explanation);
+        }
+        Ok(None)
+    });
+}
+
+/// The forms of a function, one per line, for a message.
+pub fn forms_list(forms: &[String]) -> String {
+    let mut text = String::from("its forms:");
+    for form in forms {
+        text.push_str("\n  ");
+        text.push_str(form);
+    }
+    text
+}
+
+/// Stops a runaway script where it is. The engine's own limits (set at twice these) raise
+/// errors that lose their position on the way out of each function, so the script is stopped
+/// at the next variable it reads once it passes one of these, with a normal error that keeps
+/// the line, column and call chain. A loop that reads no variable at all still meets the
+/// engine's limit.
+#[allow(deprecated)] // rhai marks the variable hook as subject to change
+fn stop_runaways(engine: &mut Engine) {
+    engine.on_var(|name, _, context| {
+        let operations = context.global_runtime_state().num_operations;
+        let problem = if operations > MAX_OPERATIONS {
+            Some(EvalAltResult::ErrorTooManyOperations(Position::NONE))
+        } else if context.call_level() > MAX_CALL_LEVELS {
+            Some(EvalAltResult::ErrorStackOverflow(Position::NONE))
+        } else {
+            context.scope().get(name).and_then(too_large)
+        };
+        match problem {
+            // Raised as the script's own error, so that it keeps the place it was raised at.
+            Some(problem) => Err(Box::new(EvalAltResult::ErrorRuntime(
+                crate::script_error::limit_message(&problem).into(),
+                Position::NONE,
+            ))),
+            None => Ok(None),
+        }
+    });
+}
+
+/// Whether a value is past a size limit, looking only at its own length (so the check costs
+/// the same however big the value is).
+fn too_large(value: &Dynamic) -> Option<EvalAltResult> {
+    // A value captured by a closure is shared behind a lock the script may hold; the engine's
+    // own limit covers it.
+    if value.is_shared() {
+        return None;
+    }
+    let what = if value
+        .as_immutable_string_ref()
+        .is_ok_and(|text| text.len() > MAX_STRING_SIZE)
+    {
+        "Length of string"
+    } else if value
+        .as_array_ref()
+        .is_ok_and(|items| items.len() > MAX_ARRAY_SIZE)
+    {
+        "Size of array"
+    } else if value.as_map_ref().is_ok_and(|map| map.len() > MAX_MAP_SIZE) {
+        "Size of object map"
+    } else {
+        return None;
+    };
+    Some(EvalAltResult::ErrorDataTooLarge(
+        what.to_string(),
+        Position::NONE,
+    ))
+}
+
 impl StdlibResolver {
     fn load(&self, engine: &Engine, name: &str) -> Result<Arc<StdlibModule>, Box<EvalAltResult>> {
         let stdlib = &self.0;
@@ -251,6 +370,7 @@ impl StdlibResolver {
             })
             .collect();
         functions.sort();
+        let callable = callable_functions(&ast);
         let mut module =
             Module::eval_ast_as_new(Scope::new(), &ast, engine).inspect_err(|error| {
                 let failure = ScriptError::eval(&stdlib.root, &source_name, error, true);
@@ -262,7 +382,9 @@ impl StdlibResolver {
             phases,
             imports: crate::recipe::imports_of(&text),
             functions,
+            callable,
             bytes,
+            ast: ast.clone(),
         });
         stdlib
             .modules
@@ -271,6 +393,19 @@ impl StdlibResolver {
             .insert(name.to_string(), loaded.clone());
         Ok(loaded)
     }
+}
+
+/// The functions of a module that other scripts may call, with their parameter names.
+fn callable_functions(ast: &AST) -> Vec<(String, Vec<String>)> {
+    ast.iter_functions()
+        .filter(|function| {
+            function.access != FnAccess::Private && !function.name.starts_with("anon$")
+        })
+        .map(|function| {
+            let params = function.params.iter().map(|p| p.to_string()).collect();
+            (function.name.to_string(), params)
+        })
+        .collect()
 }
 
 impl ModuleResolver for StdlibResolver {

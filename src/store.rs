@@ -145,7 +145,54 @@ impl Store {
         if !self.contains(&sha256) {
             self.commit(staging, &sha256)?;
         }
+        if let Some(name) = file.file_name() {
+            self.remember_name(&name.to_string_lossy(), &sha256);
+        }
         Ok(sha256)
+    }
+
+    /// Where the hashes stored under one file name are listed: `<root>/names/<name>`.
+    fn names_file(&self, name: &str) -> Option<PathBuf> {
+        let plain =
+            !name.is_empty() && name != "." && name != ".." && !name.contains(['/', '\0', '\n']);
+        plain.then(|| self.root.join("names").join(name))
+    }
+
+    /// Notes that the entry `sha256` came in as a file called `name`, so that a recipe expecting
+    /// another hash for that name can be told the store has it under this one. Only a hint: a
+    /// failure to note it is ignored.
+    pub fn remember_name(&self, name: &str, sha256: &str) {
+        let Some(path) = self.names_file(name) else {
+            return;
+        };
+        let mut hashes = self.hashes_named(name);
+        if hashes.iter().any(|known| known == sha256) {
+            return;
+        }
+        hashes.push(sha256.to_string());
+        let Some(dir) = path.parent() else { return };
+        let written = fs::create_dir_all(dir)
+            .and_then(|()| NamedTempFile::new_in(dir))
+            .and_then(|mut tmp| {
+                tmp.write_all(format!("{}\n", hashes.join("\n")).as_bytes())?;
+                tmp.persist(&path).map_err(|error| error.error)?;
+                Ok(())
+            });
+        drop(written);
+    }
+
+    /// The hashes of the files that came into the store under `name`, oldest first, of those
+    /// still there.
+    pub fn hashes_named(&self, name: &str) -> Vec<String> {
+        let Some(path) = self.names_file(name) else {
+            return Vec::new();
+        };
+        fs::read_to_string(path)
+            .unwrap_or_default()
+            .lines()
+            .filter(|hash| self.contains(hash))
+            .map(str::to_string)
+            .collect()
     }
 
     /// Takes the exclusive lock for one entry, waiting for any other holder
@@ -245,6 +292,9 @@ mod tests {
             .filter(|n| !n.ends_with(".lock"))
             .collect();
         assert_eq!(names, vec![HELLO_SHA.to_string()]);
+        assert_eq!(store.hashes_named("hello.txt"), vec![HELLO_SHA.to_string()]);
+        assert!(store.hashes_named("other.txt").is_empty());
+        assert!(store.hashes_named("../hello.txt").is_empty());
     }
 
     #[test]

@@ -12,30 +12,34 @@
 //! Nothing an archive contains may create or modify a file outside `dest`:
 //!
 //! * entry paths must be relative and contain no `..` component;
-//! * symlink targets must be relative and, resolved lexically from the
-//!   link's directory, stay inside `dest`; a target that climbs (`..`) out of
-//!   a symlink created by an earlier entry is refused as well, because the
-//!   lexical reasoning does not hold through a symlink;
-//! * hard-link targets obey the same rules as entry paths;
+//! * every write goes through a descriptor of `dest` and a path the kernel
+//!   resolved beneath it (`crate::beneath`), and the last component is
+//!   created with the `*at` calls, which never follow a link there;
 //! * no entry is ever written *through* a symlink that an earlier entry
-//!   created (an entry whose parent directory chain contains such a link is
-//!   refused), and files are created with `O_EXCL` after removing whatever was
-//!   there, so a symlink in the final position is replaced, never followed.
+//!   created (GNU tar would follow it; serpent refuses, naming the link), and
+//!   a hard link's target may not lie behind one either;
+//! * symlinks to absolute paths are refused; relative ones are followed
+//!   through the finished tree, and one that leads out (on its own, or
+//!   through a chain of links in any order) is removed and refused with the
+//!   link on its way out named.
 //!
-//! Together these mean every write lands in a real directory below `dest` that
-//! this extraction created (or that already existed in `dest`).  The caller is
-//! expected to pass a fresh or trusted `dest`: symlinks that were already
-//! present in it before extraction are not policed.
+//! The caller is expected to pass a fresh or trusted `dest`: symlinks that
+//! were already present in it are followed as long as they stay inside it.
 
-use std::collections::HashSet;
-use std::ffi::OsStr;
-use std::fs::{self, File, OpenOptions};
-use std::io::{self, Read, Write};
-use std::os::unix::ffi::OsStrExt;
-use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt, PermissionsExt};
+use std::collections::{HashMap, HashSet};
+use std::fs::{self, File};
+use std::io::{self, Read, Seek, Write};
+use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::sync::mpsc::{self, Receiver, Sender, SyncSender};
 use std::time::{Duration, SystemTime};
+
+mod tar_stream;
+mod tree;
+
+use crate::beneath::BeneathError;
+use tar_stream::{FormatError, Member, MemberKind, SparseMap, TarStream};
+use tree::{LeadsOut, Tree};
 
 /// Size of the decompressed buffers passed from the decoder thread.
 const CHUNK: usize = 1 << 20;
@@ -113,13 +117,34 @@ pub enum UnpackError {
         archive: PathBuf,
         entry: String,
         target: String,
-        reason: &'static str,
+        reason: String,
     },
     #[error("archive {}: entry \"{entry}\" would be written through the symlink \"{link}\" created by an earlier entry", archive.display())]
     ThroughSymlink {
         archive: PathBuf,
         entry: String,
         link: String,
+    },
+    #[error("archive {}: entry \"{entry}\" is refused: {reason}", archive.display())]
+    Refused {
+        archive: PathBuf,
+        entry: String,
+        reason: &'static str,
+    },
+    #[error("archive {}: entry \"{entry}\" is refused: {source}", archive.display())]
+    Outside {
+        archive: PathBuf,
+        entry: String,
+        #[source]
+        source: Box<BeneathError>,
+    },
+    #[error("archive {}: entry \"{entry}\" is a symlink to \"{target}\", which leads outside the destination through the symlink \"{link}\" -> \"{link_target}\"", archive.display())]
+    LinkLeadsOut {
+        archive: PathBuf,
+        entry: String,
+        target: String,
+        link: String,
+        link_target: String,
     },
     #[error("archive {}: cannot write \"{}\": {source}", archive.display(), path.display())]
     Write {
@@ -149,7 +174,7 @@ pub fn unpack(
             archive: archive.to_path_buf(),
         });
     }
-    fs::create_dir_all(dest).map_err(|source| UnpackError::Write {
+    let tree = Tree::create(dest).map_err(|source| UnpackError::Write {
         archive: archive.to_path_buf(),
         path: dest.to_path_buf(),
         source,
@@ -168,7 +193,7 @@ pub fn unpack(
         };
         // Dropping the reader (inside `extract`) disconnects the channel, so
         // the decoder thread stops promptly even when extraction fails early.
-        Extractor::new(archive, dest, options).extract(reader)
+        Extractor::new(archive, tree, options).extract(reader)
     })
 }
 
@@ -193,17 +218,7 @@ fn looks_like_tar(head: &[u8]) -> bool {
     if head.len() < 512 {
         return false;
     }
-    if &head[257..262] == b"ustar" {
-        return true;
-    }
-    let header = tar::Header::from_byte_slice(&head[..512]);
-    let sum: u32 = head[..148]
-        .iter()
-        .chain(&head[156..512])
-        .map(|b| u32::from(*b))
-        .sum::<u32>()
-        + 8 * 32;
-    header.cksum().is_ok_and(|c| c == sum)
+    &head[257..262] == b"ustar" || tar_stream::is_header(head)
 }
 
 fn read_full(r: &mut impl Read, buf: &mut [u8]) -> io::Result<usize> {
@@ -410,25 +425,54 @@ impl Read for ChunkReader {
 // Extraction
 // ---------------------------------------------------------------------------
 
+/// What a regular file member needs besides its data.
+struct FileContent<'a> {
+    /// The name as spelled in the archive, for errors.
+    raw: &'a [u8],
+    mode: u32,
+    mtime: Option<i64>,
+    sparse: Option<&'a SparseMap>,
+}
+
+/// Fill `buf` from the member's data; an early end is an error.
+fn read_data(stream: &mut TarStream<ChunkReader>, buf: &mut [u8]) -> io::Result<usize> {
+    let mut n = 0;
+    while n < buf.len() {
+        match stream.data(&mut buf[n..]) {
+            Ok(0) => break,
+            Ok(k) => n += k,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    if n < buf.len() {
+        return Err(io::Error::new(
+            io::ErrorKind::UnexpectedEof,
+            "the archive ends inside this member's data",
+        ));
+    }
+    Ok(n)
+}
+
 /// A directory entry whose mode and mtime are applied once everything inside
 /// it has been written.
 struct PendingDir {
     rel: Vec<u8>,
     mode: u32,
-    mtime: Option<u64>,
+    mtime: Option<i64>,
 }
 
 struct Extractor<'a> {
     archive: &'a Path,
-    dest: &'a Path,
+    tree: Tree,
     strip: usize,
     only: Vec<Vec<u8>>,
     umask: Option<u32>,
     /// Directories (relative to dest, '/'-joined) known to exist as real
     /// directories created by us.
     dirs: HashSet<Vec<u8>>,
-    /// Symlinks created by this extraction.
-    symlinks: HashSet<Vec<u8>>,
+    /// Symlinks created by this extraction, and their names in the archive.
+    symlinks: HashMap<Vec<u8>, Vec<u8>>,
     pending_dirs: Vec<PendingDir>,
     buf: Vec<u8>,
     summary: UnpackSummary,
@@ -500,6 +544,24 @@ fn parent(rel: &[u8]) -> &[u8] {
     }
 }
 
+/// Why serpent refuses members of this kind, if it does.
+fn refused_kind(kind: MemberKind) -> Option<&'static str> {
+    match kind {
+        MemberKind::Device => {
+            Some("it is a device node; a source tree has no use for one, and making it needs root")
+        }
+        MemberKind::Continuation => Some(
+            "it continues a file from the previous volume of a multi-volume archive; unpack \
+             the volumes with GNU tar -M",
+        ),
+        MemberKind::Fifo => Some(
+            "it is a fifo; a source tree has no use for one, and copying the tree would block \
+             on it",
+        ),
+        _ => None,
+    }
+}
+
 fn lossy(b: &[u8]) -> String {
     String::from_utf8_lossy(b).into_owned()
 }
@@ -511,20 +573,28 @@ fn current_umask() -> Option<u32> {
     u32::from_str_radix(line["Umask:".len()..].trim(), 8).ok()
 }
 
-fn mtime_of(secs: u64) -> Option<SystemTime> {
-    SystemTime::UNIX_EPOCH.checked_add(Duration::from_secs(secs))
+/// A timestamp as a `SystemTime`; out-of-range values (GNU tar warns about
+/// them and still extracts the member) give `None` and the file keeps the
+/// time of its creation.
+fn mtime_of(secs: i64) -> Option<SystemTime> {
+    let magnitude = Duration::from_secs(secs.unsigned_abs());
+    if secs >= 0 {
+        SystemTime::UNIX_EPOCH.checked_add(magnitude)
+    } else {
+        SystemTime::UNIX_EPOCH.checked_sub(magnitude)
+    }
 }
 
 impl<'a> Extractor<'a> {
-    fn new(archive: &'a Path, dest: &'a Path, options: &UnpackOptions) -> Self {
+    fn new(archive: &'a Path, tree: Tree, options: &UnpackOptions) -> Self {
         Extractor {
             archive,
-            dest,
+            tree,
             strip: options.strip,
             only: options.only.iter().map(|s| normalize_only(s)).collect(),
             umask: current_umask(),
             dirs: HashSet::new(),
-            symlinks: HashSet::new(),
+            symlinks: HashMap::new(),
             pending_dirs: Vec::new(),
             buf: Vec::new(),
             summary: UnpackSummary { files: 0, bytes: 0 },
@@ -546,31 +616,112 @@ impl<'a> Extractor<'a> {
         }
     }
 
-    fn full(&self, rel: &[u8]) -> PathBuf {
-        self.dest.join(OsStr::from_bytes(rel))
+    /// A refusal or failure of the tree, about the entry spelled `raw`.
+    fn tree_err(&self, raw: &[u8], error: BeneathError) -> UnpackError {
+        match error {
+            BeneathError::Io {
+                root, path, source, ..
+            } => self.write_err(root.join(path), source),
+            other => UnpackError::Outside {
+                archive: self.archive.to_path_buf(),
+                entry: lossy(raw),
+                source: Box::new(other),
+            },
+        }
     }
 
     fn extract(mut self, reader: ChunkReader) -> Result<UnpackSummary, UnpackError> {
-        let mut archive = tar::Archive::new(reader);
-        {
-            let entries = archive.entries().map_err(|e| self.corrupt(e))?;
-            for entry in entries {
-                let mut entry = entry.map_err(|e| self.corrupt(e))?;
-                self.entry(&mut entry)?;
+        match self.extract_members(reader) {
+            Ok(()) => {
+                self.check_links()?;
+                self.finish_dirs()?;
+                Ok(self.summary)
             }
+            Err(error) => {
+                // Whatever stopped the extraction, no link that leads out is
+                // left behind for a later step to write through.
+                let _ = self.check_links();
+                Err(error)
+            }
+        }
+    }
+
+    fn extract_members(&mut self, reader: ChunkReader) -> Result<(), UnpackError> {
+        let mut stream = TarStream::new(reader);
+        while let Some(member) = stream.next_member().map_err(|e| self.format_error(e))? {
+            self.entry(&mut stream, member)?;
         }
         // Read to the end so that the decompressor verifies its trailing
         // checksums (and reports truncation) even past the tar end marker.
-        let mut rest = archive.into_inner();
+        let mut rest = stream.into_inner();
         io::copy(&mut rest, &mut io::sink()).map_err(|e| self.corrupt(e))?;
-        drop(rest);
-        self.finish_dirs()?;
-        Ok(self.summary)
+        Ok(())
     }
 
-    fn entry(&mut self, entry: &mut tar::Entry<'_, ChunkReader>) -> Result<(), UnpackError> {
-        let kind = entry.header().entry_type();
-        let raw = entry.path_bytes().into_owned();
+    /// Follow every symlink this extraction made through the finished tree:
+    /// one that leads outside (a chain such as `a -> .` and
+    /// `b -> a/a/../..`, in either order, which no single target shows) is
+    /// removed and refused, naming it and the link on its way out.
+    fn check_links(&mut self) -> Result<(), UnpackError> {
+        let mut links: Vec<(Vec<u8>, Vec<u8>)> = self.symlinks.drain().collect();
+        links.sort();
+        let mut first = None;
+        for (rel, raw) in links {
+            let way_out = self
+                .tree
+                .leads_out(&rel)
+                .map_err(|e| self.tree_err(&raw, e))?;
+            let through = match way_out {
+                LeadsOut::No => continue,
+                LeadsOut::Directly => None,
+                LeadsOut::Through(way_out) => Some(way_out),
+            };
+            let target = lossy(
+                &self
+                    .tree
+                    .read_link(&rel)
+                    .map_err(|e| self.tree_err(&raw, e))?,
+            );
+            self.tree.remove(&rel).map_err(|e| self.tree_err(&raw, e))?;
+            let archive = self.archive.to_path_buf();
+            let entry = lossy(&raw);
+            first.get_or_insert(match through {
+                None => UnpackError::SymlinkEscape {
+                    archive,
+                    entry,
+                    target,
+                },
+                Some(way_out) => UnpackError::LinkLeadsOut {
+                    archive,
+                    entry,
+                    target,
+                    link: lossy(&way_out.link),
+                    link_target: lossy(&way_out.target),
+                },
+            });
+        }
+        first.map_or(Ok(()), Err)
+    }
+
+    fn format_error(&self, e: FormatError) -> UnpackError {
+        UnpackError::Corrupt {
+            archive: self.archive.to_path_buf(),
+            detail: match e.entry {
+                Some(entry) => format!("entry \"{entry}\": {}", e.detail),
+                None => e.detail,
+            },
+        }
+    }
+
+    fn entry(
+        &mut self,
+        stream: &mut TarStream<ChunkReader>,
+        member: Member,
+    ) -> Result<(), UnpackError> {
+        if member.kind == MemberKind::Ignored {
+            return Ok(());
+        }
+        let raw = member.name;
         let escape = |reason| UnpackError::Escape {
             archive: self.archive.to_path_buf(),
             entry: lossy(&raw),
@@ -583,36 +734,41 @@ impl<'a> Extractor<'a> {
         if !self.only.is_empty() && !self.only.iter().any(|o| under(&rel, o)) {
             return Ok(());
         }
-        // Device nodes, fifos, global pax headers and unknown types: skip.
-        let is_dir = kind.is_dir() || (kind.is_file() && raw.ends_with(b"/"));
-        if !(is_dir
-            || kind.is_file()
-            || kind.is_contiguous()
-            || kind.is_gnu_sparse()
-            || kind.is_symlink()
-            || kind.is_hard_link())
-        {
-            return Ok(());
+        let special = refused_kind(member.kind);
+        if let Some(reason) = special {
+            return Err(UnpackError::Refused {
+                archive: self.archive.to_path_buf(),
+                entry: lossy(&raw),
+                reason,
+            });
         }
         self.check_not_through_symlink(&raw, &rel)?;
-        let header = entry.header();
-        let mode = header.mode().map_err(|e| self.corrupt(e))? & 0o777;
-        let mtime = header.mtime().ok();
-
-        if is_dir {
-            self.make_dir(&rel, mode)?;
-            self.pending_dirs.push(PendingDir { rel, mode, mtime });
-            return Ok(());
-        }
-        self.ensure_dir(parent(&rel))?;
-        if kind.is_symlink() {
-            let target = entry.link_name_bytes().unwrap_or_default().into_owned();
-            self.symlink(&raw, &rel, &target)?;
-        } else if kind.is_hard_link() {
-            let target = entry.link_name_bytes().unwrap_or_default().into_owned();
-            self.hard_link(&raw, &rel, &target)?;
-        } else {
-            self.file(entry, &rel, mode, mtime)?;
+        let mode = member.mode & 0o777;
+        let mtime = member.mtime;
+        match member.kind {
+            MemberKind::Dir => {
+                self.make_dir(&raw, &rel, mode)?;
+                self.pending_dirs.push(PendingDir { rel, mode, mtime });
+                return Ok(());
+            }
+            MemberKind::Symlink => {
+                self.ensure_dir(&raw, parent(&rel))?;
+                self.symlink(&raw, &rel, &member.link)?;
+            }
+            MemberKind::HardLink => {
+                self.ensure_dir(&raw, parent(&rel))?;
+                self.hard_link(&raw, &rel, &member.link)?;
+            }
+            _ => {
+                self.ensure_dir(&raw, parent(&rel))?;
+                let content = FileContent {
+                    raw: &raw,
+                    mode,
+                    mtime,
+                    sparse: member.sparse.as_ref(),
+                };
+                self.file(stream, &rel, content)?;
+            }
         }
         Ok(())
     }
@@ -620,28 +776,36 @@ impl<'a> Extractor<'a> {
     /// Refuse an entry whose parent chain passes through a symlink that an
     /// earlier entry created.
     fn check_not_through_symlink(&self, raw: &[u8], rel: &[u8]) -> Result<(), UnpackError> {
+        match self.link_on_the_way(rel) {
+            None => Ok(()),
+            Some(link) => Err(UnpackError::ThroughSymlink {
+                archive: self.archive.to_path_buf(),
+                entry: lossy(raw),
+                link: lossy(link),
+            }),
+        }
+    }
+
+    /// The first folder on the way to `rel` that is a symlink this
+    /// extraction created.
+    fn link_on_the_way<'r>(&self, rel: &'r [u8]) -> Option<&'r [u8]> {
         if self.symlinks.is_empty() {
-            return Ok(());
+            return None;
         }
-        for (i, b) in rel.iter().enumerate() {
-            if *b == b'/' && self.symlinks.contains(&rel[..i]) {
-                return Err(UnpackError::ThroughSymlink {
-                    archive: self.archive.to_path_buf(),
-                    entry: lossy(raw),
-                    link: lossy(&rel[..i]),
-                });
-            }
-        }
-        Ok(())
+        (0..rel.len())
+            .filter(|i| rel[*i] == b'/')
+            .map(|i| &rel[..i])
+            .find(|prefix| self.symlinks.contains_key(*prefix))
     }
 
     /// Make sure the directory `rel` (and its ancestors) exists.
-    fn ensure_dir(&mut self, rel: &[u8]) -> Result<(), UnpackError> {
+    fn ensure_dir(&mut self, raw: &[u8], rel: &[u8]) -> Result<(), UnpackError> {
         if rel.is_empty() || self.dirs.contains(rel) {
             return Ok(());
         }
-        let full = self.full(rel);
-        fs::create_dir_all(&full).map_err(|e| self.write_err(full, e))?;
+        self.tree
+            .create_dir_all(rel)
+            .map_err(|e| self.tree_err(raw, e))?;
         let mut p = rel;
         while !p.is_empty() && self.dirs.insert(p.to_vec()) {
             p = parent(p);
@@ -649,90 +813,120 @@ impl<'a> Extractor<'a> {
         Ok(())
     }
 
-    fn make_dir(&mut self, rel: &[u8], mode: u32) -> Result<(), UnpackError> {
+    fn make_dir(&mut self, raw: &[u8], rel: &[u8], mode: u32) -> Result<(), UnpackError> {
         if self.dirs.contains(rel) {
             return Ok(());
         }
-        self.ensure_dir(parent(rel))?;
-        let full = self.full(rel);
-        let mut builder = fs::DirBuilder::new();
+        self.ensure_dir(raw, parent(rel))?;
         // Keep the directory writable for us until `finish_dirs`.
-        builder.mode(mode | 0o700);
-        match builder.create(&full) {
-            Ok(()) => {}
-            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {
-                let meta =
-                    fs::symlink_metadata(&full).map_err(|e| self.write_err(full.clone(), e))?;
-                if !meta.is_dir() {
-                    // A file or symlink is in the way: replace it, never
-                    // follow it.
-                    fs::remove_file(&full).map_err(|e| self.write_err(full.clone(), e))?;
-                    self.symlinks.remove(rel);
-                    builder
-                        .create(&full)
-                        .map_err(|e| self.write_err(full.clone(), e))?;
-                }
-            }
-            Err(e) => return Err(self.write_err(full, e)),
-        }
+        self.tree
+            .make_dir(rel, mode | 0o700)
+            .map_err(|e| self.tree_err(raw, e))?;
+        self.symlinks.remove(rel);
         self.dirs.insert(rel.to_vec());
         Ok(())
     }
 
     fn file(
         &mut self,
-        entry: &mut tar::Entry<'_, ChunkReader>,
+        stream: &mut TarStream<ChunkReader>,
         rel: &[u8],
-        mode: u32,
-        mtime: Option<u64>,
+        content: FileContent<'_>,
     ) -> Result<(), UnpackError> {
-        let full = self.full(rel);
-        let mut opts = OpenOptions::new();
-        opts.write(true).create_new(true).mode(mode);
-        let mut file = match opts.open(&full) {
-            Ok(f) => f,
-            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {
-                // O_EXCL never follows a symlink in the final position;
-                // remove whatever is there and create afresh.
-                fs::remove_file(&full).map_err(|e| self.write_err(full.clone(), e))?;
-                self.symlinks.remove(rel);
-                opts.open(&full)
-                    .map_err(|e| self.write_err(full.clone(), e))?
-            }
-            Err(e) => return Err(self.write_err(full, e)),
-        };
+        let full = self.tree.full(rel);
+        let mode = content.mode;
+        // A link in the entry's place is replaced, never written through.
+        let mut file = self
+            .tree
+            .create_file(rel, mode)
+            .map_err(|e| self.tree_err(content.raw, e))?;
+        self.symlinks.remove(rel);
         if self.umask.is_none_or(|u| mode & u != 0) {
             file.set_permissions(fs::Permissions::from_mode(mode))
                 .map_err(|e| self.write_err(full.clone(), e))?;
         }
-        let size = entry.size();
-        let want = (size as usize).clamp(1, WRITE_BUF);
-        if self.buf.len() < want {
-            self.buf.resize(want, 0);
-        }
-        let mut written = 0u64;
-        loop {
-            let n = read_full(entry, &mut self.buf[..want]).map_err(|e| UnpackError::Corrupt {
-                archive: self.archive.to_path_buf(),
-                detail: e.to_string(),
-            })?;
-            if n == 0 {
-                break;
-            }
-            file.write_all(&self.buf[..n])
-                .map_err(|e| self.write_err(full.clone(), e))?;
-            written += n as u64;
-            if n < want {
-                break;
-            }
-        }
-        if let Some(t) = mtime.and_then(mtime_of) {
+        let written = match content.sparse {
+            None => self.copy_data(stream, &mut file, &full, content.raw, u64::MAX)?,
+            Some(map) => self.write_sparse(stream, &mut file, &full, content.raw, map)?,
+        };
+        if let Some(t) = content.mtime.and_then(mtime_of) {
             file.set_modified(t)
                 .map_err(|e| self.write_err(full.clone(), e))?;
         }
         self.summary.files += 1;
         self.summary.bytes += written;
         Ok(())
+    }
+
+    /// Copy up to `limit` bytes of the member's data into `file`.
+    fn copy_data(
+        &mut self,
+        stream: &mut TarStream<ChunkReader>,
+        file: &mut File,
+        full: &Path,
+        raw: &[u8],
+        limit: u64,
+    ) -> Result<u64, UnpackError> {
+        let size = stream.data_left().min(limit);
+        let want = usize::try_from(size)
+            .unwrap_or(WRITE_BUF)
+            .clamp(1, WRITE_BUF);
+        if self.buf.len() < want {
+            self.buf.resize(want, 0);
+        }
+        let mut written = 0u64;
+        while written < size {
+            let chunk = (size - written).min(want as u64) as usize;
+            let n = read_data(stream, &mut self.buf[..chunk]).map_err(|e| {
+                self.format_error(FormatError {
+                    entry: Some(lossy(raw)),
+                    detail: e.to_string(),
+                })
+            })?;
+            file.write_all(&self.buf[..n])
+                .map_err(|e| self.write_err(full.to_path_buf(), e))?;
+            written += n as u64;
+        }
+        Ok(written)
+    }
+
+    /// Write each stored piece at its offset, leaving holes between them as
+    /// GNU tar does, and give the file its full length.
+    fn write_sparse(
+        &mut self,
+        stream: &mut TarStream<ChunkReader>,
+        file: &mut File,
+        full: &Path,
+        raw: &[u8],
+        map: &SparseMap,
+    ) -> Result<u64, UnpackError> {
+        let stored: u64 = map.pieces.iter().map(|(_, len)| len).sum();
+        let fits = map.pieces.iter().all(|(offset, len)| {
+            offset
+                .checked_add(*len)
+                .is_some_and(|end| end <= map.real_size)
+        });
+        if stored != stream.data_left() || !fits {
+            return Err(self.format_error(FormatError {
+                entry: Some(lossy(raw)),
+                detail: format!(
+                    "its sparse map ({} pieces, {stored} bytes, file size {}) does not match \
+                     its {} bytes of data",
+                    map.pieces.len(),
+                    map.real_size,
+                    stream.data_left()
+                ),
+            }));
+        }
+        let mut written = 0;
+        for (offset, len) in &map.pieces {
+            file.seek(io::SeekFrom::Start(*offset))
+                .map_err(|e| self.write_err(full.to_path_buf(), e))?;
+            written += self.copy_data(stream, file, full, raw, *len)?;
+        }
+        file.set_len(map.real_size)
+            .map_err(|e| self.write_err(full.to_path_buf(), e))?;
+        Ok(written)
     }
 
     fn symlink(&mut self, raw: &[u8], rel: &[u8], target: &[u8]) -> Result<(), UnpackError> {
@@ -744,80 +938,46 @@ impl<'a> Extractor<'a> {
         if target.first() == Some(&b'/') {
             return Err(refuse());
         }
-        // Resolve lexically from the link's directory. Climbing out of a
-        // component that is itself a symlink we created is refused, since
-        // `x/..` is not `.` when `x` is a link.
-        let mut resolved: Vec<u8> = parent(rel).to_vec();
-        for comp in target.split(|b| *b == b'/') {
-            match comp {
-                b"" | b"." => {}
-                b".." => {
-                    if resolved.is_empty() || self.symlinks.contains(&resolved) {
-                        return Err(refuse());
-                    }
-                    let keep = parent(&resolved).len();
-                    resolved.truncate(keep);
-                }
-                _ => {
-                    if !resolved.is_empty() {
-                        resolved.push(b'/');
-                    }
-                    resolved.extend_from_slice(comp);
-                }
-            }
-        }
-        let full = self.full(rel);
-        let target_os = OsStr::from_bytes(target);
-        match std::os::unix::fs::symlink(target_os, &full) {
-            Ok(()) => {}
-            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {
-                fs::remove_file(&full).map_err(|e| self.write_err(full.clone(), e))?;
-                std::os::unix::fs::symlink(target_os, &full)
-                    .map_err(|e| self.write_err(full.clone(), e))?;
-            }
-            Err(e) => return Err(self.write_err(full, e)),
-        }
-        self.symlinks.insert(rel.to_vec());
+        // Where a relative target leads depends on the links around it, which
+        // later members may still add: `check_links` follows it once the
+        // tree is complete.
+        self.tree
+            .symlink(target, rel)
+            .map_err(|e| self.tree_err(raw, e))?;
+        self.symlinks.insert(rel.to_vec(), raw.to_vec());
         self.summary.files += 1;
         Ok(())
     }
 
     fn hard_link(&mut self, raw: &[u8], rel: &[u8], target: &[u8]) -> Result<(), UnpackError> {
-        let refuse = |reason| UnpackError::HardLinkEscape {
+        let refuse = |reason: &str| UnpackError::HardLinkEscape {
             archive: self.archive.to_path_buf(),
             entry: lossy(raw),
             target: lossy(target),
-            reason,
+            reason: reason.to_string(),
         };
         let target_rel = match normalize(target, self.strip) {
             Ok(Normalized::Path(p)) => p,
             Ok(Normalized::Stripped) => return Err(refuse("is removed by the strip count")),
             Err(_) => return Err(refuse("points outside the destination")),
         };
-        if !self.symlinks.is_empty() {
-            let through = target_rel
-                .iter()
-                .enumerate()
-                .any(|(i, b)| *b == b'/' && self.symlinks.contains(&target_rel[..i]));
-            if through {
-                return Err(refuse("lies behind a symlink created by an earlier entry"));
-            }
+        if let Some(link) = self.link_on_the_way(&target_rel) {
+            let reason = format!(
+                "lies behind the symlink \"{}\" created by an earlier entry",
+                lossy(link)
+            );
+            return Err(refuse(&reason));
         }
-        let full = self.full(rel);
-        let src = self.full(&target_rel);
-        // link(2) does not follow a symlink in the source's final position.
-        match fs::hard_link(&src, &full) {
-            Ok(()) => {}
-            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {
-                fs::remove_file(&full).map_err(|e| self.write_err(full.clone(), e))?;
-                self.symlinks.remove(rel);
-                fs::hard_link(&src, &full).map_err(|e| self.write_err(full.clone(), e))?;
-            }
-            Err(e) => return Err(self.write_err(full, e)),
-        }
-        if self.symlinks.contains(&target_rel) {
+        // link(2) does not follow a symlink in the source's final position;
+        // a member linked to itself (GNU tar writes one when a file is named
+        // twice) is left as it is.
+        self.tree
+            .hard_link(&target_rel, rel)
+            .map_err(|e| self.tree_err(raw, e))?;
+        self.symlinks.remove(rel);
+        if self.symlinks.contains_key(&target_rel) {
             // A hard link to a symlink is a symlink too.
-            self.symlinks.insert(rel.to_vec());
+            self.symlinks.insert(rel.to_vec(), raw.to_vec());
         }
         self.summary.files += 1;
         Ok(())
@@ -828,14 +988,17 @@ impl<'a> Extractor<'a> {
     fn finish_dirs(&mut self) -> Result<(), UnpackError> {
         let pending = std::mem::take(&mut self.pending_dirs);
         for dir in pending.iter().rev() {
-            let full = self.full(&dir.rel);
+            let full = self.tree.full(&dir.rel);
             let created = (dir.mode | 0o700) & !self.umask.unwrap_or(0o777);
             let need_chmod = created != dir.mode;
             let time = dir.mtime.and_then(mtime_of);
             if !need_chmod && time.is_none() {
                 continue;
             }
-            let handle = File::open(&full).map_err(|e| self.write_err(full.clone(), e))?;
+            let handle = self
+                .tree
+                .open_dir(&dir.rel)
+                .map_err(|e| self.tree_err(&dir.rel, e))?;
             if let Some(t) = time {
                 handle
                     .set_modified(t)
@@ -983,7 +1146,6 @@ mod tests {
             Item::Symlink("pkg-1.0/bin/alias", "run"),
             Item::Symlink("pkg-1.0/lib/up", "../README"),
             Item::HardLink("pkg-1.0/README.hard", "pkg-1.0/README"),
-            Item::Fifo("pkg-1.0/fifo"),
         ])
     }
 
@@ -1043,7 +1205,6 @@ mod tests {
         assert_eq!(fs::read(d.join("README.hard")).unwrap(), b"hello\n");
         use std::os::unix::fs::MetadataExt;
         assert_eq!(fs::metadata(d.join("README.hard")).unwrap().nlink(), 2);
-        assert!(!d.join("fifo").exists());
     }
 
     #[test]
@@ -1148,6 +1309,23 @@ mod tests {
     }
 
     #[test]
+    fn follows_a_dangling_link_through_its_target() {
+        // `a` is `c/a/../..`, the destination itself: kept, as GNU tar keeps it.
+        let fx = Fixture::new();
+        let tar = tarball(&[Item::Symlink("b", "c/a"), Item::Symlink("a", "b/../..")]);
+        fx.run(&tar, &UnpackOptions::default()).unwrap();
+        assert_eq!(
+            fs::read_link(fx.dest().join("a")).unwrap(),
+            Path::new("b/../..")
+        );
+        // `a` is `c/../..`, one folder above it.
+        assert_refused(
+            &tarball(&[Item::Symlink("b", "c"), Item::Symlink("a", "b/../..")]),
+            r#"entry "a" is a symlink to "b/../..", which leads outside the destination through the symlink "b" -> "c""#,
+        );
+    }
+
+    #[test]
     fn refuses_writing_through_symlinks() {
         // Even an in-tree symlink is never followed to write a later entry.
         assert_refused(
@@ -1177,7 +1355,7 @@ mod tests {
                 Item::Symlink("s", "d"),
                 Item::HardLink("h", "s/f"),
             ]),
-            "lies behind a symlink",
+            r#"lies behind the symlink "s""#,
         );
     }
 
@@ -1239,6 +1417,22 @@ mod tests {
     }
 
     #[test]
+    fn truncation_names_the_member_even_when_skipping_it() {
+        let data = vec![7u8; 5000];
+        let tar = tarball(&[
+            Item::File("keep", b"k", 0o644),
+            Item::File("skipped.bin", &data, 0o644),
+        ]);
+        let opts = UnpackOptions {
+            strip: 0,
+            only: vec!["keep".into()],
+        };
+        let fx = Fixture::new();
+        let err = fx.run(&tar[..3000], &opts).unwrap_err().to_string();
+        assert!(err.contains(r#"entry "skipped.bin""#), "{err}");
+    }
+
+    #[test]
     fn concatenated_xz_streams() {
         let tar = sample();
         let (a, b) = tar.split_at(1024);
@@ -1256,6 +1450,36 @@ mod tests {
             .run(&[b'x'; 2048], &UnpackOptions::default())
             .unwrap_err();
         assert!(matches!(err, UnpackError::UnknownFormat { .. }), "{err}");
+    }
+
+    #[test]
+    fn refuses_fifos_naming_them() {
+        assert_refused(
+            &tarball(&[Item::File("a", b"x", 0o644), Item::Fifo("pipe")]),
+            r#"entry "pipe" is refused: it is a fifo"#,
+        );
+    }
+
+    #[test]
+    fn refuses_a_member_continued_from_another_volume() {
+        let mut b = tar::Builder::new(Vec::new());
+        let h = raw_header(tar::EntryType::new(b'M'), "big.iso", "", 3);
+        b.append(&h, &b"abc"[..]).unwrap();
+        assert_refused(
+            &b.into_inner().unwrap(),
+            r#"entry "big.iso" is refused: it continues a file from the previous volume"#,
+        );
+    }
+
+    #[test]
+    fn unknown_member_types_are_regular_files() {
+        let mut b = tar::Builder::new(Vec::new());
+        let h = raw_header(tar::EntryType::new(b'Z'), "odd", "", 3);
+        b.append(&h, &b"abc"[..]).unwrap();
+        let fx = Fixture::new();
+        fx.run(&b.into_inner().unwrap(), &UnpackOptions::default())
+            .unwrap();
+        assert_eq!(fs::read(fx.dest().join("odd")).unwrap(), b"abc");
     }
 
     #[test]

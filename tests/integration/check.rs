@@ -114,3 +114,134 @@ fn the_repository_passes_check() {
         .run();
     assert!(output.stdout.contains("no problems"), "{}", output.stdout);
 }
+
+/// A misspelt DEPENDS entry is the recipe's mistake, whether `check` or `plan` finds it (a spin
+/// whose PACKAGES pulls the recipe in used to be blamed).
+#[test]
+fn plan_blames_the_dependency_line_not_the_spin() {
+    let recipe = GOOD.replace("const STYLE", "const DEPENDS = [\"mussl\"];\nconst STYLE");
+    let output = Test::new()
+        .file("recipes/stage1/zlib.rhai", recipe)
+        .file("recipes/stage1/musl.rhai", GOOD.replace("zlib", "musl"))
+        .file(
+            "recipes/spins/small.rhai",
+            "const TARGETS = [\"x86_64\"];\nconst PACKAGES = #{ stage1: [\"zlib\"] };\n",
+        )
+        .args(["--spin", "small", "plan"])
+        .status(2)
+        .run();
+    insta::assert_snapshot!(output.stderr_filtered());
+}
+
+/// Calls that cannot work are found before anything builds: an unknown ctx method, an unknown
+/// function of a stdlib module, a literal of the wrong kind for a ctx method, and a phase whose
+/// name is misspelt (so it would never run).
+#[test]
+fn calls_that_cannot_work_are_reported_with_the_closest_name() {
+    let recipe = r#"import "autotools" as autotools;
+const NAME = "demo";
+const VERSION = "1";
+const STYLE = "autotools";
+
+fn setup(ctx) {
+    autotools::confgure(ctx, ["--disable-nls"]);
+}
+
+fn buidl(ctx) {
+    ctx.rnu(["make", "-C", "src"]);
+}
+
+fn install(ctx) {
+    ctx.run("make install");
+}
+"#;
+    let output = Test::new()
+        .file("recipes/stage1/demo.rhai", recipe)
+        .args(["check"])
+        .status(2)
+        .run();
+    insta::assert_snapshot!(output.stderr_filtered());
+}
+
+/// The calls a recipe's own helpers and closures make are checked too, against the recipe's
+/// functions (with their numbers of arguments) and the engine's.
+#[test]
+fn helper_calls_are_checked_against_their_definitions() {
+    let recipe = r#"const NAME = "demo";
+const VERSION = "1";
+
+fn flags(ctx, extra) {
+    [ctx.cflags] + extra
+}
+
+fn install(ctx) {
+    let all = flags(ctx);
+    let names = ["a", "b"].map(|name| name.to_uper());
+    let dir = ctx.destdri;
+    prnt(dir);
+}
+"#;
+    let output = Test::new()
+        .file("recipes/stage1/demo.rhai", recipe)
+        .args(["check"])
+        .status(2)
+        .run();
+    insta::assert_snapshot!(output.stderr_filtered());
+}
+
+/// Closures, function pointers, module calls with the right arguments and helpers called
+/// through `Fn` are all fine.
+#[test]
+fn valid_calls_pass() {
+    let recipe = r#"import "autotools" as autotools;
+const NAME = "demo";
+const VERSION = "1";
+
+fn setup(ctx) {
+    autotools::configure(ctx, ["--disable-nls"]);
+    let tools = ["cc", "ar"].map(|tool| `${ctx.prefix}/${tool}`);
+    let step = Fn("helper");
+    step.call(ctx);
+    let each = |name| ctx.write(name, "");
+    each.call("a.txt");
+    ctx.run(["true"], #{ cwd: ctx.srcdir });
+    print(type_of(tools));
+    let counter = #{ next: |count| count + 1 };
+    let two = counter.next(1);
+    let alias = ctx;
+    alias.write("b.txt", `${two}`);
+}
+
+fn helper(ctx) {
+    ctx.shell("true");
+}
+
+fn install(ctx) {
+    ctx.make(["install", `DESTDIR=${ctx.destdir}`]);
+}
+"#;
+    let output = Test::new()
+        .file("recipes/stage1/demo.rhai", recipe)
+        .args(["check"])
+        .run();
+    assert!(output.stdout.contains("no problems"), "{}", output.stderr);
+}
+
+/// A build style's phases run only when a recipe uses the style: check reads the calls of every
+/// stdlib module too.
+#[test]
+fn calls_in_stdlib_modules_are_checked() {
+    let style = "fn build(ctx) {\n    ctx.make(ctx.recipe.make_args);\n}\n\nfn install(ctx) {\n    ctx.mak([\"install\"]);\n}\n";
+    let output = Test::new()
+        .file("stdlib/plain.rhai", style)
+        .args(["check"])
+        .status(2)
+        .run();
+    assert!(
+        output.stderr.contains("ctx has no method `mak`")
+            && output.stderr.contains("stdlib/plain.rhai:6:9")
+            && output.stderr.contains("did you mean `make`?"),
+        "{}",
+        output.stderr
+    );
+}

@@ -55,8 +55,11 @@ fn install(ctx) {{
         std::fs::read_dir(&outside).unwrap().next().is_none(),
         "a file was written outside the work dir"
     );
+    // The unpacker refuses the chain as it finishes the first archive; were it to let one
+    // through, resolving the second source's dest would refuse it. Either names the link.
     assert!(
-        output.stderr.contains("symlink b -> a/a/"),
+        output.stderr.contains(r#"through the symlink "a" -> ".""#)
+            || output.stderr.contains("through the symlink b -> a/a/"),
         "the error does not name the link:\n{}",
         output.stderr
     );

@@ -100,19 +100,88 @@ fn install(ctx) {
     );
 }
 
+/// Runs a recipe whose install phase is `body` and returns what serpent printed when it failed.
+fn failed_install(body: &str) -> String {
+    let recipe = format!(
+        "const NAME = \"demo\";\nconst VERSION = \"1\";\n\nfn install(ctx) {{\n{body}\n}}\n"
+    );
+    Test::new()
+        .file("recipes/stage1/demo.rhai", recipe)
+        .args(["run", "recipes/stage1/demo.rhai", "--target", "x86_64"])
+        .status(1)
+        .run()
+        .stderr_filtered()
+}
+
+// Each runaway script is stopped by a limit, and the report points at the line it was on.
+
 #[test]
-fn runaway_script_is_stopped_by_the_operation_limit() {
-    let recipe = "const NAME = \"demo\";\nconst VERSION = \"1\";\nfn install(ctx) { loop { } }\n";
+fn endless_loop_is_stopped_at_its_line() {
+    insta::assert_snapshot!(failed_install(
+        "    let i = 0;\n    loop {\n        i += 1;\n    }"
+    ));
+}
+
+#[test]
+fn array_grown_without_end_is_stopped_at_its_line() {
+    insta::assert_snapshot!(failed_install(
+        "    let items = [];\n    loop {\n        items.push(\"x\");\n    }"
+    ));
+}
+
+#[test]
+fn endless_recursion_is_stopped_at_its_line() {
+    let body = "    deeper(1);\n}\n\nfn deeper(depth) {\n    deeper(depth + 1);";
+    insta::assert_snapshot!(failed_install(body));
+}
+
+#[test]
+fn string_grown_without_end_is_stopped_at_its_line() {
+    insta::assert_snapshot!(failed_install(
+        "    let text = \"x\";\n    loop {\n        text += text;\n    }"
+    ));
+}
+
+/// The limits hold inside a stdlib function too, and point into the module.
+#[test]
+fn runaway_in_a_stdlib_function_points_into_the_module() {
+    let module = "fn descend(ctx, depth) {\n    descend(ctx, depth + 1);\n}\n";
+    let recipe = "import \"spin\" as spin;\nconst NAME = \"demo\";\nconst VERSION = \"1\";\nfn install(ctx) {\n    spin::descend(ctx, 0);\n}\n";
     let output = Test::new()
+        .file("stdlib/spin.rhai", module)
         .file("recipes/stage1/demo.rhai", recipe)
         .args(["run", "recipes/stage1/demo.rhai", "--target", "x86_64"])
         .status(1)
         .run();
     assert!(
-        output.stderr.contains("Too many operations"),
+        output.stderr.contains("Stack overflow")
+            && output.stderr.contains("at stdlib/spin.rhai:2:18"),
         "{}",
         output.stderr
     );
+}
+
+/// A registered function called with arguments of the wrong kinds says which forms exist.
+#[test]
+fn run_with_a_command_line_points_to_shell() {
+    insta::assert_snapshot!(failed_install(
+        "    let command = \"touch x\";\n    ctx.run(command);"
+    ));
+}
+
+#[test]
+fn wrong_argument_kinds_list_the_forms() {
+    insta::assert_snapshot!(failed_install(
+        "    let lines = [\"a\", \"b\"];\n    ctx.write(\"notes.txt\", lines);"
+    ));
+}
+
+/// A function that was found but failed keeps its own error.
+#[test]
+fn a_failing_command_is_not_taken_for_wrong_arguments() {
+    let stderr = failed_install("    ctx.run([\"false\"]);");
+    assert!(stderr.contains("`false` exited with status 1"), "{stderr}");
+    assert!(!stderr.contains("its forms"), "{stderr}");
 }
 
 #[test]

@@ -277,3 +277,28 @@ fn mirrors_from_the_config_file_are_used_and_a_bad_config_is_named() {
         output.stderr
     );
 }
+
+/// A recipe whose sha256 is wrong, offline, after its file was imported: the error says which
+/// hash the recipe expects and where, and that the store has a file of that name under another
+/// hash, since importing it again would change nothing.
+#[test]
+fn offline_with_a_wrong_hash_names_the_file_the_store_has() {
+    let test = Test::new();
+    let download = test.dir.path().join(FILE);
+    std::fs::write(&download, DATA).unwrap();
+    let wrong = sha256(b"what the recipe author thought they downloaded\n");
+    let url = format!("https://example.invalid/dist/{FILE}");
+    let mut test = test.file(RECIPE, recipe(&url, &wrong)).args([
+        "fetch".to_string(),
+        "--import".to_string(),
+        download.display().to_string(),
+    ]);
+    test.run();
+
+    test = test.args(["--offline", "fetch", RECIPE]).status(1);
+    let output = test.run();
+    let stderr = output.stderr_filtered();
+    assert!(stderr.contains(&wrong), "{stderr}");
+    assert!(stderr.contains(&sha256(DATA)), "{stderr}");
+    insta::assert_snapshot!(stderr);
+}

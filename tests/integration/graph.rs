@@ -233,12 +233,13 @@ fn an_unknown_dependency_is_named_with_the_closest_names() {
         .status(2)
         .run();
     assert!(
-        output.stderr.contains("depends on `zlb`"),
+        output.stderr.contains("unknown dependency \"zlb\"")
+            && output.stderr.contains("recipes/stage1/b.rhai:"),
         "{}",
         output.stderr
     );
     assert!(
-        output.stderr.contains("did you mean `zlib`?"),
+        output.stderr.contains("did you mean \"zlib\"?"),
         "{}",
         output.stderr
     );

@@ -60,12 +60,18 @@ fn greeting_patch(from: &str, to: &str) -> String {
 /// A project with the recipe `greet`, whose source greeting.c is copied into the tree and then
 /// into share/greet/ of the package.
 fn project() -> Test {
+    project_declaring("")
+}
+
+/// [`project`] with more top-level declarations in the recipe.
+fn project_declaring(declarations: &str) -> Test {
     let test = Test::new();
     let url = format!("file://{}", test.root().join("dist/greeting.c").display());
     let recipe = format!(
         r#"const NAME = "greet";
 const VERSION = "1.0";
 const SOURCES = [#{{ url: "{url}", sha256: "{}", unpack: false }}];
+{declarations}
 
 fn install(ctx) {{
     ctx.copy(`${{ctx.srcdir}}/greeting.c`, `${{ctx.destdir}}/share/greet/greeting.c`);
@@ -160,4 +166,140 @@ fn a_hunk_that_does_not_apply_fails_the_build() {
     let tree = test.work().join("x86_64/stage1/tmp/greet/src/greeting.c");
     assert_eq!(std::fs::read_to_string(tree).unwrap(), SOURCE);
     insta::assert_snapshot!("hunk_does_not_apply", output.stderr_filtered());
+}
+
+#[test]
+fn an_empty_patches_list_applies_none() {
+    let mut test = project_declaring("const PATCHES = [];").file(
+        "recipes/patches/greet/0001-hi.patch",
+        greeting_patch("hello", "hi"),
+    );
+    test.run();
+    let built = std::fs::read_to_string(packaged(&test)).unwrap();
+    assert_eq!(built, SOURCE, "PATCHES = [] applied a patch");
+}
+
+#[test]
+fn patches_names_the_ones_applied() {
+    let mut test = project_declaring(r#"const PATCHES = ["0002-hey.patch"];"#)
+        .file(
+            "recipes/patches/greet/0001-hi.patch",
+            greeting_patch("hello", "hi"),
+        )
+        .file(
+            "recipes/patches/greet/0002-hey.patch",
+            greeting_patch("hello", "hey"),
+        );
+    test.run();
+    let built = std::fs::read_to_string(packaged(&test)).unwrap();
+    assert_eq!(built, SOURCE.replace("\"hello\"", "\"hey\""));
+}
+
+mod containment;
+mod git_format;
+mod gnu;
+mod reference;
+
+#[test]
+fn a_failed_series_applies_none_and_names_the_patch_file_hunk_and_line() {
+    let failing = patch(&[
+        "--- a/greeting.c",
+        "+++ b/greeting.c",
+        "@@ -14,5 +14,5 @@",
+        " static const char *name(void)",
+        " {",
+        "-    return \"planet\";",
+        "+    return \"everyone\";",
+        " }",
+        " ",
+    ]);
+    let mut test = project()
+        .file(
+            "recipes/patches/greet/0001-hi.patch",
+            greeting_patch("hello", "hi"),
+        )
+        .file(
+            "recipes/patches/greet/0002-hey.patch",
+            greeting_patch("hi", "hey"),
+        )
+        .file("recipes/patches/greet/0003-name.patch", failing)
+        .status(1);
+    let output = test.run();
+    let said = crate::patch::reference::said(&output);
+    for part in [
+        "patch 3 of 3, recipes/patches/greet/0003-name.patch,",
+        "line 3: hunk #1 (@@ -14,5 +14,5 @@) of greeting.c does not apply",
+        "none of the 3 patches was applied",
+    ] {
+        assert!(said.contains(part), "missing `{part}` in {said}");
+    }
+    let tree = test.work().join("x86_64/stage1/tmp/greet/src/greeting.c");
+    assert_eq!(
+        std::fs::read_to_string(tree).unwrap(),
+        SOURCE,
+        "patches 1 and 2 stayed applied"
+    );
+    assert!(!record(&test).exists());
+}
+
+#[test]
+fn offsets_are_logged_as_gnu_patch_says_them() {
+    // Made against a greeting.c with two lines fewer at the top.
+    let shifted = patch(&[
+        "--- a/greeting.c",
+        "+++ b/greeting.c",
+        "@@ -1,7 +1,7 @@",
+        " ",
+        " static const char *greeting(void)",
+        " {",
+        "-    return \"hello\";",
+        "+    return \"hi\";",
+        " }",
+        " ",
+        " /* Padding, so the two functions",
+    ]);
+    let mut test = project().file("recipes/patches/greet/0001-hi.patch", shifted);
+    let output = test.run();
+    let offset = "Hunk #1 succeeded at 2 (offset 1 line).";
+    let log = test.work().join("x86_64/stage1/logs/greet/patch.log");
+    let logged = std::fs::read_to_string(log).unwrap();
+    assert!(
+        logged.contains(&format!("patching file greeting.c\n{offset}\n")),
+        "{logged}"
+    );
+    assert!(output.stderr.contains(offset), "{}", output.stderr);
+    let built = std::fs::read_to_string(packaged(&test)).unwrap();
+    assert_eq!(built, SOURCE.replace("\"hello\"", "\"hi\""));
+}
+mod properties;
+
+#[test]
+fn ctx_patch_logs_offsets_to_the_phase_log() {
+    let shifted = patch(&[
+        "--- a/greeting.c",
+        "+++ b/greeting.c",
+        "@@ -1,7 +1,7 @@",
+        " ",
+        " static const char *greeting(void)",
+        " {",
+        "-    return \"hello\";",
+        "+    return \"hi\";",
+        " }",
+        " ",
+        " /* Padding, so the two functions",
+    ]);
+    let setup = r#"
+fn setup(ctx) {
+    ctx.patch(`${ctx.srcdir}/../../../../../../extra/hi.patch`, #{ dir: ctx.srcdir });
+}"#;
+    let mut test = project_declaring(setup).file("extra/hi.patch", shifted);
+    test.run();
+    let log = test.work().join("x86_64/stage1/logs/greet/setup.log");
+    let logged = std::fs::read_to_string(log).unwrap();
+    assert!(
+        logged.contains("patching file greeting.c\nHunk #1 succeeded at 2 (offset 1 line).\n"),
+        "{logged}"
+    );
+    let built = std::fs::read_to_string(packaged(&test)).unwrap();
+    assert_eq!(built, SOURCE.replace("\"hello\"", "\"hi\""));
 }
