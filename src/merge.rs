@@ -285,14 +285,15 @@ impl<'a> Transaction<'a> {
 
     /// Opens the root's folder `rel`, making (and journaling) what is missing of it.
     fn folder(&mut self, rel: &Path) -> Result<OwnedFd> {
+        let root = self.root.root().to_path_buf();
         let journal = &mut self.journal;
         let mut creating = |path: &Path| {
             journal
                 .log(&Step::Folder(path.to_path_buf()))
                 .map(drop)
                 .map_err(|source| BeneathError::Io {
-                    action: "journal",
-                    root: PathBuf::new(),
+                    action: "write the merge journal for",
+                    root: root.clone(),
                     path: path.to_path_buf(),
                     source,
                 })
