@@ -195,6 +195,8 @@ pub struct Transaction<'a> {
     layout: &'a Layout,
     root: Beneath,
     journal: Journal,
+    /// Whether a link of the root was replaced, which may cut the way to another file.
+    replaced_links: bool,
 }
 
 impl<'a> Transaction<'a> {
@@ -209,6 +211,7 @@ impl<'a> Transaction<'a> {
             layout,
             root,
             journal: Journal::begin(layout)?,
+            replaced_links: false,
         })
     }
 
@@ -234,6 +237,9 @@ impl<'a> Transaction<'a> {
             .dir(Path::new(""), false)
             .map_err(|error| self.refused(error))?;
         self.merge_folder(Path::new(""), &top)?;
+        if self.replaced_links {
+            self.refuse_unreachable(files)?;
+        }
         self.replace_in_stage(&self.layout.package(), &self.layout.destdir())?;
         let written = self.layout.journal().join(NEW_FILE_LIST);
         std::fs::write(&written, files.join("\n"))
@@ -326,7 +332,10 @@ impl<'a> Transaction<'a> {
                     )),
                 ))
             }
-            Ok(_) => self.save(into, name, rel)?,
+            Ok(stat) => {
+                self.save(into, name, rel)?;
+                self.replaced_links |= is_link(stat.st_mode);
+            }
             Err(errno) => return Err(self.failed(rel, errno.into())),
         }
         let made = match content {
@@ -336,6 +345,23 @@ impl<'a> Transaction<'a> {
             Content::File(source) => copy_file(source, into, name),
         };
         made.map_err(|error| self.failed(rel, error))
+    }
+
+    /// Refuses a merge after which a file of the package cannot be found by its own path: with
+    /// `a -> .` in the root, the package's `a/a` is the link `a` itself and would replace it,
+    /// and a package's `usr/lib` file can replace a link `lib` another of its files lies behind.
+    fn refuse_unreachable(&self, files: &[String]) -> Result<()> {
+        for file in files {
+            if !matches!(self.root.symlink_metadata(Path::new(file)), Ok(Some(_))) {
+                return Err(self.failed(
+                    Path::new(file),
+                    io::Error::other(
+                        "the package's file would not be found by its path: a symlink on the way to it in the root is replaced by one of the package's own entries",
+                    ),
+                ));
+            }
+        }
+        Ok(())
     }
 
     /// Puts another package's copy `source` of a file back at `rel`.
@@ -353,7 +379,15 @@ impl<'a> Transaction<'a> {
     fn remove(&mut self, rel: &Path) -> Result<()> {
         let parent = match self.root.parent(rel, false) {
             Ok(parent) => parent,
-            Err(error) if error.io_kind() == Some(io::ErrorKind::NotFound) => return Ok(()),
+            // The file's folder is gone, or is no folder any more: nothing of it is left here.
+            Err(error)
+                if matches!(
+                    error.io_kind(),
+                    Some(io::ErrorKind::NotFound | io::ErrorKind::NotADirectory)
+                ) =>
+            {
+                return Ok(())
+            }
             Err(error) => return Err(self.refused(error)),
         };
         match fstatat(
@@ -423,6 +457,10 @@ impl<'a> Transaction<'a> {
 
 fn is_dir(mode: u32) -> bool {
     SFlag::from_bits_truncate(mode) & SFlag::S_IFMT == SFlag::S_IFDIR
+}
+
+fn is_link(mode: u32) -> bool {
+    SFlag::from_bits_truncate(mode) & SFlag::S_IFMT == SFlag::S_IFLNK
 }
 
 /// Copies the file `source` to a new file `name` in `into`, with the source's permissions.
