@@ -19,6 +19,7 @@ use crate::plan::{Instance, Plan, Status};
 use crate::progress::Progress;
 use crate::recipe::{Recipe, PHASES};
 use crate::record::Record;
+use crate::resume::{self, BuildState};
 use crate::sandbox::{Bind, Emulator, Sandbox};
 use crate::script_error::ScriptError;
 use crate::scripts::Scripts;
@@ -253,6 +254,44 @@ impl Builder<'_> {
         // A record that no longer matches is removed first: from here until the new one is
         // written, the instance is not built, whatever happens to this process.
         let _ = std::fs::remove_file(layout.record());
+        let mut state = self.start_or_resume(recipe, instance)?;
+        let context = self.context(recipe, instance)?;
+        context.restore_env(&state.env);
+        for phase in PHASES {
+            if state.finished(phase) {
+                continue;
+            }
+            if phase == "install" {
+                // A killed install may have left some files: the package gets a whole one.
+                let destdir = layout.destdir();
+                remove_all(&destdir)?;
+                std::fs::create_dir_all(&destdir)
+                    .map_err(|error| Error::io("cannot create", &destdir, error))?;
+            }
+            self.run_phase(recipe, &context, instance, phase)?;
+            state.env = context.env();
+            state.finish(phase, &layout.build_state())?;
+        }
+        let seconds = started.elapsed().as_secs_f64();
+        self.commit(index, seconds)?;
+        drop(token);
+        Ok(seconds)
+    }
+
+    /// Picks up an interrupted build of the same key where it stopped (unless `--fresh`), or
+    /// starts from an empty scratch folder with the sources unpacked and patched.
+    fn start_or_resume(&self, recipe: &Recipe, instance: &Instance) -> Result<BuildState> {
+        let layout = &instance.layout;
+        if !self.config.fresh {
+            if let Some(state) = BuildState::resumable(&layout.build_state(), &instance.key) {
+                self.progress.message(&format!(
+                    "{}: resuming after {}",
+                    instance.id,
+                    state.last().unwrap_or(resume::SOURCES)
+                ));
+                return Ok(state);
+            }
+        }
         remove_all(&layout.scratch())?;
         remove_all(&layout.logs())?;
         for dir in [
@@ -266,14 +305,9 @@ impl Builder<'_> {
                 .map_err(|error| Error::io("cannot create", &dir, error))?;
         }
         self.prepare_sources(recipe, instance)?;
-        let context = self.context(recipe, instance)?;
-        for phase in PHASES {
-            self.run_phase(recipe, &context, instance, phase)?;
-        }
-        let seconds = started.elapsed().as_secs_f64();
-        self.commit(index, seconds)?;
-        drop(token);
-        Ok(seconds)
+        let mut state = BuildState::new(&instance.key);
+        state.finish(resume::SOURCES, &layout.build_state())?;
+        Ok(state)
     }
 
     fn prepare_sources(&self, recipe: &Recipe, instance: &Instance) -> Result<()> {

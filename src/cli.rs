@@ -38,6 +38,9 @@ pub struct Cli {
     /// Keep building whatever does not depend on a failed recipe.
     #[arg(long, short = 'k', global = true)]
     pub keep_going: bool,
+    /// Start interrupted builds over from their sources instead of resuming them.
+    #[arg(long, global = true)]
+    pub fresh: bool,
     /// Fail at once if another serpent holds the work dir, instead of waiting.
     #[arg(long, global = true)]
     pub no_wait: bool,

@@ -430,6 +430,7 @@ fn resolve_config(cli: &Cli, hint: Option<&Path>) -> Result<Config> {
         jobs,
         quiet: cli.quiet,
         verbose: cli.verbose,
+        fresh: cli.fresh,
     })
 }
 

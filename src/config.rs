@@ -25,6 +25,8 @@ pub struct Config {
     pub jobs: usize,
     pub quiet: bool,
     pub verbose: bool,
+    /// Start interrupted builds over instead of resuming them.
+    pub fresh: bool,
 }
 
 impl Config {
@@ -39,6 +41,7 @@ impl Config {
             jobs: 1,
             quiet: true,
             verbose: false,
+            fresh: false,
         }
     }
 }

@@ -81,6 +81,20 @@ impl Context {
         self.0.phase.lock().unwrap().clone()
     }
 
+    /// The environment commands get now, with what phases set so far.
+    pub fn env(&self) -> BTreeMap<String, String> {
+        self.0.env.lock().unwrap().clone()
+    }
+
+    /// Puts back the environment an interrupted build's finished phases had set.
+    pub fn restore_env(&self, saved: &BTreeMap<String, String>) {
+        self.0.env.lock().unwrap().extend(
+            saved
+                .iter()
+                .map(|(name, value)| (name.clone(), value.clone())),
+        );
+    }
+
     pub fn log_path(&self) -> PathBuf {
         self.0.logs.join(format!("{}.log", self.phase()))
     }

@@ -34,9 +34,15 @@ impl Layout {
         self.stage_dir.join("pkgs").join(&self.name)
     }
 
-    /// Scratch space for a build in progress; wiped at the start of each build.
+    /// Scratch space for a build in progress; kept when the build is interrupted, so the next
+    /// run of the same key resumes in it.
     pub fn scratch(&self) -> PathBuf {
         self.stage_dir.join("tmp").join(&self.name)
+    }
+
+    /// Which steps of the build in progress finished.
+    pub fn build_state(&self) -> PathBuf {
+        self.scratch().join("state.json")
     }
 
     pub fn srcdir(&self) -> PathBuf {

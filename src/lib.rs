@@ -26,6 +26,7 @@ pub mod progress;
 pub mod project;
 pub mod recipe;
 pub mod record;
+pub mod resume;
 pub mod sandbox;
 pub mod script_error;
 pub mod scripts;

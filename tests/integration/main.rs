@@ -16,5 +16,6 @@ mod graph;
 mod merge;
 mod new;
 mod patch;
+mod resume;
 mod sandbox;
 mod unpack;
