@@ -258,11 +258,12 @@ impl Builder<'_> {
         let context = self.context(recipe, instance)?;
         context.restore_env(&state.env);
         for phase in PHASES {
-            if state.finished(phase) {
+            // install always runs again: a build killed during its install or its merge has
+            // no whole destination left to use.
+            if phase != "install" && state.finished(phase) {
                 continue;
             }
             if phase == "install" {
-                // A killed install may have left some files: the package gets a whole one.
                 let destdir = layout.destdir();
                 remove_all(&destdir)?;
                 std::fs::create_dir_all(&destdir)
