@@ -19,6 +19,7 @@ use crate::plan::{Instance, Plan, Status};
 use crate::progress::Progress;
 use crate::recipe::{Recipe, PHASES};
 use crate::record::Record;
+use crate::reproducible;
 use crate::resume::{self, BuildState};
 use crate::sandbox::{Bind, Emulator, Sandbox};
 use crate::script_error::ScriptError;
@@ -255,7 +256,7 @@ impl Builder<'_> {
         // written, the instance is not built, whatever happens to this process.
         let _ = std::fs::remove_file(layout.record());
         let mut state = self.start_or_resume(recipe, instance)?;
-        let context = self.context(recipe, instance)?;
+        let context = self.context(recipe, instance, state.source_date_epoch)?;
         context.restore_env(&state.env);
         for phase in PHASES {
             // install always runs again: a build killed during its install or its merge has
@@ -273,6 +274,9 @@ impl Builder<'_> {
             state.env = context.env();
             state.finish(phase, &layout.build_state())?;
         }
+        let destdir = layout.destdir();
+        reproducible::clamp_times(&destdir, state.source_date_epoch)
+            .map_err(|error| Error::io("cannot set the times of", &destdir, error))?;
         let seconds = started.elapsed().as_secs_f64();
         self.commit(index, seconds)?;
         drop(token);
@@ -305,13 +309,15 @@ impl Builder<'_> {
             std::fs::create_dir_all(&dir)
                 .map_err(|error| Error::io("cannot create", &dir, error))?;
         }
-        self.prepare_sources(recipe, instance)?;
         let mut state = BuildState::new(&instance.key);
+        state.source_date_epoch = self.prepare_sources(recipe, instance)?;
         state.finish(resume::SOURCES, &layout.build_state())?;
         Ok(state)
     }
 
-    fn prepare_sources(&self, recipe: &Recipe, instance: &Instance) -> Result<()> {
+    /// Unpacks and patches the sources; returns the newest time the archives recorded, which
+    /// the build gets as `SOURCE_DATE_EPOCH`.
+    fn prepare_sources(&self, recipe: &Recipe, instance: &Instance) -> Result<i64> {
         let srcdir = instance.layout.srcdir();
         // A link an earlier source unpacked must not carry a later source's `dest` elsewhere.
         let tree = Beneath::create(&srcdir, beneath::Scope::Contained)
@@ -332,16 +338,20 @@ impl Builder<'_> {
                 })?;
             } else {
                 let file = Path::new(&source.dest).join(source.file_name());
-                copy_tree(&fetched.path, &tree, &file).map_err(|error| {
-                    Error::io(
-                        "cannot copy source to",
-                        dest.join(source.file_name()),
-                        error,
-                    )
-                })?;
+                copy_tree(&fetched.path, &tree, &file)
+                    .and_then(|()| reproducible::clamp_times(&dest.join(source.file_name()), 0))
+                    .map_err(|error| {
+                        Error::io(
+                            "cannot copy source to",
+                            dest.join(source.file_name()),
+                            error,
+                        )
+                    })?;
             }
         }
-        self.apply_patches(recipe, instance)
+        let source_date_epoch = reproducible::source_date_epoch(&srcdir);
+        self.apply_patches(recipe, instance)?;
+        Ok(source_date_epoch)
     }
 
     /// Applies the recipe's patches, all or none, and logs what GNU patch would say to
@@ -385,7 +395,12 @@ impl Builder<'_> {
         std::fs::write(&log_path, log).map_err(|error| Error::io("cannot write", &log_path, error))
     }
 
-    fn context(&self, recipe: &Recipe, instance: &Instance) -> Result<Context> {
+    fn context(
+        &self,
+        recipe: &Recipe,
+        instance: &Instance,
+        source_date_epoch: i64,
+    ) -> Result<Context> {
         let plan = self.plan;
         let target = &plan.targets[instance.target];
         let stage = &plan.stages[instance.stage];
@@ -418,6 +433,15 @@ impl Builder<'_> {
             layout.builddir()
         };
         let sandbox = self.sandbox(recipe, instance, previous.as_deref(), &builddir)?;
+        if sandbox.is_none() {
+            // Inside a chroot the paths are the same for every build; on the host the work dir
+            // is mapped out of what the compilers write.
+            let map = reproducible::prefix_map_flag(&self.config.work_dir);
+            for flag in ["cflags", "cxxflags"] {
+                let with_map = format!("{} {map}", flags[flag]).trim().to_string();
+                flags.insert(flag.into(), Dynamic::from(with_map));
+            }
+        }
         let mut env = BTreeMap::new();
         if sandbox.is_some() {
             env = stage.chroot_env();
@@ -435,6 +459,10 @@ impl Builder<'_> {
                 std::env::temp_dir().to_string_lossy().into_owned(),
             );
         }
+        env.insert(
+            "SOURCE_DATE_EPOCH".to_string(),
+            source_date_epoch.to_string(),
+        );
         for (name, value) in [("LC_ALL", "C"), ("TZ", "UTC"), ("TERM", "dumb")] {
             env.entry(name.to_string())
                 .or_insert_with(|| value.to_string());

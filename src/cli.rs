@@ -113,6 +113,15 @@ pub enum Command {
         #[arg(last = true)]
         command: Vec<String>,
     },
+    /// Build the spin's built stages (all when none are named) once more, from nothing, in a
+    /// second work dir at another path, and compare the packages file by file.
+    Verify {
+        /// Stage names, e.g. stage2; their dependencies are verified too.
+        stages: Vec<String>,
+        /// The second work dir, wiped first (default: the work dir's path with -verify added).
+        #[arg(long, value_name = "DIR")]
+        into: Option<PathBuf>,
+    },
     /// Remove the work dir.
     Clean,
     /// Check every recipe, stage and target (or just the files given) without building.

@@ -135,6 +135,24 @@ pub fn dispatch(cli: Cli) -> Result<()> {
             };
             build(keep_going, &scripts, &config, &fetcher, &plan, &selection)
         }
+        Command::Verify { stages, into } => {
+            let second = Config {
+                work_dir: into.unwrap_or_else(|| crate::verify::default_dir(&config.work_dir)),
+                ..config.clone()
+            };
+            let second_project = Project::new(&config.root, &overlays);
+            let second_spin = Spin::load(&scripts, &base, cli.spin.as_deref())?;
+            let recorded = Plan::new(&scripts, &config, spin, project, target, None)?;
+            let rebuilt = Plan::new(&scripts, &second, second_spin, second_project, target, None)?;
+            verify(
+                cli.no_wait,
+                &scripts,
+                &fetcher,
+                (&config, &recorded),
+                (&second, &rebuilt),
+                &stages,
+            )
+        }
         Command::Shell { stage, command } => {
             let plan = Plan::new(&scripts, &config, spin, project, target, None)?;
             let code = shell(&plan, &config.work_dir, &stage, command)?;
@@ -267,6 +285,41 @@ pub fn dispatch(cli: Cli) -> Result<()> {
             unreachable!("handled above")
         }
     }
+}
+
+/// Builds the recorded selection again in the second plan's work dir and compares.
+fn verify(
+    no_wait: bool,
+    scripts: &Scripts,
+    fetcher: &Fetcher,
+    (first, recorded): (&Config, &Plan),
+    (second, rebuilt): (&Config, &Plan),
+    stages: &[String],
+) -> Result<()> {
+    let _lock = WorkLock::acquire(&first.work_dir, no_wait, true)?;
+    let selection = recorded.closure(&recorded.instances_of_stages(stages)?);
+    let unbuilt = crate::verify::unbuilt(recorded, &selection);
+    if !unbuilt.is_empty() {
+        return Err(Error::Usage(format!(
+            "not built with the current inputs: {}; run `serpent build` first, then verify",
+            unbuilt.join(", ")
+        )));
+    }
+    crate::build::remove_all(&second.work_dir)?;
+    let _second_lock = WorkLock::acquire(&second.work_dir, no_wait, true)?;
+    build(false, scripts, second, fetcher, rebuilt, &selection)?;
+    let outcomes = crate::verify::compare(recorded, rebuilt, &selection)
+        .map_err(|error| Error::io("cannot compare the packages in", &second.work_dir, error))?;
+    let report = crate::verify::report(&outcomes, recorded, rebuilt, &selection);
+    print!("{report}");
+    if outcomes
+        .iter()
+        .any(|outcome| !outcome.differences.is_empty())
+    {
+        let last = report.lines().last().unwrap_or_default().to_string();
+        return Err(Error::NotReproducible(last));
+    }
+    Ok(())
 }
 
 fn build(

@@ -96,6 +96,13 @@ pub enum Error {
     #[diagnostic(transparent)]
     Sandbox(Box<crate::sandbox::SandboxError>),
 
+    #[error("{0}")]
+    #[diagnostic(
+        code(serpent::verify),
+        help("the packages named above differ between two builds of the same inputs; what differs usually embeds a path, a time or the build's parallelism")
+    )]
+    NotReproducible(String),
+
     /// Several independent problems, reported together (for example by `serpent check`).
     #[error("{} problem(s) found", .0.len())]
     #[diagnostic(code(serpent::many))]

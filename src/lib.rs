@@ -26,6 +26,7 @@ pub mod progress;
 pub mod project;
 pub mod recipe;
 pub mod record;
+pub mod reproducible;
 pub mod resume;
 pub mod sandbox;
 pub mod script_error;
@@ -38,6 +39,7 @@ pub mod suggest;
 pub mod target;
 pub mod template;
 pub mod unpack;
+pub mod verify;
 
 use std::io::IsTerminal;
 

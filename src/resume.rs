@@ -25,6 +25,9 @@ pub struct BuildState {
     /// The commands' environment after the last finished phase, since a phase may set
     /// variables (`ctx.setenv`) that later phases rely on.
     pub env: BTreeMap<String, String>,
+    /// The newest time in the unpacked sources, before patching.
+    #[serde(default)]
+    pub source_date_epoch: i64,
 }
 
 impl BuildState {

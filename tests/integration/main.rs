@@ -19,3 +19,4 @@ mod patch;
 mod resume;
 mod sandbox;
 mod unpack;
+mod verify;

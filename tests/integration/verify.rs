@@ -1,0 +1,99 @@
+//! `serpent verify` rebuilds in a second work dir and compares; builds on the host do not
+//! depend on where the work dir is or when they ran.
+
+use crate::tarball::{tarball, Compression, Entry};
+use crate::test::{sha256, Test};
+
+/// A project whose recipe compiles a C file that records `__FILE__` (with the host's cc and
+/// the flags serpent gives), and runs `extra` in its install phase.
+fn project(extra: &str) -> Test {
+    let source = b"const char *where = __FILE__;\n";
+    let archive = tarball(&[Entry::File("pkg/where.c", source)], Compression::None);
+    let test = Test::new().file("dist/pkg.tar", &archive);
+    let url = format!("file://{}", test.root().join("dist/pkg.tar").display());
+    let recipe = format!(
+        r#"const NAME = "pkg";
+const VERSION = "1.0";
+const SOURCES = [#{{ url: "{url}", sha256: "{sha}" }}];
+
+fn build(ctx) {{
+    ctx.shell(`cc $CFLAGS -c ${{ctx.srcdir}}/where.c -o where.o`);
+}}
+
+fn install(ctx) {{
+    ctx.copy(`${{ctx.builddir}}/where.o`, `${{ctx.destdir}}/lib/where.o`);
+    ctx.shell(`echo "$SOURCE_DATE_EPOCH" > ${{ctx.destdir}}/epoch`);
+    {extra}
+}}
+"#,
+        sha = sha256(&archive),
+    );
+    test.file("recipes/stage1/pkg.rhai", recipe)
+}
+
+#[test]
+fn a_host_build_is_the_same_from_another_work_dir_and_verify_says_so() {
+    let mut test = project("").args(["build", "--target", "x86_64", "--jobs", "1"]);
+    test.run();
+    let package = test.work().join("x86_64/stage1/pkgs/pkg");
+    let object = std::fs::read(package.join("lib/where.o")).unwrap();
+    let work = test.work().to_string_lossy().into_owned();
+    assert!(
+        !String::from_utf8_lossy(&object).contains(&work),
+        "the object file names the work dir"
+    );
+    // The archive's files carry mtime 1600000000, the release date a real tarball records.
+    assert_eq!(
+        std::fs::read_to_string(package.join("epoch")).unwrap(),
+        "1600000000\n"
+    );
+    let mut test = test.args(["verify", "--target", "x86_64"]);
+    let verified = test.run();
+    assert!(
+        verified.stdout.contains("identical  x86_64/stage1/pkg\n"),
+        "{}",
+        verified.stdout
+    );
+    assert!(verified.stdout.contains("1 of 1 package(s) identical"));
+    assert!(test
+        .root()
+        .join("build-verify/x86_64/stage1/pkgs/pkg")
+        .is_dir());
+}
+
+#[test]
+fn verify_names_the_files_that_differ() {
+    let mut test = project(r#"ctx.shell(`pwd > ${ctx.destdir}/built-in`);"#)
+        .args(["build", "--target", "x86_64", "--jobs", "1"]);
+    test.run();
+    let into = test.dir.path().join("elsewhere");
+    let mut test = test
+        .args(["verify", "--target", "x86_64", "--into"])
+        .args([into.to_string_lossy()])
+        .status(1);
+    let verified = test.run();
+    assert!(
+        verified
+            .stdout
+            .contains("DIFFERS    x86_64/stage1/pkg\n    built-in (content)\n"),
+        "{}",
+        verified.stdout
+    );
+    assert!(verified.stdout.contains("0 of 1 package(s) identical"));
+    assert!(into.join("x86_64/stage1/pkgs/pkg/built-in").is_file());
+}
+
+#[test]
+fn verify_refuses_what_is_not_built() {
+    let output = project("")
+        .args(["verify", "--target", "x86_64"])
+        .status(2)
+        .run();
+    assert!(
+        output
+            .stderr
+            .contains("not built with the current inputs: x86_64/stage1/pkg"),
+        "{}",
+        output.stderr
+    );
+}
