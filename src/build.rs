@@ -12,6 +12,7 @@ use crate::context::{copy_tree, Context, Inner};
 use crate::error::{Error, Result};
 use crate::fetch::Fetcher;
 use crate::file_conflict::FileConflict;
+use crate::key::Inputs;
 use crate::layout::Layout;
 use crate::merge;
 use crate::patch::{apply_series, SeriesFailure, SeriesPatch};
@@ -44,6 +45,16 @@ pub struct Builder<'a> {
     /// Held while a package is merged, so that two packages of one stage never check their
     /// files against the root at the same time.
     pub merging: Mutex<()>,
+    /// The output hash of each instance built or found built in this run, which its
+    /// dependents are keyed on.
+    pub outputs: Mutex<BTreeMap<usize, String>>,
+}
+
+/// How one instance of a build ended.
+enum Done {
+    Built,
+    /// Its dependencies were rebuilt to the outputs it was built on: nothing to do.
+    CutOff,
 }
 
 /// What a build did.
@@ -74,6 +85,11 @@ impl Builder<'_> {
             reused: wanted.len() - todo.len(),
             ..Summary::default()
         };
+        self.outputs.lock().unwrap().extend(
+            wanted
+                .iter()
+                .filter_map(|index| Some((*index, plan.instances[*index].output.clone()?))),
+        );
         if todo.is_empty() {
             return Ok(summary);
         }
@@ -101,7 +117,7 @@ impl Builder<'_> {
         }
         let mut errors: Vec<Error> = Vec::new();
         let mut running = 0;
-        let (sender, receiver) = mpsc::channel::<(usize, Result<f64>, f64)>();
+        let (sender, receiver) = mpsc::channel::<(usize, Result<Done>, f64)>();
         std::thread::scope(|scope| {
             loop {
                 let stop = !errors.is_empty() && !self.keep_going;
@@ -123,9 +139,18 @@ impl Builder<'_> {
                 running -= 1;
                 let id = plan.instances[index].id.clone();
                 match result {
-                    Ok(_) => {
-                        self.progress.finished(&id, "built", seconds);
-                        summary.built.push(id);
+                    Ok(done) => {
+                        if let Done::CutOff = done {
+                            self.progress.finished(
+                                &id,
+                                "up to date: its dependencies' outputs did not change",
+                                seconds,
+                            );
+                            summary.reused += 1;
+                        } else {
+                            self.progress.finished(&id, "built", seconds);
+                            summary.built.push(id);
+                        }
                         let dependents: Vec<usize> = waiting
                             .iter()
                             .filter(|(other, _)| plan.instances[**other].deps.contains(&index))
@@ -238,8 +263,29 @@ impl Builder<'_> {
         }
     }
 
-    /// Builds one instance while holding one jobserver token; returns its wall time.
-    fn build_one(&self, index: usize) -> Result<f64> {
+    /// Builds one instance while holding one jobserver token, unless keying it on its
+    /// dependencies' new outputs finds it built already.
+    fn build_one(&self, index: usize) -> Result<Done> {
+        let (inputs, key) = self
+            .plan
+            .rekey(index, |dep| self.outputs.lock().unwrap().get(&dep).cloned());
+        let instance = &self.plan.instances[index];
+        if let Some(mut record) = Record::read(&instance.layout.record()) {
+            if record.key == key && instance.layout.package().is_dir() {
+                if let Some(output) = record.output.clone() {
+                    self.outputs.lock().unwrap().insert(index, output);
+                    // Said by `serpent explain`: which rebuilt dependencies changed nothing.
+                    record.cut_off = instance
+                        .deps
+                        .iter()
+                        .filter(|dep| self.plan.instances[**dep].status != Status::Built)
+                        .map(|dep| self.plan.instances[*dep].id.clone())
+                        .collect();
+                    record.write(&instance.layout.record())?;
+                    return Ok(Done::CutOff);
+                }
+            }
+        }
         let token = self.jobserver.acquire().map_err(|error| {
             Error::io(
                 "cannot take a job token from",
@@ -247,7 +293,6 @@ impl Builder<'_> {
                 error,
             )
         })?;
-        let instance = &self.plan.instances[index];
         let recipe = self.plan.recipe_of(instance);
         let started = Instant::now();
         self.progress.started(&instance.id, &recipe.version);
@@ -255,7 +300,7 @@ impl Builder<'_> {
         // A record that no longer matches is removed first: from here until the new one is
         // written, the instance is not built, whatever happens to this process.
         let _ = std::fs::remove_file(layout.record());
-        let mut state = self.start_or_resume(recipe, instance)?;
+        let mut state = self.start_or_resume(recipe, instance, &key)?;
         let context = self.context(recipe, instance, state.source_date_epoch)?;
         context.restore_env(&state.env);
         for phase in PHASES {
@@ -278,17 +323,22 @@ impl Builder<'_> {
         reproducible::clamp_times(&destdir, state.source_date_epoch)
             .map_err(|error| Error::io("cannot set the times of", &destdir, error))?;
         let seconds = started.elapsed().as_secs_f64();
-        self.commit(index, seconds)?;
+        self.commit(index, (&inputs, &key), seconds)?;
         drop(token);
-        Ok(seconds)
+        Ok(Done::Built)
     }
 
     /// Picks up an interrupted build of the same key where it stopped (unless `--fresh`), or
     /// starts from an empty scratch folder with the sources unpacked and patched.
-    fn start_or_resume(&self, recipe: &Recipe, instance: &Instance) -> Result<BuildState> {
+    fn start_or_resume(
+        &self,
+        recipe: &Recipe,
+        instance: &Instance,
+        key: &str,
+    ) -> Result<BuildState> {
         let layout = &instance.layout;
         if !self.config.fresh {
-            if let Some(state) = BuildState::resumable(&layout.build_state(), &instance.key) {
+            if let Some(state) = BuildState::resumable(&layout.build_state(), key) {
                 self.progress.message(&format!(
                     "{}: resuming after {}",
                     instance.id,
@@ -309,7 +359,7 @@ impl Builder<'_> {
             std::fs::create_dir_all(&dir)
                 .map_err(|error| Error::io("cannot create", &dir, error))?;
         }
-        let mut state = BuildState::new(&instance.key);
+        let mut state = BuildState::new(key);
         state.source_date_epoch = self.prepare_sources(recipe, instance)?;
         state.finish(resume::SOURCES, &layout.build_state())?;
         Ok(state)
@@ -433,15 +483,7 @@ impl Builder<'_> {
             layout.builddir()
         };
         let sandbox = self.sandbox(recipe, instance, previous.as_deref(), &builddir)?;
-        if sandbox.is_none() {
-            // Inside a chroot the paths are the same for every build; on the host the work dir
-            // is mapped out of what the compilers write.
-            let map = reproducible::prefix_map_flag(&self.config.work_dir);
-            for flag in ["cflags", "cxxflags"] {
-                let with_map = format!("{} {map}", flags[flag]).trim().to_string();
-                flags.insert(flag.into(), Dynamic::from(with_map));
-            }
-        }
+
         let mut env = BTreeMap::new();
         if sandbox.is_some() {
             env = stage.chroot_env();
@@ -463,6 +505,14 @@ impl Builder<'_> {
             "SOURCE_DATE_EPOCH".to_string(),
             source_date_epoch.to_string(),
         );
+        if sandbox.is_none() {
+            // Inside a chroot the paths are the same for every build; on the host, stage1's
+            // compiler wrappers map the work dir out of what they write.
+            env.insert(
+                reproducible::PREFIX_MAP_VARIABLE.to_string(),
+                reproducible::prefix_map(&self.config.work_dir),
+            );
+        }
         for (name, value) in [("LC_ALL", "C"), ("TZ", "UTC"), ("TERM", "dumb")] {
             env.entry(name.to_string())
                 .or_insert_with(|| value.to_string());
@@ -636,7 +686,7 @@ impl Builder<'_> {
     /// (all or nothing, see [`crate::merge`]), keeps them as the package, and only then writes
     /// the record. Files another package of the stage already put in the root are refused
     /// unless one of the two is built after the other.
-    fn commit(&self, index: usize, seconds: f64) -> Result<()> {
+    fn commit(&self, index: usize, (inputs, key): (&Inputs, &str), seconds: f64) -> Result<()> {
         let instance = &self.plan.instances[index];
         let recipe = self.plan.recipe_of(instance);
         let layout = &instance.layout;
@@ -657,14 +707,20 @@ impl Builder<'_> {
                 .find(|copy| copy.symlink_metadata().is_ok())
         };
         merge::merge(layout, &files, &previous, &restore)?;
+        let package = layout.package();
+        let output = crate::tree::digest(&package)
+            .map_err(|error| Error::io("cannot hash the package", &package, error))?;
+        self.outputs.lock().unwrap().insert(index, output.clone());
         let record = Record {
             id: instance.id.clone(),
             name: recipe.name.clone(),
             version: recipe.version.clone(),
             recipe: recipe.source_name.clone(),
-            key: instance.key.clone(),
-            inputs: instance.inputs.values.clone(),
+            key: key.to_string(),
+            inputs: inputs.values.clone(),
             seconds: (seconds * 10.0).round() / 10.0,
+            output: Some(output),
+            cut_off: Vec::new(),
         };
         record.write(&layout.record())?;
         remove_all(&layout.scratch())

@@ -350,6 +350,7 @@ fn build(
         jobserver,
         keep_going,
         merging: std::sync::Mutex::new(()),
+        outputs: Default::default(),
     };
     let summary = builder.build(selection)?;
     if !config.quiet {

@@ -125,11 +125,19 @@ pub fn explain(plan: &Plan, index: usize) -> String {
     };
     if record.key == instance.key {
         if instance.status == Status::Built {
-            return format!(
+            let mut out = format!(
                 "{}: current (key {}); nothing to rebuild",
                 instance.id,
                 &instance.key[..12]
             );
+            if !record.cut_off.is_empty() {
+                let _ = write!(
+                    out,
+                    "\n  {} rebuilt with the same output as before, so this was not rebuilt (early cutoff)",
+                    record.cut_off.join(", ")
+                );
+            }
+            return out;
         }
         return format!(
             "{}: its record matches but the package is missing: it will be rebuilt",
@@ -142,6 +150,20 @@ pub fn explain(plan: &Plan, index: usize) -> String {
     );
     for line in differences(&record.inputs, &instance.inputs.values) {
         let _ = write!(out, "\n  {line}");
+    }
+    let pending: Vec<&str> = instance
+        .deps
+        .iter()
+        .map(|dep| &plan.instances[*dep])
+        .filter(|dep| dep.status != Status::Built)
+        .map(|dep| dep.id.as_str())
+        .collect();
+    if !pending.is_empty() {
+        let _ = write!(
+            out,
+            "\n  {} will be rebuilt first; if its output comes out the same, this is not rebuilt",
+            pending.join(", ")
+        );
     }
     out
 }

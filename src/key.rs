@@ -63,10 +63,13 @@ pub fn differences(
     lines
 }
 
-fn short(value: &str) -> &str {
-    if value.len() == 64 && value.chars().all(|c| c.is_ascii_hexdigit()) {
-        &value[..12]
+/// A hash cut to 12 digits, alone or after a word (`output 3fa9…`).
+fn short(value: &str) -> String {
+    let (word, hash) = value.rsplit_once(' ').unwrap_or(("", value));
+    if hash.len() == 64 && hash.chars().all(|c| c.is_ascii_hexdigit()) {
+        let space = if word.is_empty() { "" } else { " " };
+        format!("{word}{space}{}", &hash[..12])
     } else {
-        value
+        value.to_string()
     }
 }

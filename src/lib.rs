@@ -38,6 +38,7 @@ pub mod store;
 pub mod suggest;
 pub mod target;
 pub mod template;
+pub mod tree;
 pub mod unpack;
 pub mod verify;
 

@@ -37,6 +37,8 @@ pub struct Instance {
     pub inputs: Inputs,
     pub key: String,
     pub status: Status,
+    /// The hash of the package its record names, when it is built with this key.
+    pub output: Option<String>,
     pub layout: Layout,
 }
 
@@ -155,6 +157,7 @@ impl Plan {
                         inputs: Inputs::default(),
                         key: String::new(),
                         status: Status::Missing,
+                        output: None,
                         layout,
                     });
                 }
@@ -292,20 +295,46 @@ impl Plan {
         }
         for dep in &instance.deps {
             let dep = &self.instances[*dep];
-            inputs.add(format!("depends {}", dep.id), dep.key.clone());
+            inputs.add(
+                format!("depends {}", dep.id),
+                dependency_input(dep, dep.output.as_deref()),
+            );
         }
         let key = inputs.key();
-        let status = match Record::read(&instance.layout.record()) {
+        let (status, output) = match Record::read(&instance.layout.record()) {
             Some(record) if record.key == key && instance.layout.package().is_dir() => {
-                Status::Built
+                (Status::Built, record.output)
             }
-            Some(_) => Status::Stale,
-            None => Status::Missing,
+            Some(_) => (Status::Stale, None),
+            None => (Status::Missing, None),
         };
         let instance = &mut self.instances[index];
         instance.inputs = inputs;
         instance.key = key;
         instance.status = status;
+        instance.output = output;
+    }
+
+    /// The inputs and key of an instance once its dependencies are built, from their outputs
+    /// (`output_of` knows those built or reused in this run). A dependency rebuilt to the same
+    /// output leaves the key as it was, so what depends on it is not rebuilt: early cutoff.
+    pub fn rekey(
+        &self,
+        index: usize,
+        output_of: impl Fn(usize) -> Option<String>,
+    ) -> (Inputs, String) {
+        let instance = &self.instances[index];
+        let mut inputs = instance.inputs.clone();
+        for dep in &instance.deps {
+            let output = output_of(*dep);
+            let dep = &self.instances[*dep];
+            inputs.add(
+                format!("depends {}", dep.id),
+                dependency_input(dep, output.as_deref()),
+            );
+        }
+        let key = inputs.key();
+        (inputs, key)
     }
 
     /// The instances to build for a selection, with everything they depend on.
@@ -579,4 +608,13 @@ fn select_packages(
         by_name.retain(|(s, name), _| *s != stage || wanted.contains(name));
     }
     Ok(())
+}
+
+/// What a dependency contributes to its dependents' keys: its output when it is known, else
+/// its own key (it is still to be built, and its dependents are keyed again once it is).
+fn dependency_input(dep: &Instance, output: Option<&str>) -> String {
+    match output {
+        Some(output) => format!("output {output}"),
+        None => format!("unbuilt {}", dep.key),
+    }
 }

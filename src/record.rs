@@ -16,6 +16,14 @@ pub struct Record {
     pub key: String,
     pub inputs: BTreeMap<String, String>,
     pub seconds: f64,
+    /// The hash of the package's files (paths, kinds, modes, contents, link targets), which
+    /// dependents are keyed on.
+    #[serde(default)]
+    pub output: Option<String>,
+    /// Dependencies that were rebuilt after this was built and gave the same output, so this
+    /// was kept (early cutoff).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub cut_off: Vec<String>,
 }
 
 impl Record {

@@ -1,6 +1,11 @@
 //! What makes two builds of one key give the same package wherever the work dir is and
 //! whenever they run: paths mapped out of the compiler's output, a `SOURCE_DATE_EPOCH` taken
 //! from the sources, and the package's times clamped to it.
+//!
+//! The map goes to compilers through stage1's `<triple>-clang` wrappers, which add
+//! `-ffile-prefix-map=$SERPENT_FILE_PREFIX_MAP` when it is set, rather than through the flags
+//! recipes see: flags end up written into packages (pkg-config files, build records), and the
+//! map itself names the work dir.
 
 use std::os::unix::fs::MetadataExt;
 use std::path::Path;
@@ -11,10 +16,13 @@ use nix::sys::time::TimeSpec;
 /// Where the work dir appears to be in what compilers write (`__FILE__`, debug info).
 pub const MAPPED_WORK_DIR: &str = "/serpent-work";
 
-/// The compiler flag that writes `work_dir` as [`MAPPED_WORK_DIR`]; one map for the whole
-/// work dir, since the order in which compilers try overlapping maps differs.
-pub fn prefix_map_flag(work_dir: &Path) -> String {
-    format!("-ffile-prefix-map={}={MAPPED_WORK_DIR}", work_dir.display())
+/// The variable host builds get the map in.
+pub const PREFIX_MAP_VARIABLE: &str = "SERPENT_FILE_PREFIX_MAP";
+
+/// `OLD=NEW` for `-ffile-prefix-map`, writing `work_dir` as [`MAPPED_WORK_DIR`]; one map for
+/// the whole work dir, since the order in which compilers try overlapping maps differs.
+pub fn prefix_map(work_dir: &Path) -> String {
+    format!("{}={MAPPED_WORK_DIR}", work_dir.display())
 }
 
 /// The newest modification time of the files in a freshly unpacked tree (its release date, as

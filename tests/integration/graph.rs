@@ -70,17 +70,58 @@ fn a_rerun_with_no_change_builds_nothing() {
 }
 
 #[test]
-fn touching_a_recipe_rebuilds_it_and_its_dependents_only() {
+fn a_comment_in_a_recipe_rebuilds_it_and_nothing_that_depends_on_it() {
     let mut test = chain().args(["build", "--target", "x86_64"]);
     test.run();
     let path = test.root().join("recipes/stage1/b.rhai");
     let text = std::fs::read_to_string(&path).unwrap();
     std::fs::write(&path, format!("// touched\n{text}")).unwrap();
+
+    test = test.args(["explain", "recipes/stage1/c.rhai", "--target", "x86_64"]);
+    let before = test.run();
+    assert!(
+        before.stdout.contains(
+            "x86_64/stage1/b will be rebuilt first; if its output comes out the same, this is not rebuilt"
+        ),
+        "{}",
+        before.stdout
+    );
+    test = test.args(["build", "--target", "x86_64"]);
+    let output = test.run();
+    assert_eq!(built(&output), ["x86_64/stage1/b"]);
+    assert!(
+        output
+            .stderr
+            .contains("x86_64/stage1/c: up to date: its dependencies' outputs did not change"),
+        "{}",
+        output.stderr
+    );
+    test = test.args(["explain", "recipes/stage1/c.rhai", "--target", "x86_64"]);
+    let explained = test.run();
+    assert!(
+        explained.stdout.contains(
+            "x86_64/stage1/c: current (key"
+        ) && explained.stdout.contains(
+            "x86_64/stage1/b rebuilt with the same output as before, so this was not rebuilt (early cutoff)"
+        ),
+        "{}",
+        explained.stdout
+    );
+    test = test.args(["build", "--target", "x86_64"]);
+    assert!(built(&test.run()).is_empty());
+}
+
+#[test]
+fn a_change_to_what_a_recipe_installs_rebuilds_its_dependents() {
+    let mut test = chain().args(["build", "--target", "x86_64"]);
+    test.run();
+    let path = test.root().join("recipes/stage1/b.rhai");
+    let text = std::fs::read_to_string(&path).unwrap();
+    std::fs::write(&path, text.replace("`b for", "`b, changed, for")).unwrap();
     test = test.args(["build", "--target", "x86_64"]);
     let output = test.run();
     assert_eq!(built(&output), ["x86_64/stage1/b", "x86_64/stage1/c"]);
-
-    test = test.args(["explain", "recipes/stage1/b.rhai", "--target", "x86_64"]);
+    test = test.args(["explain", "recipes/stage1/c.rhai", "--target", "x86_64"]);
     let explained = test.run();
     assert!(explained.stdout.contains("current"), "{}", explained.stdout);
 }

@@ -4,8 +4,8 @@
 use crate::tarball::{tarball, Compression, Entry};
 use crate::test::{sha256, Test};
 
-/// A project whose recipe compiles a C file that records `__FILE__` (with the host's cc and
-/// the flags serpent gives), and runs `extra` in its install phase.
+/// A project whose recipe compiles a C file that records `__FILE__`, with the host's cc given
+/// the prefix map as stage1's compiler wrappers give it, and runs `extra` in its install phase.
 fn project(extra: &str) -> Test {
     let source = b"const char *where = __FILE__;\n";
     let archive = tarball(&[Entry::File("pkg/where.c", source)], Compression::None);
@@ -17,7 +17,7 @@ const VERSION = "1.0";
 const SOURCES = [#{{ url: "{url}", sha256: "{sha}" }}];
 
 fn build(ctx) {{
-    ctx.shell(`cc $CFLAGS -c ${{ctx.srcdir}}/where.c -o where.o`);
+    ctx.shell(`cc $CFLAGS -ffile-prefix-map=$SERPENT_FILE_PREFIX_MAP -c ${{ctx.srcdir}}/where.c -o where.o`);
 }}
 
 fn install(ctx) {{
