@@ -65,6 +65,28 @@ fn run_on(arch: &str, binary: &Path) -> String {
     String::from_utf8_lossy(&output.stdout).into_owned()
 }
 
+/// Runs a dynamic program of `root` with the root's own loader and libraries: through the
+/// loader directly on the host's architecture, else through qemu-user with `-L root`.
+fn run_dynamic_on(arch: &str, root: &Path, program: &str) -> String {
+    let output = if arch == std::env::consts::ARCH {
+        Command::new(root.join(format!("usr/lib/ld-musl-{arch}.so.1")))
+            .arg(root.join(program))
+            .arg("--version")
+            .output()
+            .unwrap()
+    } else {
+        Command::new(format!("qemu-{arch}-static"))
+            .arg("-L")
+            .arg(root)
+            .arg(root.join(program))
+            .arg("--version")
+            .output()
+            .unwrap()
+    };
+    assert!(output.status.success(), "{program}: {output:?}");
+    String::from_utf8_lossy(&output.stdout).into_owned()
+}
+
 /// Compiles `source` with one of stage1's `<triple>-clang` wrappers, statically.
 fn compile_with_wrapper(wrapper: &Path, source: &Path, output: &Path) {
     let status = Command::new(wrapper)
@@ -181,6 +203,11 @@ fn the_mini_spin_bootstraps_both_targets_and_a_program_built_inside_stage3_runs(
             run_on(arch, &root2.join("usr/bin/busybox")).contains("BusyBox v1.35.0"),
             "{arch}: busybox does not run"
         );
+        // The loader link is relative, so the root's dynamic programs run from outside it.
+        let loader = root2.join(format!("usr/lib/ld-musl-{arch}.so.1"));
+        assert_eq!(std::fs::read_link(&loader).unwrap(), Path::new("libc.so"));
+        let make = run_dynamic_on(arch, &root2, "usr/bin/make");
+        assert!(make.contains("GNU Make"), "{arch}: {make}");
 
         // stage3: zlib was built and tested inside, and a program built inside runs there.
         let root3 = stage("stage3").join("root");
