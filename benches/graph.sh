@@ -19,19 +19,28 @@ ms() { echo $(( $(date +%s%N) / 1000000 )); }
 # (a) null build of the default spin
 cp -r recipes stdlib "$scratch/"
 mkdir -p "$scratch/builds"
-(cd "$scratch" && "$bin" plan --work-dir builds --format json) > "$scratch/plan.json"
-python3 - "$scratch" <<'PY'
-import json, os, sys
+# Dependents are keyed on their dependencies' outputs, so records are faked a layer at a time
+# until the plan has nothing left to build.
+while (cd "$scratch" && "$bin" plan --work-dir builds --format json) > "$scratch/plan.json" &&
+    python3 - "$scratch" <<'PY'
+import hashlib, json, os, sys
 root = sys.argv[1]
+faked = 0
 for item in json.load(open(f"{root}/plan.json"))["instances"]:
+    if item["status"] == "built":
+        continue
     target, stage, name = item["id"].split("/")
     base = f"{root}/builds/{target}/{stage}"
     os.makedirs(f"{base}/pkgs/{name}", exist_ok=True)
     os.makedirs(f"{base}/records", exist_ok=True)
     record = {"id": item["id"], "name": item["name"], "version": item["version"],
-              "recipe": item["recipe"], "key": item["key"], "inputs": {}, "seconds": 0.0}
+              "recipe": item["recipe"], "key": item["key"], "inputs": {}, "seconds": 0.0,
+              "output": hashlib.sha256(item["id"].encode()).hexdigest()}
     json.dump(record, open(f"{base}/records/{name}.json", "w"))
+    faked += 1
+sys.exit(0 if faked else 1)
 PY
+do :; done
 times=()
 for _ in $(seq 21); do
     start=$(ms)
