@@ -638,6 +638,20 @@ pub fn register_api(engine: &mut Engine) {
     );
     property(
         engine,
+        "file_prefix_map",
+        "String",
+        "On the host, the flag that keeps the work dir's path out of what a compiler writes (`-ffile-prefix-map=<work dir>=/serpent-work`), for compilers called without stage1's wrappers, which add it themselves; empty inside a chroot.",
+        |c| {
+            c.0.env
+                .lock()
+                .unwrap()
+                .get(crate::reproducible::PREFIX_MAP_VARIABLE)
+                .map(|map| format!("-ffile-prefix-map={map}"))
+                .unwrap_or_default()
+        },
+    );
+    property(
+        engine,
         "previous",
         "String",
         "The previous stage's root for this target; empty in the first stage.",
