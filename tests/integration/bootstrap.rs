@@ -232,7 +232,7 @@ fn the_mini_spin_bootstraps_both_targets_and_a_program_built_inside_stage3_runs(
     }
 
     // A second run finds everything built and does nothing.
-    test = test.args(["build"]).args(common);
+    test = test.args(["build"]).args(common.clone());
     let output = test.run();
     assert!(
         output
@@ -240,6 +240,20 @@ fn the_mini_spin_bootstraps_both_targets_and_a_program_built_inside_stage3_runs(
             .contains("nothing to do: 30 recipe instance(s) up to date"),
         "{}",
         output.stdout
+    );
+
+    // The same inputs built again from nothing, in a work dir at another path, give the same
+    // packages, bit for bit.
+    let elsewhere = test.dir.path().join("another/place");
+    test = test
+        .args(["verify", "stage2", "--target", "x86_64", "--into"])
+        .args([elsewhere.to_str().unwrap()])
+        .args(common);
+    let verified = test.run();
+    assert!(
+        verified.stdout.contains("12 of 12 package(s) identical"),
+        "{}",
+        verified.stdout
     );
 }
 
