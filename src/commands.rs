@@ -136,21 +136,31 @@ pub fn dispatch(cli: Cli) -> Result<()> {
             build(keep_going, &scripts, &config, &fetcher, &plan, &selection)
         }
         Command::Verify { stages, into } => {
+            let _lock = WorkLock::acquire(&config.work_dir, cli.no_wait, config.quiet)?;
+            let recorded = Plan::new(&scripts, &config, spin, project, target, None)?;
+            let selection = recorded.closure(&recorded.instances_of_stages(&stages)?);
+            let unbuilt = crate::verify::unbuilt(&recorded, &selection);
+            if !unbuilt.is_empty() {
+                return Err(Error::Usage(format!(
+                    "not built with the current inputs: {}; run `serpent build` first, then verify",
+                    unbuilt.join(", ")
+                )));
+            }
             let second = Config {
                 work_dir: into.unwrap_or_else(|| crate::verify::default_dir(&config.work_dir)),
                 ..config.clone()
             };
+            // The second work dir starts empty, so that its plan finds nothing built.
+            crate::build::remove_all(&second.work_dir)?;
+            let _second_lock = WorkLock::acquire(&second.work_dir, cli.no_wait, config.quiet)?;
             let second_project = Project::new(&config.root, &overlays);
             let second_spin = Spin::load(&scripts, &base, cli.spin.as_deref())?;
-            let recorded = Plan::new(&scripts, &config, spin, project, target, None)?;
             let rebuilt = Plan::new(&scripts, &second, second_spin, second_project, target, None)?;
             verify(
-                cli.no_wait,
                 &scripts,
                 &fetcher,
-                (&config, &recorded),
+                (&recorded, &selection),
                 (&second, &rebuilt),
-                &stages,
             )
         }
         Command::Shell { stage, command } => {
@@ -289,28 +299,15 @@ pub fn dispatch(cli: Cli) -> Result<()> {
 
 /// Builds the recorded selection again in the second plan's work dir and compares.
 fn verify(
-    no_wait: bool,
     scripts: &Scripts,
     fetcher: &Fetcher,
-    (first, recorded): (&Config, &Plan),
+    (recorded, selection): (&Plan, &[usize]),
     (second, rebuilt): (&Config, &Plan),
-    stages: &[String],
 ) -> Result<()> {
-    let _lock = WorkLock::acquire(&first.work_dir, no_wait, true)?;
-    let selection = recorded.closure(&recorded.instances_of_stages(stages)?);
-    let unbuilt = crate::verify::unbuilt(recorded, &selection);
-    if !unbuilt.is_empty() {
-        return Err(Error::Usage(format!(
-            "not built with the current inputs: {}; run `serpent build` first, then verify",
-            unbuilt.join(", ")
-        )));
-    }
-    crate::build::remove_all(&second.work_dir)?;
-    let _second_lock = WorkLock::acquire(&second.work_dir, no_wait, true)?;
-    build(false, scripts, second, fetcher, rebuilt, &selection)?;
-    let outcomes = crate::verify::compare(recorded, rebuilt, &selection)
+    build(false, scripts, second, fetcher, rebuilt, selection)?;
+    let outcomes = crate::verify::compare(recorded, rebuilt, selection)
         .map_err(|error| Error::io("cannot compare the packages in", &second.work_dir, error))?;
-    let report = crate::verify::report(&outcomes, recorded, rebuilt, &selection);
+    let report = crate::verify::report(&outcomes, recorded, rebuilt, selection);
     print!("{report}");
     if outcomes
         .iter()

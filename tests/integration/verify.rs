@@ -62,6 +62,27 @@ fn a_host_build_is_the_same_from_another_work_dir_and_verify_says_so() {
 }
 
 #[test]
+fn verifying_again_rebuilds_everything_again() {
+    let mut test = project("")
+        .file(
+            "recipes/stage1/user.rhai",
+            "const NAME = \"user\";\nconst VERSION = \"1\";\nconst DEPENDS = [\"pkg\"];\n\nfn install(ctx) {\n    ctx.copy(`${ctx.sysroot}/epoch`, `${ctx.destdir}/share/epoch`);\n}\n",
+        )
+        .args(["build", "--target", "x86_64", "--jobs", "1"]);
+    test.run();
+    for _ in 0..2 {
+        test = test.args(["verify", "--target", "x86_64"]);
+        let verified = test.run();
+        assert!(
+            verified.stdout.contains("built 2 recipe instance(s)")
+                && verified.stdout.contains("2 of 2 package(s) identical"),
+            "{}",
+            verified.stdout
+        );
+    }
+}
+
+#[test]
 fn verify_names_the_files_that_differ() {
     let mut test = project(r#"ctx.shell(`pwd > ${ctx.destdir}/built-in`);"#)
         .args(["build", "--target", "x86_64", "--jobs", "1"]);
