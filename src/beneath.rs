@@ -388,14 +388,7 @@ impl Beneath {
                 Mode::from_bits_truncate(mode),
             )
         };
-        let fd = match open() {
-            Err(Errno::EEXIST) => {
-                self.unlink_entry(&parent, rel)?;
-                open()
-            }
-            other => other,
-        }
-        .map_err(|errno| self.io_error("create", rel, errno))?;
+        let fd = self.replacing(&parent, rel, "create", open)?;
         // SAFETY: `openat` just returned this descriptor and nothing else owns it.
         Ok(File::from(unsafe { OwnedFd::from_raw_fd(fd) }))
     }
@@ -448,14 +441,7 @@ impl Beneath {
                 parent.name.as_os_str(),
             )
         };
-        match make() {
-            Err(Errno::EEXIST) => {
-                self.unlink_entry(&parent, rel)?;
-                make()
-            }
-            other => other,
-        }
-        .map_err(|errno| self.io_error("create symlink", rel, errno))
+        self.replacing(&parent, rel, "create symlink", make)
     }
 
     /// Makes `rel` a hard link to the existing entry `existing` (a link there is linked, not
@@ -472,14 +458,7 @@ impl Beneath {
                 nix::fcntl::AtFlags::empty(),
             )
         };
-        match make() {
-            Err(Errno::EEXIST) => {
-                self.unlink_entry(&to, rel)?;
-                make()
-            }
-            other => other,
-        }
-        .map_err(|errno| self.io_error("link", rel, errno))
+        self.replacing(&to, rel, "link", make)
     }
 
     /// Renames `from` to `to`, both beneath the root.
@@ -524,6 +503,25 @@ impl Beneath {
         let through = proc_path(parent.dir.as_raw_fd(), &parent.name);
         std::fs::remove_dir_all(&through)
             .map_err(|source| self.io_error("remove", rel, errno_of(&source)))
+    }
+
+    /// Runs `make`, which creates the entry `rel`; when something other than a folder is in the
+    /// way, removes it (a link itself, never what it points to) and runs `make` once more.
+    fn replacing<T>(
+        &self,
+        parent: &Parent,
+        rel: &Path,
+        action: &'static str,
+        make: impl Fn() -> std::result::Result<T, Errno>,
+    ) -> Result<T> {
+        match make() {
+            Err(Errno::EEXIST) => {
+                self.unlink_entry(parent, rel)?;
+                make()
+            }
+            other => other,
+        }
+        .map_err(|errno| self.io_error(action, rel, errno))
     }
 
     fn unlink_entry(&self, parent: &Parent, rel: &Path) -> Result<()> {
