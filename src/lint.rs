@@ -272,12 +272,7 @@ impl Lint<'_> {
         {
             return;
         }
-        let names = self
-            .functions
-            .iter()
-            .map(|(other, _)| other.as_str())
-            .chain(standard.names());
-        let help = suggestion(name, names);
+        let help = self.closest_function(name);
         self.report(*position, format!("unknown method `{name}`"), help);
     }
 
@@ -306,14 +301,19 @@ impl Lint<'_> {
             );
             self.report(position, message, None);
         } else if !standard.contains(name) {
-            let names = self
-                .functions
-                .iter()
-                .map(|(other, _)| other.as_str())
-                .chain(standard.names());
-            let help = suggestion(name, names);
+            let help = self.closest_function(name);
             self.report(position, format!("unknown function `{name}`"), help);
         }
+    }
+
+    /// The script's own function or the engine's whose name is closest to `name`, as a hint.
+    fn closest_function(&self, name: &str) -> Option<String> {
+        let names = self
+            .functions
+            .iter()
+            .map(|(other, _)| other.as_str())
+            .chain(self.scripts.standard_functions().names());
+        suggestion(name, names)
     }
 
     /// `module::name(...)`: a function of a stdlib module the script imports.
