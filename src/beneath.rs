@@ -461,6 +461,22 @@ impl Beneath {
         self.replacing(&to, rel, "link", make)
     }
 
+    /// Makes `rel` a hard link to `outside`, a file serpent owns elsewhere on the same
+    /// filesystem (a link there is linked, not followed), replacing a non-folder entry at `rel`.
+    pub fn link_from(&self, outside: &Path, rel: &Path) -> Result<()> {
+        let to = self.parent(rel, true)?;
+        let make = || {
+            linkat(
+                None,
+                outside,
+                Some(to.dir.as_raw_fd()),
+                Path::new(&to.name),
+                nix::fcntl::AtFlags::empty(),
+            )
+        };
+        self.replacing(&to, rel, "link", make)
+    }
+
     /// Renames `from` to `to`, both beneath the root.
     pub fn rename(&self, from: &Path, to: &Path) -> Result<()> {
         let source = self.parent(from, false)?;

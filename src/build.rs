@@ -27,7 +27,9 @@ use crate::script_error::ScriptError;
 use crate::scripts::Scripts;
 use crate::stage::Roots;
 use crate::target::Target;
+use crate::undeclared;
 use crate::unpack::{unpack, UnpackOptions};
+use crate::view;
 
 /// How many sources are downloaded at once before building.
 const PARALLEL_FETCHES: usize = 4;
@@ -301,6 +303,34 @@ impl Builder<'_> {
         // written, the instance is not built, whatever happens to this process.
         let _ = std::fs::remove_file(layout.record());
         let mut state = self.start_or_resume(recipe, instance, &key)?;
+        let in_view = self.plan.view_of(index);
+        let packages: Vec<PathBuf> = in_view
+            .iter()
+            .map(|dep| self.plan.instances[*dep].layout.package())
+            .collect();
+        let seal = view::assemble(&layout.view(), &packages)?;
+        let phases = self.run_phases(recipe, instance, &mut state);
+        self.refuse_changed_dependencies(instance, &in_view, &seal)?;
+        phases?;
+        let destdir = layout.destdir();
+        self.refuse_links_into_work_dir(instance)?;
+        reproducible::clamp_times(&destdir, state.source_date_epoch)
+            .map_err(|error| Error::io("cannot set the times of", &destdir, error))?;
+        let seconds = started.elapsed().as_secs_f64();
+        self.commit(index, (&inputs, &key), seconds)?;
+        remove_all(&layout.view())?;
+        drop(token);
+        Ok(Done::Built)
+    }
+
+    /// Runs the phases that have not finished yet, noting each as it finishes.
+    fn run_phases(
+        &self,
+        recipe: &Recipe,
+        instance: &Instance,
+        state: &mut BuildState,
+    ) -> Result<()> {
+        let layout = &instance.layout;
         let context = self.context(recipe, instance, state.source_date_epoch)?;
         context.restore_env(&state.env);
         for phase in PHASES {
@@ -319,13 +349,57 @@ impl Builder<'_> {
             state.env = context.env();
             state.finish(phase, &layout.build_state())?;
         }
-        let destdir = layout.destdir();
-        reproducible::clamp_times(&destdir, state.source_date_epoch)
-            .map_err(|error| Error::io("cannot set the times of", &destdir, error))?;
-        let seconds = started.elapsed().as_secs_f64();
-        self.commit(index, (&inputs, &key), seconds)?;
-        drop(token);
-        Ok(Done::Built)
+        Ok(())
+    }
+
+    /// Fails a package with a link into the work dir: it would lead nowhere once the stage is
+    /// used elsewhere (another machine, a cache, `qemu -L`), and its output would differ for
+    /// every work dir.
+    fn refuse_links_into_work_dir(&self, instance: &Instance) -> Result<()> {
+        let destdir = instance.layout.destdir();
+        let links = reproducible::links_into(&destdir, &self.config.work_dir)
+            .map_err(|error| Error::io("cannot read", &destdir, error))?;
+        if links.is_empty() {
+            return Ok(());
+        }
+        let named: Vec<String> = links
+            .iter()
+            .map(|(link, target)| format!("/{link} -> {target}"))
+            .collect();
+        Err(Error::LinkIntoWorkDir(format!(
+            "{} installs links into the work dir: {}",
+            instance.id,
+            named.join(", ")
+        )))
+    }
+
+    /// Fails a build that wrote into files of the packages it was built on (through its
+    /// view, which shares their files) and sends those packages back to be rebuilt.
+    fn refuse_changed_dependencies(
+        &self,
+        instance: &Instance,
+        in_view: &[usize],
+        seal: &view::Seal,
+    ) -> Result<()> {
+        let broken = seal.broken();
+        if broken.is_empty() {
+            return Ok(());
+        }
+        let mut damaged = BTreeSet::new();
+        let mut files = Vec::new();
+        for (position, file) in &broken {
+            let owner = &self.plan.instances[in_view[*position]];
+            let _ = std::fs::remove_file(owner.layout.record());
+            damaged.insert(owner.id.clone());
+            let rel = file.strip_prefix(owner.layout.package()).unwrap_or(file);
+            files.push(format!("/{} of {}", rel.display(), owner.id));
+        }
+        Err(Error::ChangedDependency(format!(
+            "{} wrote into files of the packages it is built on: {}; {} will be built again",
+            instance.id,
+            files.join(", "),
+            damaged.into_iter().collect::<Vec<_>>().join(", ")
+        )))
     }
 
     /// Picks up an interrupted build of the same key where it stopped (unless `--fresh`), or
@@ -455,9 +529,15 @@ impl Builder<'_> {
         let target = &plan.targets[instance.target];
         let stage = &plan.stages[instance.stage];
         let layout = &instance.layout;
-        let root = layout.root();
+        // The build sees its own view of the stage (see crate::view), never the whole root.
+        let root = layout.view();
         let previous = plan.previous_root(instance);
-        let stage_roots = plan.stage_roots(instance);
+        let mut stage_roots = plan.stage_roots(instance);
+        for (name, stage_root) in &mut stage_roots {
+            if *name == stage.name {
+                stage_root.clone_from(&root);
+            }
+        }
         let in_chroot =
             stage.isolation == "chroot" && recipe.declarations["isolation"].to_string() != "host";
         let tools = stage.toolchain(
@@ -615,7 +695,8 @@ impl Builder<'_> {
         let target = &self.plan.targets[instance.target];
         let emulator = emulator_for(target)?;
         Ok(Some(Arc::new(Sandbox {
-            root: layout.root(),
+            root: layout.view(),
+            read_only_root: true,
             binds,
             emulator,
         })))
@@ -675,6 +756,13 @@ impl Builder<'_> {
                 Some(mut failure) => {
                     failure.recipe = instance.id.clone();
                     failure.location = Some(location.into_location());
+                    failure.undeclared = undeclared::explain(
+                        recipe,
+                        &instance.id,
+                        &instance.layout.view(),
+                        &failure.log,
+                        &installed_by_others(&instance.layout),
+                    );
                     Error::from(failure)
                 }
                 None => Error::from(location),

@@ -16,6 +16,8 @@ pub struct CommandFailure {
     pub tail: Vec<String>,
     /// Where in the scripts the command was started, once known.
     pub location: Option<ScriptError>,
+    /// Dependencies the log shows the build needed and the recipe does not declare.
+    pub undeclared: Vec<ScriptError>,
 }
 
 impl fmt::Display for CommandFailure {
@@ -47,8 +49,11 @@ impl Diagnostic for CommandFailure {
     }
 
     fn related<'a>(&'a self) -> Option<Box<dyn Iterator<Item = &'a dyn Diagnostic> + 'a>> {
-        self.location
-            .as_ref()
-            .map(|location| Box::new(std::iter::once(location as &dyn Diagnostic)) as _)
+        let related = self
+            .location
+            .iter()
+            .chain(&self.undeclared)
+            .map(|error| error as &dyn Diagnostic);
+        Some(Box::new(related))
     }
 }

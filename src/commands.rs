@@ -249,11 +249,18 @@ pub fn dispatch(cli: Cli) -> Result<()> {
                 }
                 None => (String::new(), None),
             };
+            let stage_dir = config.root.join("recipes").join(&stage);
+            let depends = if stage_dir.join("stage.rhai").is_file() {
+                crate::stage::Stage::load(&scripts, &stage_dir)?.common_depends
+            } else {
+                Vec::new()
+            };
             let text = crate::template::recipe(
                 &name,
                 &version,
                 &style,
                 source.as_ref().map(|(url, sha)| (*url, sha.as_str())),
+                &depends,
             );
             let path = output.unwrap_or_else(|| {
                 config
@@ -408,6 +415,7 @@ fn shell(plan: &Plan, work_dir: &Path, stage_name: &str, command: Vec<String>) -
     }
     let sandbox = Sandbox {
         root: root.clone(),
+        read_only_root: false,
         binds,
         emulator: crate::build::emulator_for(target)?,
     };
@@ -568,6 +576,7 @@ fn sandbox_run(
     } else {
         let sandbox = Sandbox {
             root: absolute(root)?,
+            read_only_root: false,
             binds,
             emulator,
         };

@@ -173,6 +173,7 @@ impl Context {
             status: failed.status.clone(),
             log: self.log_path(),
             tail: failed.tail,
+            undeclared: Vec::new(),
             location: None,
         };
         let message = format!("`{}` {}", failure.command, failure.status);

@@ -103,6 +103,20 @@ pub enum Error {
     )]
     NotReproducible(String),
 
+    #[error("{0}")]
+    #[diagnostic(
+        code(serpent::view),
+        help("a build may write only below its scratch folder and ctx.destdir: its sysroot shares its files with the packages it is built on")
+    )]
+    ChangedDependency(String),
+
+    #[error("{0}")]
+    #[diagnostic(
+        code(serpent::link),
+        help("make the link relative to where it lies (`ctx.symlink(\"../lib/libc.so\", ...)`), or absolute to its place in the root (`/usr/lib/libc.so`)")
+    )]
+    LinkIntoWorkDir(String),
+
     /// Several independent problems, reported together (for example by `serpent check`).
     #[error("{} problem(s) found", .0.len())]
     #[diagnostic(code(serpent::many))]

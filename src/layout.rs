@@ -4,8 +4,8 @@ use std::path::{Path, PathBuf};
 pub const MERGING: &str = "merging";
 
 /// Where one recipe instance's files live under the work dir:
-/// `<work>/<target>/<stage>/{<root>, pkgs/<name>, tmp/<name>, logs/<name>, records/<name>.json,
-/// merging/<name>}`.
+/// `<work>/<target>/<stage>/{<root>, pkgs/<name>, views/<name>, tmp/<name>, logs/<name>,
+/// records/<name>.json, merging/<name>}`.
 #[derive(Debug, Clone)]
 pub struct Layout {
     pub work_dir: PathBuf,
@@ -32,6 +32,12 @@ impl Layout {
     /// The finished package: present only once every phase succeeded.
     pub fn package(&self) -> PathBuf {
         self.stage_dir.join("pkgs").join(&self.name)
+    }
+
+    /// What a build of this package sees as its stage's root: the packages it depends on,
+    /// assembled before the build (see [`crate::view`]).
+    pub fn view(&self) -> PathBuf {
+        self.stage_dir.join("views").join(&self.name)
     }
 
     /// Scratch space for a build in progress; kept when the build is interrupted, so the next

@@ -39,8 +39,10 @@ pub mod suggest;
 pub mod target;
 pub mod template;
 pub mod tree;
+pub mod undeclared;
 pub mod unpack;
 pub mod verify;
+pub mod view;
 
 use std::io::IsTerminal;
 

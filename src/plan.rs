@@ -352,6 +352,42 @@ impl Plan {
             .collect()
     }
 
+    /// The packages a build of `index` sees in its stage's root: those of its stage it depends
+    /// on, directly or not, each after what it depends on.
+    pub fn view_of(&self, index: usize) -> Vec<usize> {
+        let instance = &self.instances[index];
+        let in_stage = |other: usize| {
+            let other = &self.instances[other];
+            other.target == instance.target && other.stage == instance.stage
+        };
+        let mut seen = vec![false; self.instances.len()];
+        let mut ordered = Vec::new();
+        // Depth first, each package after its dependencies; (index, whether its deps are done).
+        let mut pending: Vec<(usize, bool)> = instance
+            .deps
+            .iter()
+            .rev()
+            .filter(|dep| in_stage(**dep))
+            .map(|dep| (*dep, false))
+            .collect();
+        while let Some((next, expanded)) = pending.pop() {
+            if expanded {
+                ordered.push(next);
+                continue;
+            }
+            if std::mem::replace(&mut seen[next], true) {
+                continue;
+            }
+            pending.push((next, true));
+            for dep in self.instances[next].deps.iter().rev() {
+                if in_stage(*dep) && !seen[*dep] {
+                    pending.push((*dep, false));
+                }
+            }
+        }
+        ordered
+    }
+
     /// The instances of a recipe file (for every planned target).
     pub fn instances_of(&self, path: &Path) -> Vec<usize> {
         let path = std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf());

@@ -433,6 +433,13 @@ impl Recipe {
 impl Recipe {
     /// A DEPENDS entry that names no recipe of `folder` (the stage's recipe folder), pointing
     /// at it in the recipe and suggesting the closest of `known`.
+    /// The recipe's text with the place of its declaration `field`, for errors about it.
+    pub fn declaration(&self, field: &str) -> (String, Option<SourceSpan>) {
+        let text = String::from_utf8_lossy(&self.bytes).into_owned();
+        let span = locate(&text, field, None);
+        (text, span)
+    }
+
     pub fn unknown_dependency(&self, name: &str, known: &[&str], folder: &str) -> Error {
         let text = String::from_utf8_lossy(&self.bytes);
         let mut problems = Problems::new(&self.source_name, &text);

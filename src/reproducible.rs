@@ -68,6 +68,29 @@ pub fn clamp_times(tree: &Path, epoch: i64) -> std::io::Result<()> {
     Ok(())
 }
 
+/// The links in `tree` whose target is an absolute path into `work_dir`, as paths relative to
+/// `tree`: a package carrying one works only where it was built.
+pub fn links_into(tree: &Path, work_dir: &Path) -> std::io::Result<Vec<(String, String)>> {
+    let mut found = Vec::new();
+    let mut pending = vec![tree.to_path_buf()];
+    while let Some(path) = pending.pop() {
+        let meta = path.symlink_metadata()?;
+        if meta.is_symlink() {
+            let target = std::fs::read_link(&path)?;
+            if target.starts_with(work_dir) {
+                let rel = path.strip_prefix(tree).unwrap_or(&path);
+                found.push((rel.display().to_string(), target.display().to_string()));
+            }
+        } else if meta.is_dir() {
+            for entry in std::fs::read_dir(&path)? {
+                pending.push(entry?.path());
+            }
+        }
+    }
+    found.sort();
+    Ok(found)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -65,9 +65,13 @@ pub const NO_PRIVATE_BINFMT_ENV: &str = "SERPENT_SANDBOX_NO_PRIVATE_BINFMT";
 /// What a command sees inside.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Sandbox {
-    /// The stage root on the host; becomes `/` (read-write). It should be owned by the
-    /// invoking user, so that missing mount points can be created in it.
+    /// The stage root on the host; becomes `/`. It should be owned by the invoking user, so
+    /// that missing mount points can be created in it.
     pub root: PathBuf,
+    /// Whether `/` itself is read-only (the mounts on it keep their own modes): a build's view
+    /// of its stage shares its files with the packages, which nothing may change.
+    #[serde(default)]
+    pub read_only_root: bool,
     /// Host paths mounted inside, for example the previous stage root at /serpent
     /// (read-only), the source, build and destination folders under /build.
     pub binds: Vec<Bind>,
@@ -920,14 +924,20 @@ fn setup_mounts(request: &Request, reporter: &Reporter) {
         if bind.read_only {
             reporter.check(
                 || format!("make {} read-only", target.display()),
-                make_read_only(&target),
+                make_read_only(&target, true),
             );
         }
     }
+    if request.sandbox.read_only_root {
+        reporter.check(
+            || format!("make {} read-only", root.display()),
+            make_read_only(root, false),
+        );
+    }
 }
 
-/// Makes a mount and every mount below it read-only.
-fn make_read_only(target: &Path) -> Result<(), Errno> {
+/// Makes a mount read-only, and with `recursive` every mount below it too.
+fn make_read_only(target: &Path, recursive: bool) -> Result<(), Errno> {
     #[repr(C)]
     struct MountAttr {
         attr_set: u64,
@@ -949,7 +959,7 @@ fn make_read_only(target: &Path) -> Result<(), Errno> {
             libc::SYS_mount_setattr,
             libc::AT_FDCWD,
             path.as_ptr(),
-            libc::AT_RECURSIVE,
+            if recursive { libc::AT_RECURSIVE } else { 0 },
             &attr as *const MountAttr,
             std::mem::size_of::<MountAttr>(),
         )
@@ -1064,6 +1074,7 @@ mod tests {
     fn sandbox() -> Sandbox {
         Sandbox {
             root: PathBuf::from("/w/stage3/root/"),
+            read_only_root: false,
             binds: vec![
                 Bind {
                     source: PathBuf::from("/w/stage2/root"),

@@ -13,8 +13,9 @@ use crate::target::Target;
 const CHROOT_PATH: &str = "/usr/bin:/bin:/usr/sbin:/sbin:/serpent/usr/bin:/serpent/bin";
 
 const TOOLS: [&str; 7] = ["cc", "cxx", "ar", "ranlib", "nm", "strip", "ld"];
-const DECLARATIONS: [&str; 6] = [
+const DECLARATIONS: [&str; 7] = [
     "DESCRIPTION",
+    "COMMON_DEPENDS",
     "PREVIOUS",
     "ISOLATION",
     "PREFIX",
@@ -36,6 +37,9 @@ pub struct Stage {
     pub root: String,
     /// The environment commands start from in a chroot stage (`ENV`), instead of the host's.
     pub env: Map,
+    /// What nearly every recipe of the stage depends on (its C library): `serpent new` writes
+    /// these into a new recipe's DEPENDS, since a build sees only what it depends on.
+    pub common_depends: Vec<String>,
     pub bytes: Vec<u8>,
     /// The stdlib modules the stage script imports: part of every key, like the script.
     pub imports: Vec<String>,
@@ -116,6 +120,12 @@ impl Stage {
             prefix: text_of("PREFIX", "/usr"),
             root: text_of("ROOT", "root"),
             env: scope.get_value::<Map>("ENV").unwrap_or_default(),
+            common_depends: scope
+                .get_value::<rhai::Array>("COMMON_DEPENDS")
+                .unwrap_or_default()
+                .iter()
+                .map(|name| name.to_string())
+                .collect(),
             dir,
             path,
             imports: crate::recipe::imports_of(&text),

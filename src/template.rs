@@ -1,5 +1,12 @@
 /// The text of a new recipe. `source` is the URL and sha256 of its tarball, when known.
-pub fn recipe(name: &str, version: &str, style: &str, source: Option<(&str, &str)>) -> String {
+/// `depends` are the stage's COMMON_DEPENDS.
+pub fn recipe(
+    name: &str,
+    version: &str,
+    style: &str,
+    source: Option<(&str, &str)>,
+    depends: &[String],
+) -> String {
     let sources = match source {
         Some((url, sha256)) => {
             let url = if version.is_empty() { url.to_string() } else { url.replace(version, "${VERSION}") };
@@ -8,6 +15,8 @@ pub fn recipe(name: &str, version: &str, style: &str, source: Option<(&str, &str
         None => "[\n    // #{ url: `https://example.org/pkg-${VERSION}.tar.xz`, sha256: \"<sha256sum of the file>\" },\n]".to_string(),
     };
     let version = if version.is_empty() { "0.1" } else { version };
+    let depends: Vec<String> = depends.iter().map(|name| format!("{name:?}")).collect();
+    let depends = depends.join(", ");
     let args = match style {
         "cmake" => "const CMAKE_ARGS = [];\n",
         "meson" => "const MESON_ARGS = [];\n",
@@ -21,7 +30,7 @@ pub fn recipe(name: &str, version: &str, style: &str, source: Option<(&str, &str
          const NAME = \"{name}\";\n\
          const VERSION = \"{version}\";\n\
          const SOURCES = {sources};\n\
-         const DEPENDS = [];\n\
+         const DEPENDS = [{depends}];\n\
          const STYLE = \"{style}\";\n\
          {args}"
     )

@@ -34,7 +34,7 @@ fn install(ctx) {
 const PROBE: &str = r#"const NAME = "probe";
 const VERSION = "1";
 fn build(ctx) {
-    ctx.shell("echo $(id -u) $(hostname) > seen; touch /serpent/x 2>/dev/null && echo serpent-writable >> seen || echo serpent-read-only >> seen; ls / >> seen");
+    ctx.shell("echo $(id -u) $(hostname) > seen; touch /serpent/x 2>/dev/null && echo serpent-writable >> seen || echo serpent-read-only >> seen; touch /x 2>/dev/null && echo root-writable >> seen || echo root-read-only >> seen; ls / >> seen");
     ctx.write(`${ctx.srcdir}/from-host`, "written on the host side");
     ctx.write(`${ctx.srcdir}/toolchain`, `${ctx.which("cat")} ${ctx.host} ${ctx.cc}`);
 }
@@ -77,6 +77,8 @@ fn a_chroot_stage_builds_inside_with_the_previous_stage_read_only() {
     let mut lines = seen.lines();
     assert_eq!(lines.next(), Some("0 serpent"), "{seen}");
     assert_eq!(lines.next(), Some("serpent-read-only"), "{seen}");
+    // A build's `/` is its own view of the stage, which it cannot change.
+    assert_eq!(lines.next(), Some("root-read-only"), "{seen}");
     // Nothing of the host is there: only the stage's own root and its mounts.
     let listing: Vec<&str> = lines.collect();
     assert!(
@@ -99,10 +101,10 @@ fn a_chroot_stage_builds_inside_with_the_previous_stage_read_only() {
         std::fs::read_to_string(share.join("toolchain")).unwrap(),
         "/serpent/bin/cat x86_64-serpent-linux-musl cc"
     );
-    let root = test.work().join("x86_64/stage3/root");
+    let view = test.work().join("x86_64/stage3/views/early");
     assert_eq!(
         std::fs::read_to_string(share.join("host-cc")).unwrap(),
-        format!("cross-cc --sysroot={}", root.display())
+        format!("cross-cc --sysroot={}", view.display())
     );
 
     // The shell sees what builds see, and its exit status passes through.
@@ -120,7 +122,9 @@ fn a_chroot_stage_builds_inside_with_the_previous_stage_read_only() {
         .status(7);
     let shell = test.run();
     assert!(
-        shell.stdout.starts_with("0 serpent\nserpent-read-only\n"),
+        shell
+            .stdout
+            .starts_with("0 serpent\nserpent-read-only\nroot-read-only\n"),
         "{}",
         shell.stdout
     );

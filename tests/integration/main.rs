@@ -9,6 +9,7 @@ mod check;
 mod chroot;
 mod conflict;
 mod containment;
+mod declared;
 mod errors;
 mod fetch;
 mod file_functions;

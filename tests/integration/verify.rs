@@ -118,3 +118,22 @@ fn verify_refuses_what_is_not_built() {
         output.stderr
     );
 }
+
+#[test]
+fn a_package_with_a_link_into_the_work_dir_is_refused() {
+    let recipe = r#"const NAME = "linker";
+const VERSION = "1";
+fn install(ctx) {
+    ctx.write(`${ctx.destdir}/usr/lib/libc.so`, "c");
+    ctx.symlink(`${ctx.destdir}/usr/lib/libc.so`, `${ctx.destdir}/usr/lib/ld.so`);
+    ctx.symlink("libc.so", `${ctx.destdir}/usr/lib/ld-relative.so`);
+}
+"#;
+    let mut test = Test::new()
+        .file("recipes/stage1/linker.rhai", recipe)
+        .args(["run", "recipes/stage1/linker.rhai", "--target", "x86_64"])
+        .status(1);
+    let output = test.run();
+    insta::assert_snapshot!(output.stderr_filtered());
+    assert!(!test.work().join("x86_64/stage1/records/linker.json").exists());
+}
