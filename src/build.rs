@@ -717,7 +717,7 @@ impl Builder<'_> {
             engine
                 .call_fn_with_options::<Dynamic>(
                     CallFnOptions::new().eval_ast(true),
-                    &mut Scope::new(),
+                    &mut recipe.scope(),
                     &recipe.ast,
                     phase,
                     (context.clone(),),

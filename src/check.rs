@@ -34,7 +34,8 @@ fn classify(path: &Path) -> Script {
     }
 }
 
-/// Every script under recipes/ and examples/ that `check` looks at, sorted.
+/// Every script under recipes/ and examples/ that `check` looks at, sorted; the shared
+/// definitions in recipes/packages/ through the stage folders' links to them.
 pub fn all_scripts(root: &Path) -> Vec<PathBuf> {
     fn walk(dir: &Path, found: &mut Vec<PathBuf>) {
         let Ok(entries) = std::fs::read_dir(dir) else {
@@ -42,7 +43,8 @@ pub fn all_scripts(root: &Path) -> Vec<PathBuf> {
         };
         for entry in entries.flatten() {
             let path = entry.path();
-            if path.is_dir() && entry.file_name() != "patches" {
+            // A shared package definition is checked as each stage that links to it reads it.
+            if path.is_dir() && entry.file_name() != "patches" && entry.file_name() != "packages" {
                 walk(&path, found);
             } else if path.extension().is_some_and(|ext| ext == "rhai") {
                 found.push(path);

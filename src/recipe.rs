@@ -1,7 +1,7 @@
 use std::path::{Path, PathBuf};
 
 use miette::{NamedSource, SourceSpan};
-use rhai::{Array, Dynamic, Map, AST};
+use rhai::{Array, Dynamic, Map, Scope, AST};
 
 use crate::error::{Error, RecipeProblem, Result};
 use crate::scripts::Scripts;
@@ -69,8 +69,28 @@ pub struct PatchFile {
     pub strip: usize,
 }
 
+/// The constant a recipe's top level is given: the name of the stage folder it is read from,
+/// so one file can serve several stages (`if STAGE == "stage1" { ... }`).
+pub const STAGE: &str = "STAGE";
+
+/// The stage a recipe file belongs to: the name of its folder.
+fn stage_of(path: &Path) -> String {
+    path.parent()
+        .and_then(Path::file_name)
+        .map(|name| name.to_string_lossy().into_owned())
+        .unwrap_or_default()
+}
+
+fn given_scope(stage: &str) -> Scope<'static> {
+    let mut scope = Scope::new();
+    scope.push_constant(STAGE, stage.to_string());
+    scope
+}
+
 /// A recipe's declarations, read without running anything but its top level.
 pub struct Recipe {
+    /// The stage folder it was read from (`STAGE` in the script).
+    pub stage: String,
     pub path: PathBuf,
     pub source_name: String,
     pub ast: AST,
@@ -258,13 +278,15 @@ impl Recipe {
         recipe_dirs: &[PathBuf],
         overrides: Option<&Map>,
     ) -> Result<Recipe> {
-        let (ast, source_name) = scripts.compile(path)?;
-        let scope = scripts.evaluate(&ast, &source_name)?;
+        let stage = stage_of(path);
+        let given = given_scope(&stage);
+        let (ast, source_name) = scripts.compile_in(path, &given)?;
+        let scope = scripts.evaluate_in(&ast, &source_name, given)?;
         let bytes = std::fs::read(path).map_err(|error| Error::io("cannot read", path, error))?;
         let text = String::from_utf8_lossy(&bytes).into_owned();
         let mut values: Vec<(String, Dynamic)> = scope
             .iter()
-            .filter(|(name, ..)| is_declaration(name))
+            .filter(|(name, ..)| is_declaration(name) && *name != STAGE)
             .map(|(name, _, value)| (name.to_string(), value))
             .collect();
         for (key, value) in overrides.into_iter().flatten() {
@@ -284,7 +306,14 @@ impl Recipe {
             }
         }
         recipe.bytes = bytes;
+        recipe.stage = stage;
         Ok(recipe)
+    }
+
+    /// A scope holding what the recipe's top level is given (`STAGE`), for running its
+    /// functions.
+    pub fn scope(&self) -> Scope<'static> {
+        given_scope(&self.stage)
     }
 
     fn from_values(
@@ -413,6 +442,7 @@ impl Recipe {
         }
         problems.finish()?;
         Ok(Recipe {
+            stage: String::new(),
             path: path.to_path_buf(),
             source_name,
             ast,

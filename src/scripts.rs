@@ -203,12 +203,17 @@ impl Scripts {
 
     /// Compiles a script file; syntax errors point at their line and column.
     pub fn compile(&self, path: &Path) -> Result<(AST, String)> {
+        self.compile_in(path, &Scope::new())
+    }
+
+    /// Compiles a script that may use the constants of `scope` (a recipe's `STAGE`).
+    pub fn compile_in(&self, path: &Path, scope: &Scope) -> Result<(AST, String)> {
         let name = self.source_name(path);
         let text =
             std::fs::read_to_string(path).map_err(|error| Error::io("cannot read", path, error))?;
         let mut ast = self
             .engine
-            .compile(&text)
+            .compile_with_scope(scope, &text)
             .map_err(|error| ScriptError::parse(&self.root, &name, &error))?;
         ast.set_source(name.as_str());
         Ok((ast, name))
@@ -216,7 +221,16 @@ impl Scripts {
 
     /// Runs a script's top level, returning the scope with everything it declared.
     pub fn evaluate(&self, ast: &AST, name: &str) -> Result<Scope<'static>> {
-        let mut scope = Scope::new();
+        self.evaluate_in(ast, name, Scope::new())
+    }
+
+    /// Runs a script's top level with the constants of `scope` given.
+    pub fn evaluate_in(
+        &self,
+        ast: &AST,
+        name: &str,
+        mut scope: Scope<'static>,
+    ) -> Result<Scope<'static>> {
         self.engine
             .run_ast_with_scope(&mut scope, ast)
             .map_err(|error| ScriptError::eval(&self.root, name, &error, true))?;
