@@ -29,6 +29,7 @@ use crate::stage::Roots;
 use crate::target::Target;
 use crate::undeclared;
 use crate::unpack::{unpack, UnpackOptions};
+use crate::usage;
 use crate::view;
 
 /// How many sources are downloaded at once before building.
@@ -309,6 +310,7 @@ impl Builder<'_> {
             .map(|dep| self.plan.instances[*dep].layout.package())
             .collect();
         let seal = view::assemble(&layout.view(), &packages)?;
+        usage::take();
         let phases = self.run_phases(recipe, instance, &mut state);
         self.refuse_changed_dependencies(instance, &in_view, &seal)?;
         phases?;
@@ -317,7 +319,7 @@ impl Builder<'_> {
         reproducible::clamp_times(&destdir, state.source_date_epoch)
             .map_err(|error| Error::io("cannot set the times of", &destdir, error))?;
         let seconds = started.elapsed().as_secs_f64();
-        self.commit(index, (&inputs, &key), seconds)?;
+        self.commit(index, (&inputs, &key), seconds, state.usage)?;
         remove_all(&layout.view())?;
         drop(token);
         Ok(Done::Built)
@@ -346,6 +348,7 @@ impl Builder<'_> {
                     .map_err(|error| Error::io("cannot create", &destdir, error))?;
             }
             self.run_phase(recipe, &context, instance, phase)?;
+            state.usage = state.usage.and(usage::take());
             state.env = context.env();
             state.finish(phase, &layout.build_state())?;
         }
@@ -774,7 +777,13 @@ impl Builder<'_> {
     /// (all or nothing, see [`crate::merge`]), keeps them as the package, and only then writes
     /// the record. Files another package of the stage already put in the root are refused
     /// unless one of the two is built after the other.
-    fn commit(&self, index: usize, (inputs, key): (&Inputs, &str), seconds: f64) -> Result<()> {
+    fn commit(
+        &self,
+        index: usize,
+        (inputs, key): (&Inputs, &str),
+        seconds: f64,
+        used: usage::Usage,
+    ) -> Result<()> {
         let instance = &self.plan.instances[index];
         let recipe = self.plan.recipe_of(instance);
         let layout = &instance.layout;
@@ -809,6 +818,8 @@ impl Builder<'_> {
             seconds: (seconds * 10.0).round() / 10.0,
             output: Some(output),
             cut_off: Vec::new(),
+            usage: Some(used),
+            bytes: crate::tree::size(&package).ok(),
         };
         record.write(&layout.record())?;
         remove_all(&layout.scratch())

@@ -71,6 +71,12 @@ pub enum Format {
     Dot,
 }
 
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum ReportFormat {
+    Markdown,
+    Json,
+}
+
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Build one recipe and the recipes it depends on.
@@ -94,6 +100,13 @@ pub enum Command {
         stages: Vec<String>,
         #[arg(long, value_enum, default_value = "text")]
         format: Format,
+    },
+    /// Tabulate what the work dir's records say each package cost: wall and CPU time, peak
+    /// memory and size, as Markdown (for the docs) or JSON.
+    Report {
+        stages: Vec<String>,
+        #[arg(long, value_enum, default_value = "markdown")]
+        format: ReportFormat,
     },
     /// Say why a recipe would be rebuilt: which of its inputs changed since its recorded build.
     Explain { recipe: PathBuf },

@@ -102,12 +102,17 @@ impl Command {
                 (status, bytes)
             }
             None => {
-                let output = self
+                let mut child = self
                     .process()
+                    .stdout(Stdio::piped())
                     .stderr(stderr)
-                    .output()
+                    .spawn()
                     .map_err(|error| self.not_started(error))?;
-                (output.status, output.stdout)
+                let mut bytes = Vec::new();
+                if let Some(mut stdout) = child.stdout.take() {
+                    stdout.read_to_end(&mut bytes).map_err(spawn_error)?;
+                }
+                (crate::usage::wait(&mut child).map_err(spawn_error)?, bytes)
             }
         };
         if status.success() {
@@ -149,7 +154,7 @@ impl Command {
 
     fn spawn_and_wait(&self, process: &mut Process) -> Result<ExitStatus, Failed> {
         let mut child = process.spawn().map_err(|error| self.not_started(error))?;
-        child.wait().map_err(spawn_error)
+        crate::usage::wait(&mut child).map_err(spawn_error)
     }
 
     fn not_started(&self, error: std::io::Error) -> Failed {

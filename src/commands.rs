@@ -174,6 +174,9 @@ pub fn dispatch(cli: Cli) -> Result<()> {
             print!("{}", crate::describe::render(&plan, &selection, format));
             Ok(())
         }
+        Command::Report { stages, format } => {
+            report(&scripts, &config, (spin, project, target), &stages, format)
+        }
         Command::Explain { recipe } => {
             let plan = Plan::new(&scripts, &config, spin, project, target, Some(&recipe))?;
             for index in plan.instances_of(&recipe) {
@@ -629,6 +632,24 @@ fn patch_series(dir: &Path, patches: &[PathBuf], strip: usize) -> Result<()> {
     })?;
     for line in summaries.iter().flat_map(|summary| &summary.log) {
         println!("{line}");
+    }
+    Ok(())
+}
+
+/// `serpent report`: the records of the spin's packages (in the stages named, or all).
+fn report(
+    scripts: &Scripts,
+    config: &Config,
+    (spin, project, target): (Spin, Project, Option<&str>),
+    stages: &[String],
+    format: crate::cli::ReportFormat,
+) -> Result<()> {
+    let plan = Plan::new(scripts, config, spin, project, target, None)?;
+    let selection = plan.closure(&plan.instances_of_stages(stages)?);
+    let rows = crate::report::rows(&plan, &selection);
+    match format {
+        crate::cli::ReportFormat::Markdown => print!("{}", crate::report::markdown(&rows)),
+        crate::cli::ReportFormat::Json => print!("{}", crate::report::json(&plan, &rows)),
     }
     Ok(())
 }

@@ -26,6 +26,7 @@ pub mod progress;
 pub mod project;
 pub mod recipe;
 pub mod record;
+pub mod report;
 pub mod reproducible;
 pub mod resume;
 pub mod sandbox;
@@ -41,6 +42,7 @@ pub mod template;
 pub mod tree;
 pub mod undeclared;
 pub mod unpack;
+pub mod usage;
 pub mod verify;
 pub mod view;
 

@@ -24,6 +24,12 @@ pub struct Record {
     /// was kept (early cutoff).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub cut_off: Vec<String>,
+    /// What the build's commands used (over every run of it, when it was resumed), and the
+    /// size of the package's files. Absent in records of older serpents.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub usage: Option<crate::usage::Usage>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bytes: Option<u64>,
 }
 
 impl Record {

@@ -28,6 +28,9 @@ pub struct BuildState {
     /// The newest time in the unpacked sources, before patching.
     #[serde(default)]
     pub source_date_epoch: i64,
+    /// What the finished phases' commands used; a phase that was interrupted is not counted.
+    #[serde(default)]
+    pub usage: crate::usage::Usage,
 }
 
 impl BuildState {

@@ -274,7 +274,7 @@ impl Sandbox {
             let mut writer = File::from(config_write);
             let _ = writer.write_all(&json);
         }
-        let status = child.wait().map_err(SandboxError::Spawn)?;
+        let status = crate::usage::wait(&mut child).map_err(SandboxError::Spawn)?;
         let reports = read_reports(report_read);
         outcome(status, reports)
     }

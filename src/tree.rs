@@ -45,6 +45,24 @@ pub fn entries(root: &Path) -> std::io::Result<BTreeMap<PathBuf, Entry>> {
     Ok(found)
 }
 
+/// The bytes of the files below `root` (links and folders count nothing).
+pub fn size(root: &Path) -> std::io::Result<u64> {
+    let mut total = 0;
+    let mut pending = vec![root.to_path_buf()];
+    while let Some(dir) = pending.pop() {
+        for entry in std::fs::read_dir(&dir)? {
+            let entry = entry?;
+            let kind = entry.file_type()?;
+            if kind.is_dir() {
+                pending.push(entry.path());
+            } else if kind.is_file() {
+                total += entry.metadata()?.len();
+            }
+        }
+    }
+    Ok(total)
+}
+
 /// The paths whose entries differ between two trees, each with how.
 pub fn differences(
     first: &BTreeMap<PathBuf, Entry>,

@@ -17,6 +17,7 @@ mod graph;
 mod merge;
 mod new;
 mod patch;
+mod report;
 mod resume;
 mod sandbox;
 mod unpack;

@@ -135,5 +135,8 @@ fn install(ctx) {
         .status(1);
     let output = test.run();
     insta::assert_snapshot!(output.stderr_filtered());
-    assert!(!test.work().join("x86_64/stage1/records/linker.json").exists());
+    assert!(!test
+        .work()
+        .join("x86_64/stage1/records/linker.json")
+        .exists());
 }

@@ -1,0 +1,52 @@
+//! `serpent report` tabulates what the records say each package cost.
+
+use crate::test::Test;
+
+/// Spends some CPU time in a child process and installs a file of a known size.
+const BUSY: &str = r#"const NAME = "busy";
+const VERSION = "2.0";
+fn build(ctx) {
+    ctx.shell("head -c 20000000 /dev/urandom | sha256sum > sum");
+}
+fn install(ctx) {
+    let data = "0123456789";
+    data.pad(4096, "x");
+    ctx.write(`${ctx.destdir}/share/data`, data);
+}
+"#;
+
+#[test]
+fn the_report_gives_each_built_package_its_times_memory_and_size() {
+    let mut test = Test::new()
+        .file("recipes/stage1/busy.rhai", BUSY)
+        .file(
+            "recipes/stage1/later.rhai",
+            "const NAME = \"later\";\nconst VERSION = \"1\";\nfn install(ctx) {}\n",
+        )
+        .args(["run", "recipes/stage1/busy.rhai", "--target", "x86_64"]);
+    test.run();
+    test = test.args(["report", "--target", "x86_64", "--format", "json"]);
+    let report: serde_json::Value = serde_json::from_str(&test.run().stdout).unwrap();
+    let packages = report["packages"].as_array().unwrap();
+    let busy = packages.iter().find(|row| row["name"] == "busy").unwrap();
+    assert_eq!(busy["version"], "2.0");
+    assert_eq!(busy["built"], true);
+    assert_eq!(busy["bytes"], 4096);
+    // sha256sum of 20 MB takes CPU time; any process takes some memory.
+    assert!(busy["cpu_seconds"].as_f64().unwrap() > 0.01, "{busy}");
+    assert!(busy["peak_kib"].as_u64().unwrap() > 100, "{busy}");
+    let later = packages.iter().find(|row| row["name"] == "later").unwrap();
+    assert_eq!(later["built"], false);
+
+    test = test.args(["report", "--target", "x86_64"]);
+    let table = test.run().stdout;
+    let row = table
+        .lines()
+        .find(|line| line.starts_with("| x86_64/stage1/busy |"))
+        .unwrap_or_else(|| panic!("{table}"));
+    assert!(
+        row.contains("| 2.0 |") && row.ends_with("| 4.0 KiB |"),
+        "{row}"
+    );
+    assert!(table.contains("Not built: x86_64/stage1/later."), "{table}");
+}
