@@ -309,7 +309,17 @@ impl Builder<'_> {
             .iter()
             .map(|dep| self.plan.instances[*dep].layout.package())
             .collect();
+        let assembling = Instant::now();
         let seal = view::assemble(&layout.view(), &packages)?;
+        if self.config.verbose {
+            self.progress.message(&format!(
+                "{}: its view of the stage is {} package(s), {} file(s), assembled in {} ms",
+                instance.id,
+                packages.len(),
+                seal.files(),
+                assembling.elapsed().as_millis()
+            ));
+        }
         usage::take();
         let phases = self.run_phases(recipe, instance, &mut state);
         self.refuse_changed_dependencies(instance, &in_view, &seal)?;

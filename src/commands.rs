@@ -9,312 +9,286 @@ use crate::fetch::Fetcher;
 use crate::lock::WorkLock;
 use crate::plan::Plan;
 use crate::progress::Progress;
-use crate::project::Project;
 use crate::recipe::Recipe;
-use crate::scripts::Scripts;
-use crate::spin::Spin;
+use crate::session::Session;
 use crate::store::Store;
 
-pub fn dispatch(cli: Cli) -> Result<()> {
+/// A command's outcome: the process's exit code, or an error that maps to one.
+type Exit = Result<i32>;
+
+/// Runs the command line's subcommand.
+pub fn dispatch(cli: &Cli) -> Exit {
     match &cli.command {
         Command::Unpack {
             archive,
             dest,
             strip,
             only,
-        } => {
-            let options = crate::unpack::UnpackOptions {
-                strip: *strip,
-                only: only.clone(),
-            };
-            let summary =
-                crate::unpack::unpack(archive, dest, &options).map_err(|error| Error::Unpack {
-                    context: format!("cannot unpack {}", archive.display()),
-                    source: Box::new(error),
-                })?;
-            if !cli.quiet {
-                eprintln!("unpacked {} files, {} bytes", summary.files, summary.bytes);
-            }
-            return Ok(());
-        }
-        Command::SandboxRun {
-            stage_root,
-            binds,
-            emulator,
-            cwd,
-            env,
-            no_isolation,
-            command,
-        } => {
-            // The emulator comes from the target's script, as in builds.
-            let emulator = match emulator {
-                Some(name) => {
-                    let config = resolve_config(&cli, None)?;
-                    let scripts = Scripts::load(&config.root)?;
-                    let project = Project::new(&config.root, &cli.overlays);
-                    let target = crate::target::Target::load(&scripts, &project, name)?;
-                    crate::build::emulator_for(&target)?
-                }
-                None => None,
-            };
-            let code = sandbox_run(
-                stage_root,
-                binds,
-                emulator,
-                cwd,
-                env,
-                *no_isolation,
-                command,
-            )?;
-            std::process::exit(code);
-        }
+        } => unpack(cli, archive, dest, *strip, only),
+        Command::SandboxRun { .. } => sandbox_run(cli),
         Command::Patch {
             dir,
             patches,
             strip,
-        } => {
-            patch_series(dir, patches, *strip)?;
-            return Ok(());
-        }
+        } => patch_series(dir, patches, *strip),
         Command::Fetch { recipes, import } if !import.is_empty() => {
-            if !recipes.is_empty() {
-                return Err(Error::Usage(
-                    "give either recipes to fetch or --import FILE..., not both".into(),
-                ));
-            }
-            let store = Store::new(cli.store.clone().unwrap_or_else(config::default_store_dir));
-            for file in import {
-                let sha256 = store.import(file)?;
-                println!("{sha256}  {}", file.display());
-            }
-            return Ok(());
+            import_files(cli, recipes, import)
         }
-        _ => {}
-    }
-
-    let hint = match &cli.command {
-        Command::Run { recipe } | Command::Explain { recipe } | Command::Log { recipe, .. } => {
-            recipe.parent().map(Path::to_path_buf)
-        }
-        Command::Check { paths } => paths
-            .first()
-            .and_then(|path| path.parent().map(Path::to_path_buf)),
-        _ => None,
-    };
-    let config = resolve_config(&cli, hint.as_deref())?;
-    if let Command::Clean = cli.command {
-        let _lock = WorkLock::acquire(&config.work_dir, cli.no_wait, config.quiet)?;
-        return crate::build::remove_all(&config.work_dir);
-    }
-    let scripts = Scripts::load(&config.root)?;
-    let fetcher = Fetcher::new(
-        Store::new(config.store_dir.clone()),
-        config.mirrors.clone(),
-        config.offline,
-    );
-    let base = Project::new(&config.root, &cli.overlays);
-    let spin = Spin::load(&scripts, &base, cli.spin.as_deref())?;
-    let mut overlays = cli.overlays.clone();
-    overlays.extend(spin.overlays.iter().cloned());
-    let project = Project::new(&config.root, &overlays);
-    let target = cli.target.as_deref();
-
-    let keep_going = cli.keep_going;
-    match cli.command {
-        command @ (Command::Run { .. } | Command::Build { .. }) => {
-            let _lock = WorkLock::acquire(&config.work_dir, cli.no_wait, config.quiet)?;
-            let (recipe, stages) = match command {
-                Command::Run { recipe } => (Some(recipe), Vec::new()),
-                Command::Build { stages } => (None, stages),
-                _ => unreachable!("matched above"),
-            };
-            let plan = Plan::new(&scripts, &config, spin, project, target, recipe.as_deref())?;
-            let selection = match &recipe {
-                Some(recipe) => plan.instances_of(recipe),
-                None => plan.instances_of_stages(&stages)?,
-            };
-            build(keep_going, &scripts, &config, &fetcher, &plan, &selection)
-        }
-        Command::Verify { stages, into } => {
-            let _lock = WorkLock::acquire(&config.work_dir, cli.no_wait, config.quiet)?;
-            let recorded = Plan::new(&scripts, &config, spin, project, target, None)?;
-            let selection = recorded.closure(&recorded.instances_of_stages(&stages)?);
-            let unbuilt = crate::verify::unbuilt(&recorded, &selection);
-            if !unbuilt.is_empty() {
-                return Err(Error::Usage(format!(
-                    "not built with the current inputs: {}; run `serpent build` first, then verify",
-                    unbuilt.join(", ")
-                )));
-            }
-            let second = Config {
-                work_dir: into.unwrap_or_else(|| crate::verify::default_dir(&config.work_dir)),
-                ..config.clone()
-            };
-            // The second work dir starts empty, so that its plan finds nothing built.
-            crate::build::remove_all(&second.work_dir)?;
-            let _second_lock = WorkLock::acquire(&second.work_dir, cli.no_wait, config.quiet)?;
-            let second_project = Project::new(&config.root, &overlays);
-            let second_spin = Spin::load(&scripts, &base, cli.spin.as_deref())?;
-            let rebuilt = Plan::new(&scripts, &second, second_spin, second_project, target, None)?;
-            verify(
-                &scripts,
-                &fetcher,
-                (&recorded, &selection),
-                (&second, &rebuilt),
-            )
-        }
-        Command::Shell { stage, command } => {
-            let plan = Plan::new(&scripts, &config, spin, project, target, None)?;
-            let code = shell(&plan, &config.work_dir, &stage, command)?;
-            std::process::exit(code);
-        }
+        Command::Clean => clean(cli),
+        Command::Run { recipe } => build(&Session::open(cli)?, Some(recipe), &[]),
+        Command::Build { stages } => build(&Session::open(cli)?, None, stages),
+        Command::Verify { stages, into } => verify(&Session::open(cli)?, stages, into.as_deref()),
+        Command::Shell { stage, command } => shell(&Session::open(cli)?, stage, command),
         Command::Plan { stages, format } | Command::Graph { stages, format } => {
-            let plan = Plan::new(&scripts, &config, spin, project, target, None)?;
-            let selection = plan.closure(&plan.instances_of_stages(&stages)?);
-            print!("{}", crate::describe::render(&plan, &selection, format));
-            Ok(())
+            plan(&Session::open(cli)?, stages, *format)
         }
-        Command::Report { stages, format } => {
-            report(&scripts, &config, (spin, project, target), &stages, format)
-        }
-        Command::Explain { recipe } => {
-            let plan = Plan::new(&scripts, &config, spin, project, target, Some(&recipe))?;
-            for index in plan.instances_of(&recipe) {
-                println!("{}", crate::describe::explain(&plan, index));
-            }
-            Ok(())
-        }
-        Command::Log { recipe, phase } => {
-            let plan = Plan::new(&scripts, &config, spin, project, target, Some(&recipe))?;
-            for index in plan.instances_of(&recipe) {
-                let logs = plan.instances[index].layout.logs();
-                let path = match &phase {
-                    Some(phase) => logs.join(format!("{phase}.log")),
-                    None => latest_log(&logs).unwrap_or_else(|| logs.join("setup.log")),
-                };
-                let text = std::fs::read_to_string(&path)
-                    .map_err(|error| Error::io("no log at", &path, error))?;
-                if !config.quiet {
-                    eprintln!("==> {}", path.display());
-                }
-                print!("{text}");
-            }
-            Ok(())
-        }
-        Command::Check { paths } => {
-            let summary = crate::check::check(&scripts, &project, &paths)?;
-            if !config.quiet {
-                println!("{summary}");
-            }
-            Ok(())
-        }
-        Command::Fetch { recipes, .. } => {
-            let recipes = if recipes.is_empty() {
-                crate::check::all_scripts(&config.root)
-                    .into_iter()
-                    .filter(|path| path.file_name().is_some_and(|name| name != "stage.rhai"))
-                    .filter(|path| !path.parent().is_some_and(|dir| dir.ends_with("targets")))
-                    .collect()
-            } else {
-                recipes
-            };
-            for path in recipes {
-                let recipe = Recipe::load(&scripts, &path, &project.recipe_dirs, None)?;
-                fetcher.know_sources(&recipe.sources);
-                for source in &recipe.sources {
-                    let fetched = fetcher.fetch(&source.url, &source.sha256)?;
-                    if !config.quiet {
-                        let origin = match &fetched.origin {
-                            crate::fetch::Origin::Cache => "in the store".to_string(),
-                            crate::fetch::Origin::Mirror(mirror) => format!("from {mirror}"),
-                            crate::fetch::Origin::Upstream => "from upstream".to_string(),
-                        };
-                        println!("{}  {}  ({origin})", source.sha256, source.url);
-                    }
-                }
-            }
-            Ok(())
-        }
+        Command::Report { stages, format } => report(&Session::open(cli)?, stages, *format),
+        Command::Explain { recipe } => explain(&Session::open(cli)?, recipe),
+        Command::Log { recipe, phase } => log(&Session::open(cli)?, recipe, phase.as_deref()),
+        Command::Check { paths } => check(&Session::open(cli)?, paths),
+        Command::Fetch { recipes, .. } => fetch(&Session::open(cli)?, recipes),
         Command::New {
             name,
             url,
             style,
             stage,
             output,
-        } => {
-            let (version, source) = match &url {
-                Some(url) => {
-                    let sha256 = download_unverified(&fetcher, url, config.offline)?;
-                    (
-                        crate::template::version_from_url(&name, url),
-                        Some((url.as_str(), sha256)),
-                    )
-                }
-                None => (String::new(), None),
-            };
-            let stage_dir = config.root.join("recipes").join(&stage);
-            let depends = if stage_dir.join("stage.rhai").is_file() {
-                crate::stage::Stage::load(&scripts, &stage_dir)?.common_depends
-            } else {
-                Vec::new()
-            };
-            let text = crate::template::recipe(
-                &name,
-                &version,
-                &style,
-                source.as_ref().map(|(url, sha)| (*url, sha.as_str())),
-                &depends,
-            );
-            let path = output.unwrap_or_else(|| {
-                config
-                    .root
-                    .join("recipes")
-                    .join(&stage)
-                    .join(format!("{name}.rhai"))
-            });
-            if path.exists() {
-                return Err(Error::Usage(format!(
-                    "{} exists already; not overwriting it",
-                    path.display()
-                )));
-            }
-            std::fs::write(&path, text).map_err(|error| Error::io("cannot write", &path, error))?;
-            if !config.quiet {
-                println!("wrote {}", path.display());
-            }
-            Ok(())
-        }
-        Command::Api { definitions } => {
-            print!("{}", crate::api::reference(&scripts)?);
-            if let Some(dir) = definitions {
-                std::fs::create_dir_all(&dir)
-                    .map_err(|error| Error::io("cannot create", &dir, error))?;
-                scripts
-                    .engine
-                    .definitions()
-                    .include_standard_packages(false)
-                    .write_to_dir(&dir)
-                    .map_err(|error| Error::io("cannot write definitions to", &dir, error))?;
-            }
-            Ok(())
-        }
-        Command::Clean
-        | Command::Unpack { .. }
-        | Command::Patch { .. }
-        | Command::SandboxRun { .. } => {
-            unreachable!("handled above")
-        }
+        } => new_recipe(
+            &Session::open(cli)?,
+            name,
+            url.as_deref(),
+            style,
+            stage,
+            output.as_deref(),
+        ),
+        Command::Api { definitions } => api(&Session::open(cli)?, definitions.as_deref()),
     }
 }
 
+/// `serpent unpack`: an archive unpacked the way recipes' sources are.
+fn unpack(cli: &Cli, archive: &Path, dest: &Path, strip: usize, only: &[String]) -> Exit {
+    let options = crate::unpack::UnpackOptions {
+        strip,
+        only: only.to_vec(),
+    };
+    let summary =
+        crate::unpack::unpack(archive, dest, &options).map_err(|error| Error::Unpack {
+            context: format!("cannot unpack {}", archive.display()),
+            source: Box::new(error),
+        })?;
+    if !cli.quiet {
+        eprintln!("unpacked {} files, {} bytes", summary.files, summary.bytes);
+    }
+    Ok(0)
+}
+
+/// `serpent fetch --import FILE...`: files put into the store under their sha256.
+fn import_files(cli: &Cli, recipes: &[PathBuf], files: &[PathBuf]) -> Exit {
+    if !recipes.is_empty() {
+        return Err(Error::Usage(
+            "give either recipes to fetch or --import FILE..., not both".into(),
+        ));
+    }
+    let store = Store::new(cli.store.clone().unwrap_or_else(config::default_store_dir));
+    for file in files {
+        let sha256 = store.import(file)?;
+        println!("{sha256}  {}", file.display());
+    }
+    Ok(0)
+}
+
+/// `serpent clean`: the work dir removed, without reading any script.
+fn clean(cli: &Cli) -> Exit {
+    let config = resolve_config(cli, None)?;
+    let _lock = WorkLock::acquire(&config.work_dir, cli.no_wait, config.quiet)?;
+    crate::build::remove_all(&config.work_dir)?;
+    Ok(0)
+}
+
+/// `serpent run RECIPE` (with `recipe`) and `serpent build [STAGE...]`.
+fn build(session: &Session, recipe: Option<&Path>, stages: &[String]) -> Exit {
+    let _lock = session.lock(&session.config.work_dir)?;
+    let plan = session.plan(recipe)?;
+    let selection = match recipe {
+        Some(recipe) => plan.instances_of(recipe),
+        None => plan.instances_of_stages(stages)?,
+    };
+    build_selection(session, &session.config, &plan, &selection)?;
+    Ok(0)
+}
+
+/// `serpent verify [STAGE...]`: what is recorded built again from nothing in a second work
+/// dir, and the packages compared.
+fn verify(session: &Session, stages: &[String], into: Option<&Path>) -> Exit {
+    let config = &session.config;
+    let _lock = session.lock(&config.work_dir)?;
+    let recorded = session.plan(None)?;
+    let selection = recorded.closure(&recorded.instances_of_stages(stages)?);
+    let unbuilt = crate::verify::unbuilt(&recorded, &selection);
+    if !unbuilt.is_empty() {
+        return Err(Error::Usage(format!(
+            "not built with the current inputs: {}; run `serpent build` first, then verify",
+            unbuilt.join(", ")
+        )));
+    }
+    let second = Config {
+        work_dir: into.map_or_else(
+            || crate::verify::default_dir(&config.work_dir),
+            Path::to_path_buf,
+        ),
+        ..config.clone()
+    };
+    // The second work dir starts empty, so that its plan finds nothing built.
+    crate::build::remove_all(&second.work_dir)?;
+    let _second_lock = session.lock(&second.work_dir)?;
+    let rebuilt = session.plan_in(&second, None)?;
+    rebuild_and_compare(session, (&recorded, &selection), (&second, &rebuilt))?;
+    Ok(0)
+}
+
+/// `serpent plan` and `serpent graph`.
+fn plan(session: &Session, stages: &[String], format: crate::cli::Format) -> Exit {
+    let plan = session.plan(None)?;
+    let selection = plan.closure(&plan.instances_of_stages(stages)?);
+    print!("{}", crate::describe::render(&plan, &selection, format));
+    Ok(0)
+}
+
+/// `serpent explain RECIPE`: which inputs changed since each instance was built.
+fn explain(session: &Session, recipe: &Path) -> Exit {
+    let plan = session.plan(Some(recipe))?;
+    for index in plan.instances_of(recipe) {
+        println!("{}", crate::describe::explain(&plan, index));
+    }
+    Ok(0)
+}
+
+/// `serpent log RECIPE [--phase P]`: the latest log of each instance, or the phase's.
+fn log(session: &Session, recipe: &Path, phase: Option<&str>) -> Exit {
+    let plan = session.plan(Some(recipe))?;
+    for index in plan.instances_of(recipe) {
+        let logs = plan.instances[index].layout.logs();
+        let path = match phase {
+            Some(phase) => logs.join(format!("{phase}.log")),
+            None => latest_log(&logs).unwrap_or_else(|| logs.join("setup.log")),
+        };
+        let text =
+            std::fs::read_to_string(&path).map_err(|error| Error::io("no log at", &path, error))?;
+        if !session.config.quiet {
+            eprintln!("==> {}", path.display());
+        }
+        print!("{text}");
+    }
+    Ok(0)
+}
+
+/// `serpent check [PATH...]`.
+fn check(session: &Session, paths: &[PathBuf]) -> Exit {
+    let project = session.project(&session.spin()?);
+    let summary = crate::check::check(&session.scripts, &project, paths)?;
+    if !session.config.quiet {
+        println!("{summary}");
+    }
+    Ok(0)
+}
+
+/// `serpent fetch [RECIPE...]`: the sources of the recipes named, or of every recipe.
+fn fetch(session: &Session, recipes: &[PathBuf]) -> Exit {
+    let config = &session.config;
+    let project = session.project(&session.spin()?);
+    let recipes = if recipes.is_empty() {
+        crate::check::all_scripts(&config.root)
+            .into_iter()
+            .filter(|path| path.file_name().is_some_and(|name| name != "stage.rhai"))
+            .filter(|path| !path.parent().is_some_and(|dir| dir.ends_with("targets")))
+            .collect()
+    } else {
+        recipes.to_vec()
+    };
+    for path in recipes {
+        let recipe = Recipe::load(&session.scripts, &path, &project.recipe_dirs, None)?;
+        session.fetcher.know_sources(&recipe.sources);
+        for source in &recipe.sources {
+            let fetched = session.fetcher.fetch(&source.url, &source.sha256)?;
+            if !config.quiet {
+                let origin = match &fetched.origin {
+                    crate::fetch::Origin::Cache => "in the store".to_string(),
+                    crate::fetch::Origin::Mirror(mirror) => format!("from {mirror}"),
+                    crate::fetch::Origin::Upstream => "from upstream".to_string(),
+                };
+                println!("{}  {}  ({origin})", source.sha256, source.url);
+            }
+        }
+    }
+    Ok(0)
+}
+
+/// `serpent new NAME`: a recipe from the template, with its source's hash and version when
+/// a URL is given and the stage's COMMON_DEPENDS.
+fn new_recipe(
+    session: &Session,
+    name: &str,
+    url: Option<&str>,
+    style: &str,
+    stage: &str,
+    output: Option<&Path>,
+) -> Exit {
+    let config = &session.config;
+    let (version, source) = match url {
+        Some(url) => {
+            let sha256 = download_unverified(&session.fetcher, url, config.offline)?;
+            (
+                crate::template::version_from_url(name, url),
+                Some((url, sha256)),
+            )
+        }
+        None => (String::new(), None),
+    };
+    let stage_dir = config.root.join("recipes").join(stage);
+    let depends = if stage_dir.join("stage.rhai").is_file() {
+        crate::stage::Stage::load(&session.scripts, &stage_dir)?.common_depends
+    } else {
+        Vec::new()
+    };
+    let source = source.as_ref().map(|(url, sha)| (*url, sha.as_str()));
+    let text = crate::template::recipe(name, &version, style, source, &depends);
+    let path = output.map_or_else(|| stage_dir.join(format!("{name}.rhai")), Path::to_path_buf);
+    if path.exists() {
+        return Err(Error::Usage(format!(
+            "{} exists already; not overwriting it",
+            path.display()
+        )));
+    }
+    std::fs::write(&path, text).map_err(|error| Error::io("cannot write", &path, error))?;
+    if !config.quiet {
+        println!("wrote {}", path.display());
+    }
+    Ok(0)
+}
+
+/// `serpent api [--definitions DIR]`.
+fn api(session: &Session, definitions: Option<&Path>) -> Exit {
+    print!("{}", crate::api::reference(&session.scripts)?);
+    if let Some(dir) = definitions {
+        std::fs::create_dir_all(dir).map_err(|error| Error::io("cannot create", dir, error))?;
+        session
+            .scripts
+            .engine
+            .definitions()
+            .include_standard_packages(false)
+            .write_to_dir(dir)
+            .map_err(|error| Error::io("cannot write definitions to", dir, error))?;
+    }
+    Ok(0)
+}
+
 /// Builds the recorded selection again in the second plan's work dir and compares.
-fn verify(
-    scripts: &Scripts,
-    fetcher: &Fetcher,
+fn rebuild_and_compare(
+    session: &Session,
     (recorded, selection): (&Plan, &[usize]),
     (second, rebuilt): (&Config, &Plan),
 ) -> Result<()> {
-    build(false, scripts, second, fetcher, rebuilt, selection)?;
+    build_selection(session, second, rebuilt, selection)?;
     let outcomes = crate::verify::compare(recorded, rebuilt, selection)
         .map_err(|error| Error::io("cannot compare the packages in", &second.work_dir, error))?;
     let report = crate::verify::report(&outcomes, recorded, rebuilt, selection);
@@ -329,14 +303,15 @@ fn verify(
     Ok(())
 }
 
-fn build(
-    keep_going: bool,
-    scripts: &Scripts,
+/// Builds `selection` of `plan` in `config`'s work dir and says what was done.
+fn build_selection(
+    session: &Session,
     config: &Config,
-    fetcher: &Fetcher,
     plan: &Plan,
     selection: &[usize],
 ) -> Result<()> {
+    let (scripts, fetcher) = (&session.scripts, &session.fetcher);
+    let keep_going = session.cli.keep_going;
     let jobserver = jobserver::Client::new(config.jobs).map_err(|error| {
         Error::io(
             "cannot create the job pool in",
@@ -380,7 +355,10 @@ fn build(
 
 /// `serpent shell`: one command (or a shell) in a stage's root; returns its exit code, or 128
 /// plus the signal that killed it.
-fn shell(plan: &Plan, work_dir: &Path, stage_name: &str, command: Vec<String>) -> Result<i32> {
+fn shell(session: &Session, stage_name: &str, command: &[String]) -> Exit {
+    let plan = session.plan(None)?;
+    let work_dir = &session.config.work_dir;
+    let command = command.to_vec();
     use std::os::unix::process::ExitStatusExt;
     use std::process::Stdio;
 
@@ -464,7 +442,7 @@ fn latest_log(dir: &Path) -> Option<PathBuf> {
         .map(|(_, path)| path)
 }
 
-fn resolve_config(cli: &Cli, hint: Option<&Path>) -> Result<Config> {
+pub fn resolve_config(cli: &Cli, hint: Option<&Path>) -> Result<Config> {
     let root = match &cli.root {
         Some(root) => std::path::absolute(root).map_err(|error| Error::io("cannot resolve", root, error))?,
         None => hint
@@ -524,19 +502,33 @@ fn download_unverified(fetcher: &Fetcher, url: &str, offline: bool) -> Result<St
 
 /// `serpent sandbox-run`: runs one command in a sandbox and returns its exit code (128 + the
 /// signal when a signal killed it).
-fn sandbox_run(
-    root: &Path,
-    binds: &[String],
-    emulator: Option<crate::sandbox::Emulator>,
-    cwd: &Path,
-    env: &[String],
-    no_isolation: bool,
-    command: &[String],
-) -> Result<i32> {
+fn sandbox_run(cli: &Cli) -> Exit {
     use std::os::unix::process::ExitStatusExt;
     use std::process::Stdio;
 
     use crate::sandbox::{Bind, Invocation, Sandbox};
+
+    let Command::SandboxRun {
+        stage_root: root,
+        binds,
+        emulator,
+        cwd,
+        env,
+        no_isolation,
+        command,
+    } = &cli.command
+    else {
+        unreachable!("dispatched for sandbox-run")
+    };
+    // The emulator comes from the target's script, as in builds.
+    let emulator = match emulator {
+        Some(name) => {
+            let session = Session::open(cli)?;
+            let target = crate::target::Target::load(&session.scripts, &session.base, name)?;
+            crate::build::emulator_for(&target)?
+        }
+        None => None,
+    };
 
     let absolute = |path: &Path| {
         std::path::absolute(path).map_err(|error| Error::io("cannot resolve", path, error))
@@ -568,7 +560,7 @@ fn sandbox_run(
     environment
         .entry("PATH".to_string())
         .or_insert_with(|| "/usr/bin:/bin".to_string());
-    let status = if no_isolation {
+    let status = if *no_isolation {
         std::process::Command::new(&command[0])
             .args(&command[1..])
             .env_clear()
@@ -604,7 +596,7 @@ fn sandbox_run(
 
 /// `serpent patch DIR PATCH...`: applies a series the way recipes do and prints what GNU patch
 /// would say.
-fn patch_series(dir: &Path, patches: &[PathBuf], strip: usize) -> Result<()> {
+fn patch_series(dir: &Path, patches: &[PathBuf], strip: usize) -> Exit {
     let mut read = Vec::with_capacity(patches.len());
     for patch in patches {
         let bytes = std::fs::read(patch).map_err(|error| Error::io("cannot read", patch, error))?;
@@ -633,23 +625,17 @@ fn patch_series(dir: &Path, patches: &[PathBuf], strip: usize) -> Result<()> {
     for line in summaries.iter().flat_map(|summary| &summary.log) {
         println!("{line}");
     }
-    Ok(())
+    Ok(0)
 }
 
 /// `serpent report`: the records of the spin's packages (in the stages named, or all).
-fn report(
-    scripts: &Scripts,
-    config: &Config,
-    (spin, project, target): (Spin, Project, Option<&str>),
-    stages: &[String],
-    format: crate::cli::ReportFormat,
-) -> Result<()> {
-    let plan = Plan::new(scripts, config, spin, project, target, None)?;
+fn report(session: &Session, stages: &[String], format: crate::cli::ReportFormat) -> Exit {
+    let plan = session.plan(None)?;
     let selection = plan.closure(&plan.instances_of_stages(stages)?);
     let rows = crate::report::rows(&plan, &selection);
     match format {
         crate::cli::ReportFormat::Markdown => print!("{}", crate::report::markdown(&rows)),
         crate::cli::ReportFormat::Json => print!("{}", crate::report::json(&plan, &rows)),
     }
-    Ok(())
+    Ok(0)
 }

@@ -32,6 +32,7 @@ pub mod resume;
 pub mod sandbox;
 pub mod script_error;
 pub mod scripts;
+pub mod session;
 pub mod signatures;
 pub mod spin;
 pub mod stage;
@@ -77,8 +78,8 @@ pub fn main() -> i32 {
                 .with_word_splitter(textwrap::WordSplitter::NoHyphenation),
         )
     }));
-    match commands::dispatch(cli) {
-        Ok(()) => 0,
+    match commands::dispatch(&cli) {
+        Ok(code) => code,
         Err(error) => {
             let code = error.exit_code();
             eprintln!("{:?}", miette::Report::new(error));

@@ -27,6 +27,11 @@ pub struct Seal {
 }
 
 impl Seal {
+    /// How many files the view links to.
+    pub fn files(&self) -> usize {
+        self.files.len()
+    }
+
     /// The files of `packages` (by position) that are no longer as they were: `(package, file)`.
     pub fn broken(&self) -> Vec<(usize, PathBuf)> {
         self.files
