@@ -180,6 +180,12 @@ impl Error {
     }
 }
 
+impl From<crate::store::StoreError> for Error {
+    fn from(error: crate::store::StoreError) -> Error {
+        Error::Fetch(Box::new(FetchError::from(error)))
+    }
+}
+
 impl From<FetchError> for Error {
     fn from(error: FetchError) -> Error {
         Error::Fetch(Box::new(error))

@@ -40,7 +40,7 @@ use reqwest::blocking::Client;
 use reqwest::{StatusCode, Url};
 
 use crate::recipe::Source;
-use crate::store::{is_sha256_hex, Staging, Store, CHUNK};
+use crate::store::{is_sha256_hex, Staging, Store, StoreError, CHUNK};
 
 /// How long to wait for a TCP (and TLS) connection to be established.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(15);
@@ -52,15 +52,9 @@ const MAX_REDIRECTS: usize = 10;
 /// Why fetching (or storing) a source failed.
 #[derive(Debug, thiserror::Error)]
 pub enum FetchError {
-    /// A local filesystem operation failed.
-    #[error("cannot {op} {}: {source}", path.display())]
-    Io {
-        /// What was being done, e.g. "open", "write", "create directory".
-        op: &'static str,
-        path: PathBuf,
-        #[source]
-        source: io::Error,
-    },
+    /// The source store failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
 
     /// The checksum given is not 64 lowercase hex digits.
     #[error("invalid sha256 '{sha256}': expected 64 lowercase hexadecimal digits")]
@@ -132,16 +126,6 @@ pub enum FetchError {
     /// Several locations were tried and none worked.
     #[error("cannot fetch {url}: every location failed:{}", AttemptList(attempts))]
     AllFailed { url: String, attempts: Vec<Attempt> },
-}
-
-impl FetchError {
-    pub(crate) fn io(op: &'static str, path: &Path, source: io::Error) -> FetchError {
-        FetchError::Io {
-            op,
-            path: path.to_path_buf(),
-            source,
-        }
-    }
 }
 
 /// One location that was tried and did not yield the file.
@@ -292,6 +276,12 @@ enum TryError {
 impl From<FetchError> for TryError {
     fn from(e: FetchError) -> TryError {
         TryError::Fatal(e)
+    }
+}
+
+impl From<StoreError> for TryError {
+    fn from(e: StoreError) -> TryError {
+        TryError::Fatal(e.into())
     }
 }
 

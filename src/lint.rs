@@ -9,7 +9,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use miette::SourceSpan;
 use rhai::{ASTNode, Expr, FnCallExpr, FnPtr, Position, Stmt, AST};
 
-use crate::recipe::PHASES;
+use crate::scripts::PHASES;
 use crate::scripts::{forms_list, Scripts};
 use crate::signatures::Kind;
 use crate::suggest::closest;

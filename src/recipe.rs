@@ -4,11 +4,10 @@ use miette::{NamedSource, SourceSpan};
 use rhai::{Array, Dynamic, Map, Scope, AST};
 
 use crate::error::{Error, RecipeProblem, Result};
-use crate::scripts::Scripts;
+use crate::scripts::{imports_of, Scripts, PHASES};
 use crate::suggest::closest;
 
 /// The phase functions a recipe or build style may define, in the order they run.
-pub const PHASES: [&str; 4] = ["setup", "build", "check", "install"];
 
 #[derive(Clone, Copy, PartialEq)]
 enum Kind {
@@ -505,28 +504,6 @@ fn with_findings(
         problems.add_at(finding.span, finding.message, finding.help);
     }
     Err(problems.finish().expect_err("findings were added"))
-}
-
-/// The modules named by `import "..."` statements in a script.
-pub fn imports_of(text: &str) -> Vec<String> {
-    let mut found = Vec::new();
-    for line in text.lines() {
-        let line = line.trim_start();
-        let Some(rest) = line.strip_prefix("import") else {
-            continue;
-        };
-        let rest = rest.trim_start();
-        let Some(rest) = rest.strip_prefix('"') else {
-            continue;
-        };
-        if let Some(end) = rest.find('"') {
-            let name = rest[..end].to_string();
-            if !found.contains(&name) {
-                found.push(name);
-            }
-        }
-    }
-    found
 }
 
 fn read_sources(declarations: &Map, problems: &mut Problems) -> Vec<Source> {

@@ -24,6 +24,31 @@ pub(crate) const MAX_ARRAY_SIZE: usize = 8 << 10;
 pub(crate) const MAX_MAP_SIZE: usize = 8 << 10;
 const MAX_MODULES: usize = 256;
 
+/// The phases of a build, in the order they run.
+pub const PHASES: [&str; 4] = ["setup", "build", "check", "install"];
+
+/// The modules named by `import "..."` statements in a script.
+pub fn imports_of(text: &str) -> Vec<String> {
+    let mut found = Vec::new();
+    for line in text.lines() {
+        let line = line.trim_start();
+        let Some(rest) = line.strip_prefix("import") else {
+            continue;
+        };
+        let rest = rest.trim_start();
+        let Some(rest) = rest.strip_prefix('"') else {
+            continue;
+        };
+        if let Some(end) = rest.find('"') {
+            let name = rest[..end].to_string();
+            if !found.contains(&name) {
+                found.push(name);
+            }
+        }
+    }
+    found
+}
+
 /// The Rhai engine with serpent's API and the stdlib modules, compiled once at start-up.
 pub struct Scripts {
     pub engine: Engine,
@@ -185,7 +210,7 @@ impl Scripts {
                 module
                     .phases
                     .iter()
-                    .any(|phase| crate::recipe::PHASES.contains(&phase.as_str()))
+                    .any(|phase| PHASES.contains(&phase.as_str()))
             })
             .map(|(name, _)| name.clone())
             .collect()
@@ -394,7 +419,7 @@ impl StdlibResolver {
         let loaded = Arc::new(StdlibModule {
             module: module.into(),
             phases,
-            imports: crate::recipe::imports_of(&text),
+            imports: imports_of(&text),
             functions,
             callable,
             bytes,

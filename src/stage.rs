@@ -128,7 +128,7 @@ impl Stage {
                 .collect(),
             dir,
             path,
-            imports: crate::recipe::imports_of(&text),
+            imports: crate::scripts::imports_of(&text),
             bytes,
             source_name,
             ast,

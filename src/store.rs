@@ -19,7 +19,31 @@ use nix::fcntl::{Flock, FlockArg};
 use sha2::{Digest, Sha256};
 use tempfile::NamedTempFile;
 
-use crate::fetch::FetchError;
+/// What can go wrong in the store itself: the filesystem, or a name that is no sha256.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("cannot {op} {}: {source}", path.display())]
+    Io {
+        /// What was being done, e.g. "open", "write", "create directory".
+        op: &'static str,
+        path: PathBuf,
+        #[source]
+        source: io::Error,
+    },
+
+    #[error("invalid sha256 '{sha256}': expected 64 lowercase hexadecimal digits")]
+    InvalidHash { sha256: String },
+}
+
+impl StoreError {
+    fn io(op: &'static str, path: &Path, source: io::Error) -> StoreError {
+        StoreError::Io {
+            op,
+            path: path.to_path_buf(),
+            source,
+        }
+    }
+}
 
 /// Size of the buffer used when copying data into the store.
 pub(crate) const CHUNK: usize = 64 * 1024;
@@ -66,12 +90,12 @@ pub(crate) struct Staging {
 
 impl Staging {
     /// Appends a chunk, updating the running hash.
-    pub(crate) fn write(&mut self, data: &[u8]) -> Result<(), FetchError> {
+    pub(crate) fn write(&mut self, data: &[u8]) -> Result<(), StoreError> {
         self.hasher.update(data);
         self.len += data.len() as u64;
         self.tmp
             .write_all(data)
-            .map_err(|e| FetchError::io("write", self.tmp.path(), e))
+            .map_err(|e| StoreError::io("write", self.tmp.path(), e))
     }
 
     /// Number of bytes written so far.
@@ -108,17 +132,17 @@ impl Store {
         is_sha256_hex(sha256) && self.path_of(sha256).is_file()
     }
 
-    fn ensure_dir(&self) -> Result<PathBuf, FetchError> {
+    fn ensure_dir(&self) -> Result<PathBuf, StoreError> {
         let dir = self.dir();
-        fs::create_dir_all(&dir).map_err(|e| FetchError::io("create directory", &dir, e))?;
+        fs::create_dir_all(&dir).map_err(|e| StoreError::io("create directory", &dir, e))?;
         Ok(dir)
     }
 
-    fn check_hash(sha256: &str) -> Result<(), FetchError> {
+    fn check_hash(sha256: &str) -> Result<(), StoreError> {
         if is_sha256_hex(sha256) {
             Ok(())
         } else {
-            Err(FetchError::InvalidHash {
+            Err(StoreError::InvalidHash {
                 sha256: sha256.to_string(),
             })
         }
@@ -127,8 +151,8 @@ impl Store {
     /// Hashes a local file and copies it into the store, returning its
     /// SHA-256. Importing a file that is already present is a no-op apart
     /// from reading it.
-    pub fn import(&self, file: &Path) -> Result<String, FetchError> {
-        let mut src = File::open(file).map_err(|e| FetchError::io("open", file, e))?;
+    pub fn import(&self, file: &Path) -> Result<String, StoreError> {
+        let mut src = File::open(file).map_err(|e| StoreError::io("open", file, e))?;
         let mut staging = self.begin()?;
         let mut buf = vec![0u8; CHUNK];
         loop {
@@ -136,7 +160,7 @@ impl Store {
                 Ok(0) => break,
                 Ok(n) => n,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                Err(e) => return Err(FetchError::io("read", file, e)),
+                Err(e) => return Err(StoreError::io("read", file, e)),
             };
             staging.write(&buf[..n])?;
         }
@@ -202,7 +226,7 @@ impl Store {
     /// The lock file `<root>/sha256/<hex>.lock` is left in place afterwards:
     /// removing it would let a waiter lock an unlinked inode while a newcomer
     /// locks a fresh one.
-    pub fn lock(&self, sha256: &str) -> Result<EntryLock, FetchError> {
+    pub fn lock(&self, sha256: &str) -> Result<EntryLock, StoreError> {
         Self::check_hash(sha256)?;
         let dir = self.ensure_dir()?;
         let path = dir.join(format!("{sha256}.lock"));
@@ -212,20 +236,20 @@ impl Store {
             .create(true)
             .truncate(false)
             .open(&path)
-            .map_err(|e| FetchError::io("open lock file", &path, e))?;
+            .map_err(|e| StoreError::io("open lock file", &path, e))?;
         let lock = Flock::lock(file, FlockArg::LockExclusive)
-            .map_err(|(_, errno)| FetchError::io("lock", &path, io::Error::from(errno)))?;
+            .map_err(|(_, errno)| StoreError::io("lock", &path, io::Error::from(errno)))?;
         Ok(EntryLock { _lock: lock })
     }
 
     /// Starts writing a new file into the store (a temporary file in
     /// `<root>/sha256/`, so the final rename stays on one filesystem).
-    pub(crate) fn begin(&self) -> Result<Staging, FetchError> {
+    pub(crate) fn begin(&self) -> Result<Staging, StoreError> {
         let dir = self.ensure_dir()?;
         let tmp = tempfile::Builder::new()
             .prefix(TEMP_PREFIX)
             .tempfile_in(&dir)
-            .map_err(|e| FetchError::io("create temporary file in", &dir, e))?;
+            .map_err(|e| StoreError::io("create temporary file in", &dir, e))?;
         Ok(Staging {
             tmp,
             hasher: Sha256::new(),
@@ -235,21 +259,21 @@ impl Store {
 
     /// Moves a fully written and verified file into place under `sha256`:
     /// fsync, rename, then fsync the directory so the rename is durable.
-    pub(crate) fn commit(&self, staging: Staging, sha256: &str) -> Result<PathBuf, FetchError> {
+    pub(crate) fn commit(&self, staging: Staging, sha256: &str) -> Result<PathBuf, StoreError> {
         Self::check_hash(sha256)?;
         let dest = self.path_of(sha256);
         let tmp = staging.tmp;
         let file = tmp.as_file();
         file.set_permissions(Permissions::from_mode(0o644))
-            .map_err(|e| FetchError::io("set permissions of", tmp.path(), e))?;
+            .map_err(|e| StoreError::io("set permissions of", tmp.path(), e))?;
         file.sync_all()
-            .map_err(|e| FetchError::io("sync", tmp.path(), e))?;
+            .map_err(|e| StoreError::io("sync", tmp.path(), e))?;
         tmp.persist(&dest)
-            .map_err(|e| FetchError::io("move into place", &dest, e.error))?;
+            .map_err(|e| StoreError::io("move into place", &dest, e.error))?;
         let dir = self.dir();
         File::open(&dir)
             .and_then(|d| d.sync_all())
-            .map_err(|e| FetchError::io("sync directory", &dir, e))?;
+            .map_err(|e| StoreError::io("sync directory", &dir, e))?;
         Ok(dest)
     }
 }
@@ -311,7 +335,7 @@ mod tests {
         let store = Store::new(tmp.path().to_path_buf());
         assert!(matches!(
             store.lock("../x"),
-            Err(FetchError::InvalidHash { .. })
+            Err(StoreError::InvalidHash { .. })
         ));
     }
 }
