@@ -2,13 +2,7 @@ use std::collections::BTreeMap;
 
 use sha2::{Digest, Sha256};
 
-/// Hex sha256 of some bytes.
-pub fn hash(bytes: &[u8]) -> String {
-    Sha256::digest(bytes)
-        .iter()
-        .map(|byte| format!("{byte:02x}"))
-        .collect()
-}
+pub use crate::digest::sha256 as hash;
 
 /// The inputs of one recipe instance, each named, and the key they make together. Any change
 /// to any input changes the key; `serpent explain` names the inputs that differ.
@@ -30,11 +24,7 @@ impl Inputs {
             hasher.update(value.as_bytes());
             hasher.update([b'\n']);
         }
-        hasher
-            .finalize()
-            .iter()
-            .map(|byte| format!("{byte:02x}"))
-            .collect()
+        crate::digest::hex(&hasher.finalize())
     }
 }
 

@@ -12,6 +12,7 @@ pub mod commands;
 pub mod config;
 pub mod context;
 pub mod describe;
+pub mod digest;
 pub mod error;
 pub mod fetch;
 pub mod file_conflict;

@@ -205,12 +205,7 @@ pub fn is_declaration(name: &str) -> bool {
             .all(|c| c.is_ascii_uppercase() || c.is_ascii_digit() || c == '_')
 }
 
-pub fn is_sha256(text: &str) -> bool {
-    text.len() == 64
-        && text
-            .chars()
-            .all(|c| c.is_ascii_digit() || ('a'..='f').contains(&c))
-}
+pub use crate::digest::is_sha256;
 
 fn kind_name(kind: Kind) -> &'static str {
     match kind {

@@ -51,21 +51,7 @@ pub(crate) const CHUNK: usize = 64 * 1024;
 /// Name prefix of in-progress temporary files inside `<root>/sha256/`.
 const TEMP_PREFIX: &str = ".partial-";
 
-/// Returns true if `s` is exactly 64 lowercase hexadecimal digits.
-pub fn is_sha256_hex(s: &str) -> bool {
-    s.len() == 64 && s.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
-}
-
-/// Renders a digest as lowercase hex.
-pub(crate) fn hex(bytes: &[u8]) -> String {
-    const DIGITS: &[u8; 16] = b"0123456789abcdef";
-    let mut out = String::with_capacity(bytes.len() * 2);
-    for &b in bytes {
-        out.push(DIGITS[usize::from(b >> 4)] as char);
-        out.push(DIGITS[usize::from(b & 0x0f)] as char);
-    }
-    out
-}
+pub use crate::digest::{hex, is_sha256 as is_sha256_hex};
 
 /// A content-addressed store of source files.
 #[derive(Debug, Clone)]
@@ -283,15 +269,6 @@ mod tests {
     use super::*;
 
     const HELLO_SHA: &str = "2cf24dba5fb0a30e26e83b2ac5b9e29e1b161e5c1fa7425e73043362938b9824";
-
-    #[test]
-    fn hex_check() {
-        assert!(is_sha256_hex(HELLO_SHA));
-        assert!(!is_sha256_hex(&HELLO_SHA.to_uppercase()));
-        assert!(!is_sha256_hex(&HELLO_SHA[1..]));
-        assert!(!is_sha256_hex(&format!("{}g", &HELLO_SHA[1..])));
-        assert!(!is_sha256_hex("../../etc/passwd"));
-    }
 
     #[test]
     fn import_is_idempotent() {

@@ -393,11 +393,7 @@ pub(super) fn blob_id(content: &[u8]) -> String {
     let mut hasher = Sha1::new();
     hasher.update(format!("blob {}\0", content.len()).as_bytes());
     hasher.update(content);
-    hasher
-        .finalize()
-        .iter()
-        .map(|byte| format!("{byte:02x}"))
-        .collect()
+    crate::digest::hex(&hasher.finalize())
 }
 
 /// Whether a blob id from an `index` line is complete (40 hex digits), as `git diff
