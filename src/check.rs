@@ -42,7 +42,9 @@ pub fn all_scripts(root: &Path) -> Vec<PathBuf> {
         };
         for entry in entries.flatten() {
             let path = entry.path();
-            if path.is_dir() && entry.file_name() != "patches" {
+            // Patches and the files recipes carry are not scripts, whatever their names.
+            let data = entry.file_name() == "patches" || entry.file_name() == "files";
+            if path.is_dir() && !data {
                 walk(&path, found);
             } else if path.extension().is_some_and(|ext| ext == "rhai") {
                 found.push(path);

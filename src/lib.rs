@@ -25,6 +25,7 @@ pub mod plan;
 pub mod progress;
 pub mod project;
 pub mod recipe;
+pub mod recipe_files;
 pub mod record;
 pub mod reproducible;
 pub mod resume;

@@ -16,6 +16,7 @@ mod graph;
 mod merge;
 mod new;
 mod patch;
+mod recipe_files;
 mod resume;
 mod sandbox;
 mod unpack;
