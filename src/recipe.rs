@@ -32,7 +32,7 @@ const FIELDS: &[(&str, Kind, &str)] = &[
     ("PATCHES", Kind::List, "file names in recipes/patches/<NAME>/, or maps with file and strip; [] for none; without PATCHES: every file there, by name"),
     ("FILES", Kind::Texts, "paths of files in recipes/files/<NAME>/ to copy into the source tree, at the same paths, before the patches"),
     ("DEPENDS", Kind::Texts, "names of recipes that must be built first"),
-    ("STYLE", Kind::Text, "a build style from stdlib/ that supplies the phases: autotools, cmake, meson, make"),
+    ("STYLE", Kind::Text, "a build style from stdlib/ that supplies the phases: autotools, cmake, meson, make, c_program"),
     ("CONFIGURE_ARGS", Kind::Texts, "extra arguments for ./configure (autotools)"),
     ("CMAKE_ARGS", Kind::Texts, "extra -D arguments for cmake"),
     ("MESON_ARGS", Kind::Texts, "extra arguments for meson setup"),
