@@ -12,6 +12,7 @@ mod containment;
 mod errors;
 mod fetch;
 mod file_functions;
+mod getconf_getent;
 mod graph;
 mod merge;
 mod new;
