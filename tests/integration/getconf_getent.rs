@@ -193,7 +193,7 @@ exec sh -c "$2"
 }
 
 /// Compiles one of the tools with the host's cc, warnings as errors.
-fn compile(name: &str, dir: &Path) -> PathBuf {
+pub fn compile(name: &str, dir: &Path) -> PathBuf {
     let source = Path::new(REPO).join(format!("recipes/files/{name}/{name}.c"));
     let binary = dir.join(name);
     let output = Command::new("cc")
@@ -231,6 +231,36 @@ pub fn getconf_differences(
         })
         .collect()
 }
+
+/// Names where musl's answer is its own and glibc's rightly differs, so musl's getconf and
+/// glibc's print different values.
+#[rustfmt::skip]
+pub const MUSL_OWN_VALUES: &[&str] = &[
+    // musl fixes these where glibc asks the kernel or the file system.
+    "ARG_MAX", "_POSIX_ARG_MAX", "NGROUPS_MAX", "_POSIX_NGROUPS_MAX", "LINK_MAX",
+    "_POSIX_LINK_MAX", "POSIX_REC_INCR_XFER_SIZE", "POSIX_REC_MAX_XFER_SIZE", "_POSIX_SYNC_IO",
+    // Limits of musl's own that differ from glibc's.
+    "HOST_NAME_MAX", "RTSIG_MAX", "PTHREAD_KEYS_MAX", "PTHREAD_STACK_MIN", "SEM_NSEMS_MAX",
+    "SYMLOOP_MAX", "TZNAME_MAX", "_POSIX_TZNAME_MAX", "AIO_PRIO_DELTA_MAX", "COLL_WEIGHTS_MAX",
+    "POSIX2_COLL_WEIGHTS_MAX", "RE_DUP_MAX", "POSIX2_RE_DUP_MAX", "MB_LEN_MAX", "SSIZE_MAX",
+    "NL_ARGMAX", "NL_LANGMAX", "NL_MSGMAX", "NL_SETMAX", "NL_TEXTMAX", "NL_NMAX",
+    // No limit in musl where glibc names one.
+    "ATEXIT_MAX", "EXPR_NEST_MAX", "POSIX2_EXPR_NEST_MAX", "LINE_MAX", "POSIX2_LINE_MAX",
+    "_POSIX2_LINE_MAX", "NSS_BUFLEN_GROUP", "NSS_BUFLEN_PASSWD", "PASS_MAX", "SIGQUEUE_MAX",
+    "STREAM_MAX", "_POSIX_STREAM_MAX",
+    // Options musl does not claim, and its X/Open command version (700 to glibc's 4).
+    "_POSIX_PRIORITIZED_IO", "_POSIX_PRIORITY_SCHEDULING", "_POSIX_SYNCHRONIZED_IO",
+    "_POSIX_THREAD_PRIO_INHERIT", "_POSIX_THREAD_PRIO_PROTECT", "POSIX2_C_DEV",
+    "POSIX2_CHAR_TERM", "POSIX2_LOCALEDEF", "POSIX2_SW_DEV", "_XOPEN_LEGACY", "_XOPEN_REALTIME",
+    "_XOPEN_REALTIME_THREADS", "_XOPEN_XPG2", "_XOPEN_XPG3", "_XOPEN_XPG4",
+    "_XOPEN_XCU_VERSION",
+    // Compilation environments, which musl's confstr leaves empty.
+    "XBS5_WIDTH_RESTRICTED_ENVS", "_XBS5_WIDTH_RESTRICTED_ENVS",
+    "POSIX_V6_WIDTH_RESTRICTED_ENVS", "_POSIX_V6_WIDTH_RESTRICTED_ENVS",
+    "POSIX_V7_WIDTH_RESTRICTED_ENVS", "_POSIX_V7_WIDTH_RESTRICTED_ENVS",
+    "POSIX_V6_LP64_OFF64_CFLAGS", "POSIX_V6_LP64_OFF64_LDFLAGS", "POSIX_V7_LP64_OFF64_CFLAGS",
+    "POSIX_V7_LP64_OFF64_LDFLAGS",
+];
 
 /// Free memory, which changes from one moment to the next.
 pub const VOLATILE: [&str; 1] = ["_AVPHYS_PAGES"];
