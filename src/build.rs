@@ -19,6 +19,7 @@ use crate::patch::{apply_series, SeriesFailure, SeriesPatch};
 use crate::plan::{Instance, Plan, Status};
 use crate::progress::Progress;
 use crate::recipe::Recipe;
+use crate::recipe_files;
 use crate::record::Record;
 use crate::reproducible;
 use crate::resume::{self, BuildState};
@@ -487,6 +488,7 @@ impl Builder<'_> {
                     })?;
             }
         }
+        recipe_files::copy_into(&recipe.files, &tree)?;
         let source_date_epoch = reproducible::source_date_epoch(&srcdir);
         self.apply_patches(recipe, instance)?;
         Ok(source_date_epoch)

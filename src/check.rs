@@ -43,8 +43,10 @@ pub fn all_scripts(root: &Path) -> Vec<PathBuf> {
         };
         for entry in entries.flatten() {
             let path = entry.path();
-            // A shared package definition is checked as each stage that links to it reads it.
-            if path.is_dir() && entry.file_name() != "patches" && entry.file_name() != "packages" {
+            // Patches and the files recipes carry are not scripts, whatever their names; a
+            // shared package definition is checked as each stage that links to it reads it.
+            let skipped = ["patches", "files", "packages"].map(std::ffi::OsStr::new);
+            if path.is_dir() && !skipped.contains(&entry.file_name().as_os_str()) {
                 walk(&path, found);
             } else if path.extension().is_some_and(|ext| ext == "rhai") {
                 found.push(path);

@@ -26,6 +26,7 @@ pub mod plan;
 pub mod progress;
 pub mod project;
 pub mod recipe;
+pub mod recipe_files;
 pub mod record;
 pub mod report;
 pub mod reproducible;

@@ -283,6 +283,10 @@ impl Plan {
                 format!("{} strip={}", hash(&bytes), patch.strip),
             );
         }
+        for file in &recipe.files {
+            let name = format!("file {}", scripts.source_name(&file.path));
+            inputs.add(name, file.key_value());
+        }
         if let Some(overrides) = self.spin.override_for(&stage.name, &recipe.name) {
             inputs.add(
                 "spin override",

@@ -4,6 +4,7 @@ use miette::{NamedSource, SourceSpan};
 use rhai::{Array, Dynamic, Map, Scope, AST};
 
 use crate::error::{Error, RecipeProblem, Result};
+use crate::recipe_files::{self, RecipeFile};
 use crate::scripts::{imports_of, Scripts, PHASES};
 use crate::suggest::closest;
 
@@ -28,8 +29,9 @@ const FIELDS: &[(&str, Kind, &str)] = &[
     ("LICENSE", Kind::Text, "an SPDX expression"),
     ("SOURCES", Kind::List, "maps with url and sha256, optionally dest, strip, only, unpack"),
     ("PATCHES", Kind::List, "file names in recipes/patches/<NAME>/, or maps with file and strip; [] for none; without PATCHES: every file there, by name"),
+    ("FILES", Kind::Texts, "paths of files in recipes/files/<NAME>/ to copy into the source tree, at the same paths, before the patches"),
     ("DEPENDS", Kind::Texts, "names of recipes that must be built first"),
-    ("STYLE", Kind::Text, "a build style from stdlib/ that supplies the phases: autotools, cmake, meson, make"),
+    ("STYLE", Kind::Text, "a build style from stdlib/ that supplies the phases: autotools, cmake, meson, make, c_program"),
     ("CONFIGURE_ARGS", Kind::Texts, "extra arguments for ./configure (autotools)"),
     ("CMAKE_ARGS", Kind::Texts, "extra -D arguments for cmake"),
     ("MESON_ARGS", Kind::Texts, "extra arguments for meson setup"),
@@ -97,6 +99,8 @@ pub struct Recipe {
     pub version: String,
     pub sources: Vec<Source>,
     pub patches: Vec<PatchFile>,
+    /// The files the recipe carries in the repository.
+    pub files: Vec<RecipeFile>,
     pub depends: Vec<String>,
     pub style: Option<String>,
     /// Lower-case declarations with defaults filled in, given to phases as `ctx.recipe`.
@@ -423,6 +427,7 @@ impl Recipe {
             .unwrap_or_else(|| scripts.root.join("recipes/patches").join(&name));
         let patches_declared = values.iter().any(|(name, _)| name == "PATCHES");
         let patches = read_patches(&declarations, patches_declared, &patch_dir, &mut problems);
+        let files = recipe_files::read(scripts, &declarations, &name, recipe_dirs, &mut problems);
         let phases: Vec<String> = ast
             .iter_functions()
             .filter(|function| PHASES.contains(&function.name) && function.params.len() == 1)
@@ -444,6 +449,7 @@ impl Recipe {
             version,
             sources,
             patches,
+            files,
             depends,
             style,
             declarations,

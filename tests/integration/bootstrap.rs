@@ -1,6 +1,10 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
+use crate::getconf_getent::{
+    compile, getconf_differences, getconf_table, getent_script, with_test_etc, write_databases,
+    DATABASES, MUSL_OWN_VALUES, VOLATILE,
+};
 use crate::test::{Test, REPO};
 
 /// The source store scripts/setup seeds from Debian's source packages.
@@ -124,16 +128,94 @@ cc -o hello hello.c -lz
 uname -m
 "#;
 
+/// Compiles one of this repository's C tools with one of stage1's `<triple>-clang` wrappers,
+/// warnings as errors: they must build cleanly against musl with clang, too.
+fn compile_warning_free(wrapper: &Path, tool: &str, output: &Path) {
+    let source = Path::new(REPO).join(format!("recipes/files/{tool}/{tool}.c"));
+    let result = Command::new(wrapper)
+        .args(["-std=c99", "-Wall", "-Wextra", "-Werror", "-c", "-o"])
+        .arg(output)
+        .arg(&source)
+        .output()
+        .unwrap();
+    assert!(
+        result.status.success(),
+        "{tool}.c with {}: {result:?}",
+        wrapper.display()
+    );
+}
+
+/// stage3's getent reads the test databases from the root's /etc and must print what glibc's
+/// getent printed from the same files on the host (`expected`). The files are removed again.
+fn check_getent_in_stage3(mut test: Test, arch: &str, common: &[String], expected: &str) -> Test {
+    let etc = test
+        .dir
+        .path()
+        .join("work")
+        .join(arch)
+        .join("stage3/root/etc");
+    write_databases(&etc);
+    test = test
+        .args(["shell", "stage3", "--target", arch])
+        .args(common.to_vec())
+        .args(["--", "sh", "-c", &getent_script("getent")]);
+    let output = test.run();
+    assert_eq!(output.stdout, expected, "{arch}: {}", output.stderr);
+    for (name, _) in DATABASES {
+        std::fs::remove_file(etc.join(name)).unwrap();
+    }
+    test
+}
+
+/// stage3's getconf knows every name the same source built against glibc knows, prints glibc's
+/// value wherever musl takes it from the same place, and refuses an unknown name.
+fn check_getconf_in_stage3(mut test: Test, arch: &str, common: &[String]) -> Test {
+    let root = test.dir.path().join("work").join(arch).join("stage3/root");
+    let script = "getconf -a /; getconf NO_SUCH_NAME 2>/dev/null; echo \"exit $?\"";
+    test = test
+        .args(["shell", "stage3", "--target", arch])
+        .args(common.to_vec())
+        .args(["--", "sh", "-c", script]);
+    let output = test.run();
+    let (table, status) = output.stdout.rsplit_once("exit ").unwrap();
+    assert_eq!(status, "1\n", "{arch}: getconf NO_SUCH_NAME");
+    let ours = getconf_table(table);
+    let host_built = compile("getconf", test.dir.path());
+    let names = Command::new(&host_built)
+        .args(["-a", "/"])
+        .output()
+        .unwrap();
+    let names = getconf_table(&String::from_utf8_lossy(&names.stdout));
+    assert!(ours.keys().eq(names.keys()), "{arch}: {table}");
+    // glibc asks the file system of the same folder the chroot's / is.
+    let glibc = Command::new("getconf")
+        .arg("-a")
+        .arg(&root)
+        .output()
+        .unwrap();
+    let glibc = getconf_table(&String::from_utf8_lossy(&glibc.stdout));
+    let mut ignored: Vec<&str> = [MUSL_OWN_VALUES, &VOLATILE].concat();
+    if arch == "aarch64" {
+        // char is unsigned on aarch64 and signed on the x86_64 host.
+        ignored.extend(["CHAR_MAX", "CHAR_MIN"]);
+    }
+    let differences = getconf_differences(&ours, &glibc, &ignored);
+    assert!(differences.is_empty(), "{arch}: {differences:#?}");
+    test
+}
+
 /// The CI-sized bootstrap, both targets, from the source store alone: the quick stage1 (host
 /// clang; compiler-rt, kernel headers, musl and the C++ runtimes for the target), stage2 cross-
 /// compiled (musl, static busybox, make, tcc), and stage3 in the chroot with stage2 at
 /// /serpent: musl from the host, then zlib configured, built, tested and installed natively
-/// with tcc (through qemu for aarch64). Each layer is checked the way its user would.
+/// with tcc (through qemu for aarch64), and this repository's getconf and getent compiled
+/// there. Each layer is checked the way its user would.
 #[test]
 fn the_mini_spin_bootstraps_both_targets_and_a_program_built_inside_stage3_runs() {
     let store = seeded_store();
     let mut test = Test::new();
     let work = test.dir.path().join("work");
+    let glibc_getent = with_test_etc(&test.dir.path().join("glibc"), &getent_script("getent"));
     let common = [
         "--root",
         REPO,
@@ -151,7 +233,7 @@ fn the_mini_spin_bootstraps_both_targets_and_a_program_built_inside_stage3_runs(
     assert!(
         output
             .stdout
-            .contains("built 30 recipe instance(s), 0 up to date"),
+            .contains("built 34 recipe instance(s), 0 up to date"),
         "{}",
         output.stdout
     );
@@ -188,6 +270,14 @@ fn the_mini_spin_bootstraps_both_targets_and_a_program_built_inside_stage3_runs(
             "caught 3\n",
             "{arch}: C++ exceptions through libunwind"
         );
+        for tool in ["getconf", "getent"] {
+            let object = test.dir.path().join(format!("{tool}-{arch}.o"));
+            compile_warning_free(
+                &bin.join(format!("{arch}-serpent-linux-musl-clang")),
+                tool,
+                &object,
+            );
+        }
 
         // stage2: the target's own programs, in a usr-merged root.
         let root2 = stage("stage2").join("root");
@@ -240,6 +330,16 @@ fn the_mini_spin_bootstraps_both_targets_and_a_program_built_inside_stage3_runs(
             "{}",
             output.stderr
         );
+
+        // stage3: getconf and getent, compiled there by tcc without a warning, answer as the
+        // host's glibc tools do.
+        for tool in ["getconf", "getent"] {
+            let log = stage("stage3").join(format!("logs/{tool}/build.log"));
+            let log = std::fs::read_to_string(log).unwrap();
+            assert!(!log.contains("warning"), "{arch}: {log}");
+        }
+        test = check_getent_in_stage3(test, arch, &common, &glibc_getent);
+        test = check_getconf_in_stage3(test, arch, &common);
     }
 
     // A second run finds everything built and does nothing.
@@ -248,7 +348,7 @@ fn the_mini_spin_bootstraps_both_targets_and_a_program_built_inside_stage3_runs(
     assert!(
         output
             .stdout
-            .contains("nothing to do: 30 recipe instance(s) up to date"),
+            .contains("nothing to do: 34 recipe instance(s) up to date"),
         "{}",
         output.stdout
     );
