@@ -98,7 +98,18 @@ impl Builder<'_> {
         if todo.is_empty() {
             return Ok(summary);
         }
-        self.fetch_all(&todo)?;
+        match self.fetch_all(&todo) {
+            // The recipes that need a missing source fail when their turn comes, with the
+            // fetch's own error; everything else is still built.
+            Err(error) if self.keep_going => self.progress.message(&format!(
+                "{}; with --keep-going, the recipes that need them fail and the rest are built",
+                match &error {
+                    Error::Many(errors) => format!("{} sources could not be fetched", errors.len()),
+                    _ => "a source could not be fetched".to_string(),
+                }
+            )),
+            other => other?,
+        }
         self.progress.total(todo.len());
 
         let mut waiting: BTreeMap<usize, usize> = todo

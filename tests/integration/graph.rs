@@ -368,6 +368,35 @@ fn keep_going_builds_what_does_not_depend_on_a_failure() {
 }
 
 #[test]
+fn keep_going_builds_what_does_not_need_a_source_that_cannot_be_fetched() {
+    // b's source is nowhere to be had offline; without --keep-going nothing is built.
+    let missing = "const SOURCES = [#{ url: \"https://example.invalid/b-1.tar.gz\", sha256: \"1111111111111111111111111111111111111111111111111111111111111111\" }];\n";
+    let b = format!("{missing}{}", recipe("b", &["a"], ""));
+    let mut test = chain()
+        .file("recipes/stage1/b.rhai", &b)
+        .args(["build", "--target", "x86_64", "--offline"])
+        .status(1);
+    assert!(built(&test.run()).is_empty());
+    test = test
+        .args(["build", "--target", "x86_64", "--offline", "--keep-going"])
+        .status(1);
+    let output = test.run();
+    assert_eq!(built(&output), ["x86_64/stage1/a", "x86_64/stage1/d"]);
+    for expected in [
+        "a source could not be fetched; with --keep-going",
+        "failed: x86_64/stage1/b",
+        "not built because of that: x86_64/stage1/c",
+        "https://example.invalid/b-1.tar.gz",
+    ] {
+        assert!(
+            output.stderr.contains(expected),
+            "{expected}: {}",
+            output.stderr
+        );
+    }
+}
+
+#[test]
 fn independent_recipes_run_at_the_same_time() {
     let slow = |name: &str| {
         recipe(
