@@ -88,7 +88,7 @@ pub fn markdown(rows: &[Row]) -> String {
     let peak = built.iter().filter_map(|row| row.peak_kib).max();
     let size: u64 = built.iter().filter_map(|row| row.bytes).sum();
     out += &format!(
-        "| **{} package(s)** | | **{}** | **{}** | **{}** | **{}** |\n",
+        "| **{} package(s), summed** | | **{}** | **{}** | **{}** | **{}** |\n",
         built.len(),
         duration(wall),
         duration(cpu),
