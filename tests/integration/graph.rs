@@ -720,3 +720,47 @@ fn a_lone_ninja_build_gets_every_job() {
     let most = most_at_once(&test);
     assert_eq!(most, 2, "one recipe alone should have ninja run 2 jobs");
 }
+
+#[test]
+fn one_package_file_serves_every_stage_that_links_to_it() {
+    let shared = r#"// one definition, two stages
+const NAME = "shared";
+const VERSION = if STAGE == "stage1" { "1.0" } else { "2.0" };
+const DEPENDS = if STAGE == "stage2" { ["other"] } else { [] };
+fn install(ctx) {
+    ctx.write(`${ctx.destdir}/share/stage`, `${ctx.stage} ${ctx.version}`);
+}
+"#;
+    let mut test = Test::new()
+        .file("recipes/packages/shared.rhai", shared)
+        .file(
+            "recipes/stage2/stage.rhai",
+            "const PREVIOUS = \"stage1\";\nfn toolchain(target, roots) {\n    #{ cc: \"cc\", cxx: \"c++\", ar: \"ar\", ranlib: \"ranlib\", nm: \"nm\", strip: \"strip\", ld: \"ld\" }\n}\n",
+        )
+        .file("recipes/stage2/other.rhai", recipe("other", &[], ""));
+    for stage in ["stage1", "stage2"] {
+        std::os::unix::fs::symlink(
+            "../packages/shared.rhai",
+            test.root().join(format!("recipes/{stage}/shared.rhai")),
+        )
+        .unwrap();
+    }
+    test = test.args(["check"]);
+    assert!(test.run().stdout.contains("no problems"));
+    test = test.args(["run", "recipes/stage2/shared.rhai", "--target", "x86_64"]);
+    let output = test.run();
+    assert_eq!(
+        built(&output),
+        [
+            "x86_64/stage1/shared",
+            "x86_64/stage2/other",
+            "x86_64/stage2/shared"
+        ]
+    );
+    for (stage, expected) in [("stage1", "stage1 1.0"), ("stage2", "stage2 2.0")] {
+        let path = test
+            .work()
+            .join(format!("x86_64/{stage}/pkgs/shared/share/stage"));
+        assert_eq!(std::fs::read_to_string(path).unwrap(), expected);
+    }
+}
