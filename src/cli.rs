@@ -144,7 +144,7 @@ pub enum Command {
     },
     /// Fetch the sources of recipes into the store, or import local files into it.
     Fetch {
-        /// Recipes whose sources to fetch; default: every recipe.
+        /// Recipes whose sources to fetch; default: every recipe the spin builds, for its targets
         recipes: Vec<PathBuf>,
         /// Put these local files into the store under their sha256.
         #[arg(long, value_name = "FILE", num_args = 1..)]

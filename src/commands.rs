@@ -9,7 +9,6 @@ use crate::fetch::Fetcher;
 use crate::lock::WorkLock;
 use crate::plan::Plan;
 use crate::progress::Progress;
-use crate::recipe::Recipe;
 use crate::session::Session;
 use crate::store::Store;
 
@@ -192,25 +191,33 @@ fn check(session: &Session, paths: &[PathBuf]) -> Exit {
     Ok(0)
 }
 
-/// `serpent fetch [RECIPE...]`: the sources of the recipes named, or of every recipe.
+/// `serpent fetch [RECIPE...]`: the sources of the recipes named, or of every recipe the spin
+/// builds for its targets, as the spin's overrides leave them. Every source is tried, and
+/// those that cannot be fetched are reported together, so one run lists all that is missing.
 fn fetch(session: &Session, recipes: &[PathBuf]) -> Exit {
-    let config = &session.config;
-    let project = session.project(&session.spin()?);
-    let recipes = if recipes.is_empty() {
-        crate::check::all_scripts(&config.root)
-            .into_iter()
-            .filter(|path| path.file_name().is_some_and(|name| name != "stage.rhai"))
-            .filter(|path| !path.parent().is_some_and(|dir| dir.ends_with("targets")))
-            .collect()
-    } else {
-        recipes.to_vec()
+    let mut sources: Vec<crate::recipe::Source> = Vec::new();
+    let mut add = |plan: &Plan, indices: Vec<usize>| {
+        for index in indices {
+            for source in &plan.recipe_of(&plan.instances[index]).sources {
+                if !sources.iter().any(|known| known.sha256 == source.sha256) {
+                    sources.push(source.clone());
+                }
+            }
+        }
     };
-    for path in recipes {
-        let recipe = Recipe::load(&session.scripts, &path, &project.recipe_dirs, None)?;
-        session.fetcher.know_sources(&recipe.sources);
-        for source in &recipe.sources {
-            let fetched = session.fetcher.fetch(&source.url, &source.sha256)?;
-            if !config.quiet {
+    if recipes.is_empty() {
+        let plan = session.plan(None)?;
+        add(&plan, (0..plan.instances.len()).collect());
+    }
+    for recipe in recipes {
+        let plan = session.plan(Some(recipe))?;
+        add(&plan, plan.instances_of(recipe));
+    }
+    session.fetcher.know_sources(&sources);
+    let mut errors = Vec::new();
+    for source in &sources {
+        match session.fetcher.fetch(&source.url, &source.sha256) {
+            Ok(fetched) if !session.config.quiet => {
                 let origin = match &fetched.origin {
                     crate::fetch::Origin::Cache => "in the store".to_string(),
                     crate::fetch::Origin::Mirror(mirror) => format!("from {mirror}"),
@@ -218,9 +225,15 @@ fn fetch(session: &Session, recipes: &[PathBuf]) -> Exit {
                 };
                 println!("{}  {}  ({origin})", source.sha256, source.url);
             }
+            Ok(_) => {}
+            Err(error) => errors.push(Error::from(error)),
         }
     }
-    Ok(0)
+    match errors.len() {
+        0 => Ok(0),
+        1 => Err(errors.remove(0)),
+        _ => Err(Error::Many(errors)),
+    }
 }
 
 /// `serpent new NAME`: a recipe from the template, with its source's hash and version when

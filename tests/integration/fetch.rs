@@ -302,3 +302,57 @@ fn offline_with_a_wrong_hash_names_the_file_the_store_has() {
     assert!(stderr.contains(&sha256(DATA)), "{stderr}");
     insta::assert_snapshot!(stderr);
 }
+
+/// `serpent fetch` with no recipe fetches what the spin would build, with the spin's overrides
+/// applied, and goes on past a source it cannot get so that one run names every one missing.
+#[test]
+fn fetch_without_recipes_gets_the_spins_sources_and_names_every_missing_one() {
+    let overridden = b"the spin's own copy of hello\n".to_vec();
+    let server = Server::start(vec![
+        ("/dist/hello.tar.gz", DATA.to_vec()),
+        ("/fork/hello.tar.gz", overridden.clone()),
+    ]);
+    let missing = |name: &str| {
+        format!(
+            "const NAME = \"{name}\";\nconst VERSION = \"1\";\nconst SOURCES = [#{{ url: \"{}\", sha256: \"{}\", unpack: false }}];\nfn install(ctx) {{}}\n",
+            server.url(&format!("/gone/{name}.tar.gz")),
+            sha256(name.as_bytes()),
+        )
+    };
+    let spin = format!(
+        "const TARGETS = [\"x86_64\"];\nconst OVERRIDES = #{{ hello: #{{ sources: [#{{ url: \"{}\", sha256: \"{}\", unpack: false }}] }} }};\n",
+        server.url("/fork/hello.tar.gz"),
+        sha256(&overridden),
+    );
+    let mut test = Test::new()
+        .file(
+            RECIPE,
+            recipe(&server.url("/dist/hello.tar.gz"), &sha256(DATA)),
+        )
+        .file("recipes/stage1/first.rhai", missing("first"))
+        .file("recipes/stage1/second.rhai", missing("second"))
+        .file("recipes/spins/fork.rhai", spin)
+        .args(["fetch", "--spin", "fork"])
+        .status(1);
+
+    let output = test.run();
+    assert_eq!(server.hits("/fork/hello.tar.gz"), 1);
+    assert_eq!(
+        server.hits("/dist/hello.tar.gz"),
+        0,
+        "the override was ignored"
+    );
+    assert_eq!(store_entries(&test), vec![sha256(&overridden)]);
+    assert!(
+        output.stdout.contains(&sha256(&overridden)),
+        "{}",
+        output.stdout
+    );
+    for name in ["first", "second"] {
+        assert!(
+            output.stderr.contains(&format!("/gone/{name}.tar.gz")),
+            "{}",
+            output.stderr
+        );
+    }
+}
