@@ -9,6 +9,7 @@ use crate::fetch::Fetcher;
 use crate::lock::WorkLock;
 use crate::plan::Plan;
 use crate::progress::Progress;
+use crate::recipe::Source;
 use crate::session::Session;
 use crate::store::Store;
 
@@ -195,7 +196,7 @@ fn check(session: &Session, paths: &[PathBuf]) -> Exit {
 /// builds for its targets, as the spin's overrides leave them. Every source is tried, and
 /// those that cannot be fetched are reported together, so one run lists all that is missing.
 fn fetch(session: &Session, recipes: &[PathBuf]) -> Exit {
-    let mut sources: Vec<crate::recipe::Source> = Vec::new();
+    let mut sources: Vec<Source> = Vec::new();
     let mut add = |plan: &Plan, indices: Vec<usize>| {
         for index in indices {
             for source in &plan.recipe_of(&plan.instances[index]).sources {
@@ -213,7 +214,7 @@ fn fetch(session: &Session, recipes: &[PathBuf]) -> Exit {
         let plan = session.plan(Some(recipe))?;
         add(&plan, plan.instances_of(recipe));
     }
-    session.fetcher.know_sources(&sources);
+    session.fetcher.know_sources(sources.iter().map(declared));
     let mut errors = Vec::new();
     for source in &sources {
         match session.fetcher.fetch(&source.url, &source.sha256) {
@@ -234,6 +235,11 @@ fn fetch(session: &Session, recipes: &[PathBuf]) -> Exit {
         1 => Err(errors.remove(0)),
         _ => Err(Error::Many(errors)),
     }
+}
+
+/// A source as the fetcher names it in errors: its hash and where it is declared.
+fn declared(source: &Source) -> (&str, &str) {
+    (&source.sha256, &source.declared_at)
 }
 
 /// `serpent new NAME`: a recipe from the template, with its source's hash and version when
@@ -333,7 +339,7 @@ fn build_selection(
         )
     })?;
     for recipe in &plan.recipes {
-        fetcher.know_sources(&recipe.sources);
+        fetcher.know_sources(recipe.sources.iter().map(declared));
     }
     let progress = Arc::new(crate::progress::Progress::new(config.quiet));
     let builder = Builder {

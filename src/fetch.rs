@@ -39,7 +39,6 @@ use std::time::Duration;
 use reqwest::blocking::Client;
 use reqwest::{StatusCode, Url};
 
-use crate::recipe::Source;
 use crate::store::{is_sha256_hex, Staging, Store, StoreError, CHUNK};
 
 /// How long to wait for a TCP (and TLS) connection to be established.
@@ -306,14 +305,14 @@ impl Fetcher {
         }
     }
 
-    /// Makes errors fetching these sources name where they are declared (the first place, when
-    /// two recipes declare one file).
-    pub fn know_sources(&self, sources: &[Source]) {
+    /// Makes errors fetching these sources, given as (sha256, where it is declared), name where
+    /// they are declared (the first place, when two recipes declare one file).
+    pub fn know_sources<'a>(&self, sources: impl IntoIterator<Item = (&'a str, &'a str)>) {
         let mut declared = self.declared.lock().unwrap_or_else(|e| e.into_inner());
-        for source in sources {
+        for (sha256, declared_at) in sources {
             declared
-                .entry(source.sha256.clone())
-                .or_insert_with(|| source.declared_at.clone());
+                .entry(sha256.to_string())
+                .or_insert_with(|| declared_at.to_string());
         }
     }
 

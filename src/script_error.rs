@@ -218,7 +218,7 @@ fn message_of(error: &EvalAltResult) -> String {
 /// What a limit that stopped a script means, the explanation after a line break (shown as
 /// help); other errors as rhai words them, without the position it appends.
 pub fn limit_message(error: &EvalAltResult) -> String {
-    use crate::scripts::{MAX_ARRAY_SIZE, MAX_CALL_LEVELS, MAX_MAP_SIZE, MAX_OPERATIONS};
+    use crate::limits::{MAX_ARRAY_SIZE, MAX_CALL_LEVELS, MAX_MAP_SIZE, MAX_OPERATIONS};
     let data =
         "serpent limits how much a script may hold; let a command or a file carry large data";
     match error {

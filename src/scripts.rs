@@ -6,23 +6,12 @@ use rhai::module_resolvers::ModuleResolver;
 use rhai::{Dynamic, Engine, EvalAltResult, FnAccess, Module, Position, Scope, Shared, AST};
 
 use crate::error::{Error, Result};
+use crate::limits::{
+    MAX_ARRAY_SIZE, MAX_CALL_LEVELS, MAX_EXPRESSION_DEPTH, MAX_MAP_SIZE, MAX_MODULES,
+    MAX_OPERATIONS, MAX_STRING_SIZE,
+};
 use crate::script_error::ScriptError;
 use crate::signatures::{Kind, Signatures};
-
-/// Limits that stop a runaway script within seconds. They are set explicitly so debug and
-/// release builds behave the same. serpent stops a script that passes one of them when it next
-/// reads a variable; the engine's own limits, at twice these, catch what that misses.
-///
-/// Rhai measures a whole array or map again after every change to it, so growing one to n items
-/// one at a time costs n²/2 item visits: the array and map limits are what keeps a runaway
-/// `push` short. Recipes hold tens of items; a long listing belongs in a file or a command.
-pub(crate) const MAX_OPERATIONS: u64 = 20_000_000;
-pub(crate) const MAX_CALL_LEVELS: usize = 48;
-const MAX_EXPRESSION_DEPTH: usize = 64;
-pub(crate) const MAX_STRING_SIZE: usize = 8 << 20;
-pub(crate) const MAX_ARRAY_SIZE: usize = 8 << 10;
-pub(crate) const MAX_MAP_SIZE: usize = 8 << 10;
-const MAX_MODULES: usize = 256;
 
 /// The phases of a build, in the order they run.
 pub const PHASES: [&str; 4] = ["setup", "build", "check", "install"];
