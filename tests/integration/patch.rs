@@ -242,10 +242,9 @@ fn a_failed_series_applies_none_and_names_the_patch_file_hunk_and_line() {
     assert!(!record(&test).exists());
 }
 
-#[test]
-fn offsets_are_logged_as_gnu_patch_says_them() {
-    // Made against a greeting.c with two lines fewer at the top.
-    let shifted = patch(&[
+/// A patch made against a greeting.c with two lines fewer at the top.
+fn shifted_patch() -> String {
+    patch(&[
         "--- a/greeting.c",
         "+++ b/greeting.c",
         "@@ -1,7 +1,7 @@",
@@ -257,7 +256,12 @@ fn offsets_are_logged_as_gnu_patch_says_them() {
         " }",
         " ",
         " /* Padding, so the two functions",
-    ]);
+    ])
+}
+
+#[test]
+fn offsets_are_logged_as_gnu_patch_says_them() {
+    let shifted = shifted_patch();
     let mut test = project().file("recipes/patches/greet/0001-hi.patch", shifted);
     let output = test.run();
     let offset = "Hunk #1 succeeded at 2 (offset 1 line).";
@@ -275,19 +279,7 @@ mod properties;
 
 #[test]
 fn ctx_patch_logs_offsets_to_the_phase_log() {
-    let shifted = patch(&[
-        "--- a/greeting.c",
-        "+++ b/greeting.c",
-        "@@ -1,7 +1,7 @@",
-        " ",
-        " static const char *greeting(void)",
-        " {",
-        "-    return \"hello\";",
-        "+    return \"hi\";",
-        " }",
-        " ",
-        " /* Padding, so the two functions",
-    ]);
+    let shifted = shifted_patch();
     let setup = r#"
 fn setup(ctx) {
     ctx.patch(`${ctx.srcdir}/../../../../../../extra/hi.patch`, #{ dir: ctx.srcdir });
