@@ -378,8 +378,6 @@ fn shell(session: &Session, stage_name: &str, command: &[String]) -> Exit {
     let plan = session.plan(None)?;
     let work_dir = &session.config.work_dir;
     let command = command.to_vec();
-    use std::os::unix::process::ExitStatusExt;
-    use std::process::Stdio;
 
     use crate::sandbox::{Bind, Invocation, Sandbox};
 
@@ -439,17 +437,8 @@ fn shell(session: &Session, stage_name: &str, command: &[String]) -> Exit {
         env,
         cwd: "/".into(),
     };
-    let status = sandbox
-        .run(
-            &invocation,
-            Stdio::inherit(),
-            Stdio::inherit(),
-            Stdio::inherit(),
-        )
-        .map_err(|error| Error::Sandbox(Box::new(error)))?;
-    Ok(status
-        .code()
-        .unwrap_or_else(|| 128 + status.signal().unwrap_or(0)))
+    let status = run_inheriting_stdio(&sandbox, &invocation)?;
+    Ok(exit_code(status))
 }
 
 fn latest_log(dir: &Path) -> Option<PathBuf> {
@@ -522,11 +511,6 @@ fn download_unverified(fetcher: &Fetcher, url: &str, offline: bool) -> Result<St
 /// `serpent sandbox-run`: runs one command in a sandbox and returns its exit code (128 + the
 /// signal when a signal killed it).
 fn sandbox_run(cli: &Cli) -> Exit {
-    use std::os::unix::process::ExitStatusExt;
-    use std::process::Stdio;
-
-    use crate::sandbox::{Bind, Invocation, Sandbox};
-
     let Command::SandboxRun {
         stage_root: root,
         binds,
@@ -539,20 +523,43 @@ fn sandbox_run(cli: &Cli) -> Exit {
     else {
         unreachable!("dispatched for sandbox-run")
     };
-    // The emulator comes from the target's script, as in builds.
-    let emulator = match emulator {
-        Some(name) => {
-            let session = Session::open(cli)?;
-            let target = crate::target::Target::load(&session.scripts, &session.base, name)?;
-            crate::build::emulator_for(&target)?
-        }
-        None => None,
+    let emulator = emulator_of_target(cli, emulator.as_deref())?;
+    let binds = parse_binds(binds)?;
+    let environment = parse_environment(env)?;
+    let status = if *no_isolation {
+        run_unisolated(command, &environment, cwd)?
+    } else {
+        let sandbox = crate::sandbox::Sandbox {
+            root: absolute(root)?,
+            read_only_root: false,
+            binds,
+            emulator,
+        };
+        let invocation = crate::sandbox::Invocation {
+            argv: command.to_vec(),
+            env: environment,
+            cwd: cwd.to_path_buf(),
+        };
+        run_inheriting_stdio(&sandbox, &invocation)?
     };
+    Ok(exit_code(status))
+}
 
-    let absolute = |path: &Path| {
-        std::path::absolute(path).map_err(|error| Error::io("cannot resolve", path, error))
+/// The emulator named by `--emulator TARGET`, read from the target's script as builds read
+/// it, so that sandbox-run runs foreign binaries exactly as a build would.
+fn emulator_of_target(cli: &Cli, target: Option<&str>) -> Result<Option<crate::sandbox::Emulator>> {
+    let Some(name) = target else {
+        return Ok(None);
     };
-    let binds = binds
+    let session = Session::open(cli)?;
+    let target = crate::target::Target::load(&session.scripts, &session.base, name)?;
+    crate::build::emulator_for(&target)
+}
+
+/// `--bind SRC:DST[:ro]` specs as binds. A relative source names a path in the folder serpent
+/// was started in, so it is resolved here, before the sandbox is set up.
+fn parse_binds(specs: &[String]) -> Result<Vec<crate::sandbox::Bind>> {
+    specs
         .iter()
         .map(|spec| {
             let (spec, read_only) = match spec.strip_suffix(":ro") {
@@ -562,15 +569,20 @@ fn sandbox_run(cli: &Cli) -> Exit {
             let (source, target) = spec.split_once(':').ok_or_else(|| {
                 Error::Usage(format!("--bind {spec}: expected SRC:DST or SRC:DST:ro"))
             })?;
-            Ok(Bind {
+            Ok(crate::sandbox::Bind {
                 source: absolute(Path::new(source))?,
                 target: PathBuf::from(target),
                 read_only,
             })
         })
-        .collect::<Result<Vec<_>>>()?;
+        .collect()
+}
+
+/// `--env KEY=VALUE` entries as the command's whole environment, with the PATH default the
+/// option promises, so that a bare program name is still found.
+fn parse_environment(entries: &[String]) -> Result<std::collections::BTreeMap<String, String>> {
     let mut environment = std::collections::BTreeMap::new();
-    for entry in env {
+    for entry in entries {
         let (key, value) = entry
             .split_once('=')
             .ok_or_else(|| Error::Usage(format!("--env {entry}: expected KEY=VALUE")))?;
@@ -579,38 +591,53 @@ fn sandbox_run(cli: &Cli) -> Exit {
     environment
         .entry("PATH".to_string())
         .or_insert_with(|| "/usr/bin:/bin".to_string());
-    let status = if *no_isolation {
-        std::process::Command::new(&command[0])
-            .args(&command[1..])
-            .env_clear()
-            .envs(&environment)
-            .current_dir(cwd)
-            .status()
-            .map_err(|error| Error::io("cannot run", &command[0], error))?
-    } else {
-        let sandbox = Sandbox {
-            root: absolute(root)?,
-            read_only_root: false,
-            binds,
-            emulator,
-        };
-        let invocation = Invocation {
-            argv: command.to_vec(),
-            env: environment,
-            cwd: cwd.to_path_buf(),
-        };
-        sandbox
-            .run(
-                &invocation,
-                Stdio::inherit(),
-                Stdio::inherit(),
-                Stdio::inherit(),
-            )
-            .map_err(|error| Error::Sandbox(Box::new(error)))?
-    };
-    Ok(status
+    Ok(environment)
+}
+
+/// The command on the host with the same environment and folder but no isolation: the
+/// baseline that measures what the sandbox costs.
+fn run_unisolated(
+    command: &[String],
+    environment: &std::collections::BTreeMap<String, String>,
+    cwd: &Path,
+) -> Result<std::process::ExitStatus> {
+    std::process::Command::new(&command[0])
+        .args(&command[1..])
+        .env_clear()
+        .envs(environment)
+        .current_dir(cwd)
+        .status()
+        .map_err(|error| Error::io("cannot run", &command[0], error))
+}
+
+/// Runs `invocation` in `sandbox` on serpent's own terminal, so that a person can use it.
+fn run_inheriting_stdio(
+    sandbox: &crate::sandbox::Sandbox,
+    invocation: &crate::sandbox::Invocation,
+) -> Result<std::process::ExitStatus> {
+    use std::process::Stdio;
+    sandbox
+        .run(
+            invocation,
+            Stdio::inherit(),
+            Stdio::inherit(),
+            Stdio::inherit(),
+        )
+        .map_err(|error| Error::Sandbox(Box::new(error)))
+}
+
+/// A command's exit code as a shell reports it: 128 plus the signal when one killed it.
+fn exit_code(status: std::process::ExitStatus) -> i32 {
+    use std::os::unix::process::ExitStatusExt;
+    status
         .code()
-        .unwrap_or_else(|| 128 + status.signal().unwrap_or(0)))
+        .unwrap_or_else(|| 128 + status.signal().unwrap_or(0))
+}
+
+/// A path from the command line, taken from the folder serpent was started in, as the person
+/// who typed it meant.
+fn absolute(path: &Path) -> Result<PathBuf> {
+    std::path::absolute(path).map_err(|error| Error::io("cannot resolve", path, error))
 }
 
 /// `serpent patch DIR PATCH...`: applies a series the way recipes do and prints what GNU patch

@@ -566,7 +566,18 @@ fn path_string(path: &Path) -> String {
 /// Makes the `Context` type and its API known to the engine.
 pub fn register_api(engine: &mut Engine) {
     engine.register_type_with_name::<Context>("Context");
+    register_recipe_properties(engine);
+    register_place_properties(engine);
+    register_toolchain_properties(engine);
+    register_build_state_properties(engine);
+    register_command_functions(engine);
+    register_file_functions(engine);
+    register_lookup_functions(engine);
+    register_source_functions(engine);
+}
 
+/// What is built, in which stage and for which machines: the facts a recipe branches on.
+fn register_recipe_properties(engine: &mut Engine) {
     property(engine, "name", "String", "The recipe's NAME.", |c| {
         c.0.name.clone()
     });
@@ -602,6 +613,11 @@ pub fn register_api(engine: &mut Engine) {
         "The triple of the machine running the build (for `--build=`): the target's inside a chroot.",
         |c| c.0.host.clone(),
     );
+}
+
+/// Where the sources, the build and the results are, so that recipes never spell out the
+/// work dir's layout.
+fn register_place_properties(engine: &mut Engine) {
     property(
         engine,
         "srcdir",
@@ -658,6 +674,11 @@ pub fn register_api(engine: &mut Engine) {
         "The previous stage's root for this target; empty in the first stage.",
         |c| path_string(&c.0.previous),
     );
+}
+
+/// The jobs, tools and flags of this build, which come from the stage and target rather than
+/// the recipe, so that one recipe builds in every stage.
+fn register_toolchain_properties(engine: &mut Engine) {
     property(
         engine,
         "jobs",
@@ -680,6 +701,11 @@ pub fn register_api(engine: &mut Engine) {
             Context::field(&c.0.flags, flag)
         });
     }
+}
+
+/// The recipe's declarations and what is running now, for build styles that serve many
+/// recipes and phases.
+fn register_build_state_properties(engine: &mut Engine) {
     property(engine, "recipe", "Map", "The recipe's declarations in lower case (`configure_args`, `make_args`, `options`, ...), for build styles.", |c| c.0.declarations.clone());
     property(engine, "env", "Map", "The environment commands get.", |c| {
         c.0.env
@@ -696,7 +722,11 @@ pub fn register_api(engine: &mut Engine) {
         "The phase running now: setup, build, check or install.",
         |c| c.phase(),
     );
+}
 
+/// Running programs: their output goes to the phase's log, and a failure stops the phase
+/// naming the command.
+fn register_command_functions(engine: &mut Engine) {
     register(engine, "run", &["ctx: &mut Context", "argv: Array", "()"],
         "Runs a program (argv[0] is looked up in PATH) in the build directory.\nOutput goes to the phase's log; a non-zero exit fails the phase.",
         |c: &mut Context, argv: Array| c.run(argv, Map::new()));
@@ -752,6 +782,10 @@ pub fn register_api(engine: &mut Engine) {
         "Sets a variable for every later command of this recipe; `()` removes it.",
         |c: &mut Context, name: &str, value: Dynamic| c.setenv(name, value),
     );
+}
+
+/// Changing files, each resolved beneath the work dir so that no recipe changes the host.
+fn register_file_functions(engine: &mut Engine) {
     register(
         engine,
         "write",
@@ -800,6 +834,11 @@ pub fn register_api(engine: &mut Engine) {
         "Creates a directory and its parents.",
         |c: &mut Context, path: &str| c.mkdir(path),
     );
+}
+
+/// Questions about the files and programs there are, so that a recipe can adapt to what its
+/// stage holds.
+fn register_lookup_functions(engine: &mut Engine) {
     register(
         engine,
         "glob",
@@ -821,6 +860,11 @@ pub fn register_api(engine: &mut Engine) {
         "The full path of a program in the PATH that commands get; fails if there is none.",
         |c: &mut Context, program: &str| c.which(program),
     );
+}
+
+/// Unpacking and patching the way serpent prepares sources, for the archives and patches a
+/// recipe handles itself.
+fn register_source_functions(engine: &mut Engine) {
     register(
         engine,
         "unpack",

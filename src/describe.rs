@@ -25,91 +25,109 @@ struct Entry<'a> {
 pub fn render(plan: &Plan, selection: &[usize], format: Format) -> String {
     let entries: Vec<Entry> = selection
         .iter()
-        .map(|index| {
-            let instance = &plan.instances[*index];
-            let recipe = plan.recipe_of(instance);
-            Entry {
-                id: &instance.id,
-                recipe: recipe.source_name.clone(),
-                name: &recipe.name,
-                version: &recipe.version,
-                stage: &plan.stages[instance.stage].name,
-                target: &plan.targets[instance.target].name,
-                key: &instance.key,
-                status: instance.status,
-                output: instance.layout.package().to_string_lossy().into_owned(),
-                depends: instance
-                    .deps
-                    .iter()
-                    .map(|dep| plan.instances[*dep].id.as_str())
-                    .collect(),
-            }
-        })
+        .map(|index| Entry::of(plan, *index))
         .collect();
-    let mut out = String::new();
     match format {
-        Format::Json => {
-            out = serde_json::to_string_pretty(&serde_json::json!({
-                "spin": plan.spin.name,
-                "instances": entries,
-            }))
-            .expect("the plan serializes");
-            out.push('\n');
+        Format::Json => json(plan, &entries),
+        Format::Dot => dot(&entries),
+        Format::Text => text(plan, &entries),
+    }
+}
+
+impl<'a> Entry<'a> {
+    /// One instance with its recipe, stage and target spelled out, so that every format shows
+    /// the same facts.
+    fn of(plan: &'a Plan, index: usize) -> Entry<'a> {
+        let instance = &plan.instances[index];
+        let recipe = plan.recipe_of(instance);
+        Entry {
+            id: &instance.id,
+            recipe: recipe.source_name.clone(),
+            name: &recipe.name,
+            version: &recipe.version,
+            stage: &plan.stages[instance.stage].name,
+            target: &plan.targets[instance.target].name,
+            key: &instance.key,
+            status: instance.status,
+            output: instance.layout.package().to_string_lossy().into_owned(),
+            depends: instance
+                .deps
+                .iter()
+                .map(|dep| plan.instances[*dep].id.as_str())
+                .collect(),
         }
-        Format::Dot => {
-            out.push_str("digraph serpent {\n    rankdir=LR;\n");
-            for entry in &entries {
-                let color = match entry.status {
-                    Status::Built => "darkgreen",
-                    Status::Stale => "orange",
-                    Status::Missing => "black",
-                };
-                let _ = writeln!(
-                    out,
-                    "    \"{}\" [label=\"{}\\n{} {}\", color={color}];",
-                    entry.id, entry.id, entry.name, entry.version
-                );
-                for dep in &entry.depends {
-                    let _ = writeln!(out, "    \"{}\" -> \"{dep}\";", entry.id);
-                }
-            }
-            out.push_str("}\n");
+    }
+}
+
+/// Every fact of every entry, for tools that read the plan.
+fn json(plan: &Plan, entries: &[Entry]) -> String {
+    let mut out = serde_json::to_string_pretty(&serde_json::json!({
+        "spin": plan.spin.name,
+        "instances": entries,
+    }))
+    .expect("the plan serializes");
+    out.push('\n');
+    out
+}
+
+/// The graph for Graphviz, coloured by status so what is left to build stands out.
+fn dot(entries: &[Entry]) -> String {
+    let mut out = String::new();
+    out.push_str("digraph serpent {\n    rankdir=LR;\n");
+    for entry in entries {
+        let color = match entry.status {
+            Status::Built => "darkgreen",
+            Status::Stale => "orange",
+            Status::Missing => "black",
+        };
+        let _ = writeln!(
+            out,
+            "    \"{}\" [label=\"{}\\n{} {}\", color={color}];",
+            entry.id, entry.id, entry.name, entry.version
+        );
+        for dep in &entry.depends {
+            let _ = writeln!(out, "    \"{}\" -> \"{dep}\";", entry.id);
         }
-        Format::Text => {
-            let counts = |status: Status| {
-                entries
-                    .iter()
-                    .filter(|entry| entry.status == status)
-                    .count()
-            };
-            let _ = writeln!(
-                out,
-                "spin {}: {} instance(s): {} built, {} stale, {} missing",
-                plan.spin.name,
-                entries.len(),
-                counts(Status::Built),
-                counts(Status::Stale),
-                counts(Status::Missing)
-            );
-            for entry in &entries {
-                let status = match entry.status {
-                    Status::Built => "built  ",
-                    Status::Stale => "stale  ",
-                    Status::Missing => "missing",
-                };
-                let _ = write!(
-                    out,
-                    "{status} {} {} [{}]",
-                    entry.id,
-                    entry.version,
-                    &entry.key[..12]
-                );
-                if !entry.depends.is_empty() {
-                    let _ = write!(out, " <- {}", entry.depends.join(", "));
-                }
-                out.push('\n');
-            }
+    }
+    out.push_str("}\n");
+    out
+}
+
+/// A count of each status, then one line per instance: what a person reads before a build.
+fn text(plan: &Plan, entries: &[Entry]) -> String {
+    let mut out = String::new();
+    let counts = |status: Status| {
+        entries
+            .iter()
+            .filter(|entry| entry.status == status)
+            .count()
+    };
+    let _ = writeln!(
+        out,
+        "spin {}: {} instance(s): {} built, {} stale, {} missing",
+        plan.spin.name,
+        entries.len(),
+        counts(Status::Built),
+        counts(Status::Stale),
+        counts(Status::Missing)
+    );
+    for entry in entries {
+        let status = match entry.status {
+            Status::Built => "built  ",
+            Status::Stale => "stale  ",
+            Status::Missing => "missing",
+        };
+        let _ = write!(
+            out,
+            "{status} {} {} [{}]",
+            entry.id,
+            entry.version,
+            &entry.key[..12]
+        );
+        if !entry.depends.is_empty() {
+            let _ = write!(out, " <- {}", entry.depends.join(", "));
         }
+        out.push('\n');
     }
     out
 }
