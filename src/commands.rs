@@ -99,7 +99,7 @@ fn import_files(cli: &Cli, recipes: &[PathBuf], files: &[PathBuf]) -> Exit {
 
 /// `serpent clean`: the work dir removed, without reading any script.
 fn clean(cli: &Cli) -> Exit {
-    let config = resolve_config(cli, None)?;
+    let config = Config::resolve(cli, None)?;
     let _lock = WorkLock::acquire(&config.work_dir, cli.no_wait, config.quiet)?;
     crate::build::remove_all(&config.work_dir)?;
     Ok(0)
@@ -448,38 +448,6 @@ fn latest_log(dir: &Path) -> Option<PathBuf> {
         .filter_map(|entry| Some((entry.metadata().ok()?.modified().ok()?, entry.path())))
         .max()
         .map(|(_, path)| path)
-}
-
-pub fn resolve_config(cli: &Cli, hint: Option<&Path>) -> Result<Config> {
-    let root = match &cli.root {
-        Some(root) => std::path::absolute(root).map_err(|error| Error::io("cannot resolve", root, error))?,
-        None => hint
-            .and_then(config::find_root)
-            .or_else(|| config::find_root(Path::new(".")))
-            .ok_or_else(|| {
-                Error::Usage("cannot find the project: no folder holding recipes/ and stdlib/ here or above; pass --root DIR".into())
-            })?,
-    };
-    let file = config::read_config_file(&config::config_file_path())?;
-    let mut mirrors = file.mirrors;
-    mirrors.extend(cli.mirrors.iter().cloned());
-    let jobs = cli
-        .jobs
-        .or(file.jobs)
-        .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
-        .max(1);
-    Ok(Config {
-        root,
-        work_dir: std::path::absolute(&cli.work_dir)
-            .unwrap_or_else(|_| PathBuf::from(&cli.work_dir)),
-        store_dir: cli.store.clone().unwrap_or_else(config::default_store_dir),
-        mirrors,
-        offline: cli.offline,
-        jobs,
-        quiet: cli.quiet,
-        verbose: cli.verbose,
-        fresh: cli.fresh,
-    })
 }
 
 /// Downloads a file whose hash is not known yet (for `serpent new --url`) and stores it by the

@@ -2,6 +2,7 @@ use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 
+use crate::cli::Cli;
 use crate::error::{Error, Result};
 
 /// Settings from the user's config file; the command line overrides them.
@@ -43,6 +44,40 @@ impl Config {
             verbose: false,
             fresh: false,
         }
+    }
+
+    /// The command line's settings over the config file's, with the project found from `hint`
+    /// (the recipe or script the command names) or the current folder when `--root` is not given.
+    pub fn resolve(cli: &Cli, hint: Option<&Path>) -> Result<Config> {
+        let root = match &cli.root {
+            Some(root) => std::path::absolute(root).map_err(|error| Error::io("cannot resolve", root, error))?,
+            None => hint
+                .and_then(find_root)
+                .or_else(|| find_root(Path::new(".")))
+                .ok_or_else(|| {
+                    Error::Usage("cannot find the project: no folder holding recipes/ and stdlib/ here or above; pass --root DIR".into())
+                })?,
+        };
+        let file = read_config_file(&config_file_path())?;
+        let mut mirrors = file.mirrors;
+        mirrors.extend(cli.mirrors.iter().cloned());
+        let jobs = cli
+            .jobs
+            .or(file.jobs)
+            .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
+            .max(1);
+        Ok(Config {
+            root,
+            work_dir: std::path::absolute(&cli.work_dir)
+                .unwrap_or_else(|_| PathBuf::from(&cli.work_dir)),
+            store_dir: cli.store.clone().unwrap_or_else(default_store_dir),
+            mirrors,
+            offline: cli.offline,
+            jobs,
+            quiet: cli.quiet,
+            verbose: cli.verbose,
+            fresh: cli.fresh,
+        })
     }
 }
 

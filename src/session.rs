@@ -25,7 +25,7 @@ pub struct Session<'a> {
 
 impl<'a> Session<'a> {
     pub fn open(cli: &'a Cli) -> Result<Session<'a>> {
-        let config = crate::commands::resolve_config(cli, project_hint(&cli.command).as_deref())?;
+        let config = Config::resolve(cli, project_hint(&cli.command).as_deref())?;
         let scripts = Scripts::load(&config.root)?;
         let fetcher = Fetcher::new(
             Store::new(config.store_dir.clone()),
