@@ -8,6 +8,11 @@ use crate::recipe_files::{self, RecipeFile};
 use crate::scripts::{imports_of, Scripts, PHASES};
 use crate::suggest::closest;
 
+mod source;
+
+use source::read_sources;
+pub use source::{url_problem, Source};
+
 /// The phase functions a recipe or build style may define, in the order they run.
 
 #[derive(Clone, Copy, PartialEq)]
@@ -41,28 +46,6 @@ const FIELDS: &[(&str, Kind, &str)] = &[
     ("ISOLATION", Kind::Text, "\"host\" to build this recipe on the host in a chroot stage (musl first in stage3)"),
     ("BUILD_IN_SOURCE", Kind::Flag, "build inside the source tree instead of a separate build directory"),
 ];
-
-const SOURCE_KEYS: [&str; 6] = ["url", "sha256", "dest", "strip", "only", "unpack"];
-
-/// One upstream file a recipe needs.
-#[derive(Debug, Clone)]
-pub struct Source {
-    pub url: String,
-    pub sha256: String,
-    /// Where to unpack it, relative to the source tree ("" is the tree itself).
-    pub dest: String,
-    pub strip: usize,
-    pub only: Vec<String>,
-    pub unpack: bool,
-    /// Where the recipe declares it, `file:line:column`, for errors about it.
-    pub declared_at: String,
-}
-
-impl Source {
-    pub fn file_name(&self) -> &str {
-        self.url.rsplit('/').next().unwrap_or(&self.url)
-    }
-}
 
 #[derive(Debug, Clone)]
 pub struct PatchFile {
@@ -240,30 +223,6 @@ fn default_of(kind: Kind) -> Dynamic {
         Kind::Table => Dynamic::from(Map::new()),
         Kind::Flag => Dynamic::FALSE,
     }
-}
-
-/// Checks a URL's form: a supported scheme and a file name at the end.
-pub fn url_problem(url: &str) -> Option<String> {
-    let Some((scheme, rest)) = url.split_once("://") else {
-        return Some(format!(
-            "`{url}` is not a URL (expected https://host/path/file)"
-        ));
-    };
-    if !["http", "https", "file"].contains(&scheme) {
-        return Some(format!(
-            "`{url}` uses the scheme `{scheme}`; serpent fetches http, https and file URLs"
-        ));
-    }
-    if scheme != "file" && rest.split('/').next().is_none_or(str::is_empty) {
-        return Some(format!("`{url}` has no host"));
-    }
-    if rest.ends_with('/') || !rest.contains('/') {
-        return Some(format!("`{url}` does not end in a file name"));
-    }
-    if url.contains(char::is_whitespace) {
-        return Some(format!("`{url}` contains white space"));
-    }
-    None
 }
 
 impl Recipe {
@@ -505,128 +464,6 @@ fn with_findings(
         problems.add_at(finding.span, finding.message, finding.help);
     }
     Err(problems.finish().expect_err("findings were added"))
-}
-
-fn read_sources(declarations: &Map, problems: &mut Problems) -> Vec<Source> {
-    let mut sources = Vec::new();
-    let items = declarations["sources"]
-        .clone()
-        .into_array()
-        .unwrap_or_default();
-    for (index, item) in items.into_iter().enumerate() {
-        let Some(map) = item.try_cast::<Map>() else {
-            problems.add(
-                "SOURCES",
-                None,
-                format!("SOURCES[{index}] must be a map like #{{ url: \"...\", sha256: \"...\" }}"),
-                None,
-            );
-            continue;
-        };
-        for key in map.keys() {
-            if !SOURCE_KEYS.contains(&key.as_str()) {
-                let help = closest(key, &SOURCE_KEYS)
-                    .map(|guess| format!("did you mean `{guess}`?"))
-                    .unwrap_or_else(|| format!("known keys: {}", SOURCE_KEYS.join(", ")));
-                problems.add(
-                    "SOURCES",
-                    Some(key),
-                    format!("SOURCES[{index}] has an unknown key `{key}`"),
-                    Some(help),
-                );
-            }
-        }
-        let text = |key: &str| map.get(key).map(|value| value.to_string());
-        let url = text("url").unwrap_or_default();
-        let sha256 = text("sha256").unwrap_or_default();
-        if url.is_empty() {
-            problems.add(
-                "SOURCES",
-                None,
-                format!("SOURCES[{index}] has no url"),
-                None,
-            );
-        } else if let Some(problem) = url_problem(&url) {
-            problems.add(
-                "SOURCES",
-                Some(&url),
-                format!("SOURCES[{index}]: {problem}"),
-                None,
-            );
-        }
-        if sha256.is_empty() {
-            problems.add(
-                "SOURCES",
-                Some(&url),
-                format!("SOURCES[{index}] has no sha256"),
-                Some(
-                    "every source needs `sha256: \"<64 hex digits>\"`; `sha256sum FILE` prints it"
-                        .into(),
-                ),
-            );
-        } else if !is_sha256(&sha256) {
-            problems.add(
-                "SOURCES",
-                Some(&sha256),
-                format!("SOURCES[{index}]: sha256 `{sha256}` is not 64 lower-case hex digits"),
-                Some("`sha256sum FILE` prints the right value".into()),
-            );
-        }
-        let strip = match map.get("strip").map(Dynamic::as_int) {
-            None => 1,
-            Some(Ok(strip)) if strip >= 0 => strip as usize,
-            Some(_) => {
-                problems.add(
-                    "SOURCES",
-                    Some("strip"),
-                    format!("SOURCES[{index}]: strip must be a number"),
-                    None,
-                );
-                1
-            }
-        };
-        let unpack = match map.get("unpack").map(Dynamic::as_bool) {
-            None => true,
-            Some(Ok(unpack)) => unpack,
-            Some(Err(_)) => {
-                problems.add(
-                    "SOURCES",
-                    Some("unpack"),
-                    format!("SOURCES[{index}]: unpack must be true or false"),
-                    None,
-                );
-                true
-            }
-        };
-        let only = map
-            .get("only")
-            .and_then(|value| value.clone().into_array().ok())
-            .unwrap_or_default()
-            .iter()
-            .map(|path| path.to_string())
-            .collect();
-        let dest = text("dest").unwrap_or_default();
-        if dest.starts_with('/') || dest.split('/').any(|part| part == "..") {
-            problems.add(
-                "SOURCES",
-                Some(&dest),
-                format!("SOURCES[{index}]: dest must be a relative path inside the source tree"),
-                None,
-            );
-        }
-        // The hash is the part most often written out literally (URLs interpolate VERSION).
-        let declared_at = problems.place("SOURCES", &sha256);
-        sources.push(Source {
-            url,
-            sha256,
-            dest,
-            strip,
-            only,
-            unpack,
-            declared_at,
-        });
-    }
-    sources
 }
 
 /// The patches a recipe applies: the ones PATCHES names (none for `[]`), or, when the recipe
