@@ -273,6 +273,8 @@ impl Recipe {
         given_scope(&self.stage)
     }
 
+    /// Builds the recipe from its top-level declarations, going on past a bad one so that one
+    /// run reports every problem the recipe has.
     fn from_values(
         scripts: &Scripts,
         path: &Path,
@@ -283,121 +285,20 @@ impl Recipe {
         recipe_dirs: &[PathBuf],
     ) -> Result<Recipe> {
         let mut problems = Problems::new(&source_name, text);
-        let mut declarations = Map::new();
-        for (name, kind, _) in FIELDS {
-            declarations.insert(name.to_lowercase().into(), default_of(*kind));
-        }
-        for (name, value) in values {
-            let (name, value) = (name.as_str(), value.clone());
-            let Some((_, kind, _)) = FIELDS.iter().find(|(field, ..)| *field == name) else {
-                let known: Vec<&str> = FIELDS.iter().map(|(field, ..)| *field).collect();
-                let help = match closest(name, &known) {
-                    Some(guess) => format!("did you mean {guess}?"),
-                    None => format!("known declarations: {}", known.join(", ")),
-                };
-                problems.add(
-                    name,
-                    None,
-                    format!("unknown declaration {name}"),
-                    Some(help),
-                );
-                continue;
-            };
-            if !has_kind(&value, *kind) {
-                problems.add(
-                    name,
-                    None,
-                    format!(
-                        "{name} must be {}, not {}",
-                        kind_name(*kind),
-                        value.type_name()
-                    ),
-                    None,
-                );
-                continue;
-            }
-            declarations.insert(name.to_lowercase().into(), value);
-        }
-        let text_of = |key: &str| {
-            declarations
-                .get(key)
-                .map(|v| v.to_string())
-                .unwrap_or_default()
-        };
-        let name = text_of("name");
-        let version = text_of("version");
-        for (field, value) in [("NAME", &name), ("VERSION", &version)] {
-            if value.is_empty() {
-                problems.add(
-                    field,
-                    None,
-                    format!("{field} is required and must not be empty"),
-                    Some(format!("add `const {field} = \"...\";` at the top level")),
-                );
-            }
-        }
-        if name.contains(|c: char| c == '/' || c.is_whitespace()) {
-            problems.add(
-                "NAME",
-                Some(&name),
-                format!("NAME `{name}` may not contain `/` or spaces"),
-                None,
-            );
-        }
-
+        let declarations = declarations_of(values, &mut problems);
+        let name = text_of(&declarations, "name");
+        let version = text_of(&declarations, "version");
+        check_name_and_version(&name, &version, &mut problems);
         let sources = read_sources(&declarations, &mut problems);
-        let depends: Vec<String> = declarations["depends"]
-            .clone()
-            .into_array()
-            .unwrap_or_default()
-            .into_iter()
-            .map(|item| item.to_string())
-            .collect();
-        let style = Some(text_of("style")).filter(|style| !style.is_empty());
-        if let Some(style) = &style {
-            let styles = scripts.styles();
-            if !styles.contains(style) {
-                let names: Vec<&str> = styles.iter().map(String::as_str).collect();
-                let help = match closest(style, &names) {
-                    Some(guess) => format!("did you mean \"{guess}\"?"),
-                    None => format!("build styles in stdlib/: {}", names.join(", ")),
-                };
-                problems.add(
-                    "STYLE",
-                    Some(style),
-                    format!("unknown build style \"{style}\""),
-                    Some(help),
-                );
-            }
-        }
-        let isolation = text_of("isolation");
-        if !["", "host", "chroot"].contains(&isolation.as_str()) {
-            problems.add(
-                "ISOLATION",
-                Some(&isolation),
-                format!("ISOLATION must be \"host\" or \"chroot\", not {isolation:?}"),
-                None,
-            );
-        }
-        let patch_dir = recipe_dirs
-            .iter()
-            .map(|dir| dir.join("patches").join(&name))
-            .find(|dir| dir.is_dir())
-            .unwrap_or_else(|| scripts.root.join("recipes/patches").join(&name));
+        let depends = depends_of(&declarations);
+        let style = read_style(scripts, &declarations, &mut problems);
+        check_isolation(&declarations, &mut problems);
+        let patch_dir = patch_dir(scripts, recipe_dirs, &name);
         let patches_declared = values.iter().any(|(name, _)| name == "PATCHES");
         let patches = read_patches(&declarations, patches_declared, &patch_dir, &mut problems);
         let files = recipe_files::read(scripts, &declarations, &name, recipe_dirs, &mut problems);
-        let phases: Vec<String> = ast
-            .iter_functions()
-            .filter(|function| PHASES.contains(&function.name) && function.params.len() == 1)
-            .map(|function| function.name.to_string())
-            .collect();
-        if style.is_none()
-            && !phases.iter().any(|phase| phase == "install")
-            && problems.found.is_empty()
-        {
-            problems.add("NAME", None, "the recipe has no STYLE and no install phase, so it would build nothing".into(), Some("declare `const STYLE = \"autotools\";` (or cmake, meson, make) or write `fn install(ctx)`".into()));
-        }
+        let phases = phases_of(&ast);
+        check_builds_something(style.as_deref(), &phases, &mut problems);
         problems.finish()?;
         Ok(Recipe {
             stage: String::new(),
@@ -416,6 +317,162 @@ impl Recipe {
             bytes: Vec::new(),
             imports: Vec::new(),
         })
+    }
+}
+
+/// Every field's value under its lower-case name, as phases see it in `ctx.recipe`, with
+/// defaults for the fields the recipe leaves out so that phases need not ask whether one is
+/// there. Values of the wrong kind are reported and left at their defaults.
+fn declarations_of(values: &[(String, Dynamic)], problems: &mut Problems) -> Map {
+    let mut declarations = Map::new();
+    for (name, kind, _) in FIELDS {
+        declarations.insert(name.to_lowercase().into(), default_of(*kind));
+    }
+    for (name, value) in values {
+        let name = name.as_str();
+        let Some((_, kind, _)) = FIELDS.iter().find(|(field, ..)| *field == name) else {
+            unknown_declaration(name, problems);
+            continue;
+        };
+        if !has_kind(value, *kind) {
+            problems.add(
+                name,
+                None,
+                format!(
+                    "{name} must be {}, not {}",
+                    kind_name(*kind),
+                    value.type_name()
+                ),
+                None,
+            );
+            continue;
+        }
+        declarations.insert(name.to_lowercase().into(), value.clone());
+    }
+    declarations
+}
+
+/// An upper-case name that is no field is most likely a misspelt one, which would otherwise
+/// be ignored silently.
+fn unknown_declaration(name: &str, problems: &mut Problems) {
+    let known: Vec<&str> = FIELDS.iter().map(|(field, ..)| *field).collect();
+    let help = match closest(name, &known) {
+        Some(guess) => format!("did you mean {guess}?"),
+        None => format!("known declarations: {}", known.join(", ")),
+    };
+    problems.add(
+        name,
+        None,
+        format!("unknown declaration {name}"),
+        Some(help),
+    );
+}
+
+/// A declaration as text; the defaults make a missing one empty.
+fn text_of(declarations: &Map, key: &str) -> String {
+    declarations
+        .get(key)
+        .map(|v| v.to_string())
+        .unwrap_or_default()
+}
+
+/// NAME and VERSION name the package in plans, paths and keys, so both must be given, and
+/// NAME must be usable as one path component.
+fn check_name_and_version(name: &str, version: &str, problems: &mut Problems) {
+    for (field, value) in [("NAME", name), ("VERSION", version)] {
+        if value.is_empty() {
+            problems.add(
+                field,
+                None,
+                format!("{field} is required and must not be empty"),
+                Some(format!("add `const {field} = \"...\";` at the top level")),
+            );
+        }
+    }
+    if name.contains(|c: char| c == '/' || c.is_whitespace()) {
+        problems.add(
+            "NAME",
+            Some(name),
+            format!("NAME `{name}` may not contain `/` or spaces"),
+            None,
+        );
+    }
+}
+
+/// The recipes to build first; whether each exists is checked later, against the recipe
+/// folder of the stage being planned.
+fn depends_of(declarations: &Map) -> Vec<String> {
+    declarations["depends"]
+        .clone()
+        .into_array()
+        .unwrap_or_default()
+        .into_iter()
+        .map(|item| item.to_string())
+        .collect()
+}
+
+/// The build style, checked against stdlib/ when the recipe is read, so that a misspelt one
+/// is caught before anything is built.
+fn read_style(scripts: &Scripts, declarations: &Map, problems: &mut Problems) -> Option<String> {
+    let style = Some(text_of(declarations, "style")).filter(|style| !style.is_empty())?;
+    let styles = scripts.styles();
+    if !styles.contains(&style) {
+        let names: Vec<&str> = styles.iter().map(String::as_str).collect();
+        let help = match closest(&style, &names) {
+            Some(guess) => format!("did you mean \"{guess}\"?"),
+            None => format!("build styles in stdlib/: {}", names.join(", ")),
+        };
+        problems.add(
+            "STYLE",
+            Some(&style),
+            format!("unknown build style \"{style}\""),
+            Some(help),
+        );
+    }
+    Some(style)
+}
+
+/// Any other ISOLATION would be read as the default without a word, and the recipe built
+/// somewhere its author did not mean.
+fn check_isolation(declarations: &Map, problems: &mut Problems) {
+    let isolation = text_of(declarations, "isolation");
+    if !["", "host", "chroot"].contains(&isolation.as_str()) {
+        problems.add(
+            "ISOLATION",
+            Some(&isolation),
+            format!("ISOLATION must be \"host\" or \"chroot\", not {isolation:?}"),
+            None,
+        );
+    }
+}
+
+/// The first of `recipe_dirs` with patches for `name`, so a project's own recipes can carry
+/// theirs; failing that, the repository's recipes/patches/, which errors then name.
+fn patch_dir(scripts: &Scripts, recipe_dirs: &[PathBuf], name: &str) -> PathBuf {
+    recipe_dirs
+        .iter()
+        .map(|dir| dir.join("patches").join(name))
+        .find(|dir| dir.is_dir())
+        .unwrap_or_else(|| scripts.root.join("recipes/patches").join(name))
+}
+
+/// The phase functions the recipe defines itself: only those with a phase's name and one
+/// parameter can be called with `ctx`; others are helpers.
+fn phases_of(ast: &AST) -> Vec<String> {
+    ast.iter_functions()
+        .filter(|function| PHASES.contains(&function.name) && function.params.len() == 1)
+        .map(|function| function.name.to_string())
+        .collect()
+}
+
+/// A recipe with neither a style nor an install phase would make an empty package. Said only
+/// when nothing else is wrong, since a misspelt STYLE or phase is then the likelier cause.
+fn check_builds_something(style: Option<&str>, phases: &[String], problems: &mut Problems) {
+    if style.is_none()
+        && !phases.iter().any(|phase| phase == "install")
+        && problems.found.is_empty()
+    {
+        problems.add("NAME", None, "the recipe has no STYLE and no install phase, so it would build nothing".into(), Some("declare `const STYLE = \"autotools\";` (or cmake, meson, make) or write `fn install(ctx)`".into()));
     }
 }
 
