@@ -13,8 +13,8 @@ mod source;
 use source::read_sources;
 pub use source::{url_problem, Source};
 
-/// The phase functions a recipe or build style may define, in the order they run.
-
+/// What a declaration's value must be, checked when the recipe is read so that phases can rely
+/// on it.
 #[derive(Clone, Copy, PartialEq)]
 enum Kind {
     Text,
@@ -477,8 +477,6 @@ fn check_builds_something(style: Option<&str>, phases: &[String], problems: &mut
 }
 
 impl Recipe {
-    /// A DEPENDS entry that names no recipe of `folder` (the stage's recipe folder), pointing
-    /// at it in the recipe and suggesting the closest of `known`.
     /// The recipe's text with the place of its declaration `field`, for errors about it.
     pub fn declaration(&self, field: &str) -> (String, Option<SourceSpan>) {
         let text = String::from_utf8_lossy(&self.bytes).into_owned();
@@ -486,6 +484,8 @@ impl Recipe {
         (text, span)
     }
 
+    /// A DEPENDS entry that names no recipe of `folder` (the stage's recipe folder), pointing
+    /// at it in the recipe and suggesting the closest of `known`.
     pub fn unknown_dependency(&self, name: &str, known: &[&str], folder: &str) -> Error {
         let text = String::from_utf8_lossy(&self.bytes);
         let mut problems = Problems::new(&self.source_name, &text);
