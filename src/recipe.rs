@@ -8,8 +8,13 @@ use crate::recipe_files::{self, RecipeFile};
 use crate::scripts::{imports_of, Scripts, PHASES};
 use crate::suggest::closest;
 
-/// The phase functions a recipe or build style may define, in the order they run.
+mod source;
 
+use source::read_sources;
+pub use source::{url_problem, Source};
+
+/// What a declaration's value must be, checked when the recipe is read so that phases can rely
+/// on it.
 #[derive(Clone, Copy, PartialEq)]
 enum Kind {
     Text,
@@ -41,28 +46,6 @@ const FIELDS: &[(&str, Kind, &str)] = &[
     ("ISOLATION", Kind::Text, "\"host\" to build this recipe on the host in a chroot stage (musl first in stage3)"),
     ("BUILD_IN_SOURCE", Kind::Flag, "build inside the source tree instead of a separate build directory"),
 ];
-
-const SOURCE_KEYS: [&str; 6] = ["url", "sha256", "dest", "strip", "only", "unpack"];
-
-/// One upstream file a recipe needs.
-#[derive(Debug, Clone)]
-pub struct Source {
-    pub url: String,
-    pub sha256: String,
-    /// Where to unpack it, relative to the source tree ("" is the tree itself).
-    pub dest: String,
-    pub strip: usize,
-    pub only: Vec<String>,
-    pub unpack: bool,
-    /// Where the recipe declares it, `file:line:column`, for errors about it.
-    pub declared_at: String,
-}
-
-impl Source {
-    pub fn file_name(&self) -> &str {
-        self.url.rsplit('/').next().unwrap_or(&self.url)
-    }
-}
 
 #[derive(Debug, Clone)]
 pub struct PatchFile {
@@ -242,30 +225,6 @@ fn default_of(kind: Kind) -> Dynamic {
     }
 }
 
-/// Checks a URL's form: a supported scheme and a file name at the end.
-pub fn url_problem(url: &str) -> Option<String> {
-    let Some((scheme, rest)) = url.split_once("://") else {
-        return Some(format!(
-            "`{url}` is not a URL (expected https://host/path/file)"
-        ));
-    };
-    if !["http", "https", "file"].contains(&scheme) {
-        return Some(format!(
-            "`{url}` uses the scheme `{scheme}`; serpent fetches http, https and file URLs"
-        ));
-    }
-    if scheme != "file" && rest.split('/').next().is_none_or(str::is_empty) {
-        return Some(format!("`{url}` has no host"));
-    }
-    if rest.ends_with('/') || !rest.contains('/') {
-        return Some(format!("`{url}` does not end in a file name"));
-    }
-    if url.contains(char::is_whitespace) {
-        return Some(format!("`{url}` contains white space"));
-    }
-    None
-}
-
 impl Recipe {
     /// Reads a recipe: compiles it, runs its top level, applies a spin's overrides and checks
     /// every declaration. Patches are looked up in `<dir>/patches/<NAME>/` for each of
@@ -314,6 +273,8 @@ impl Recipe {
         given_scope(&self.stage)
     }
 
+    /// Builds the recipe from its top-level declarations, going on past a bad one so that one
+    /// run reports every problem the recipe has.
     fn from_values(
         scripts: &Scripts,
         path: &Path,
@@ -324,121 +285,20 @@ impl Recipe {
         recipe_dirs: &[PathBuf],
     ) -> Result<Recipe> {
         let mut problems = Problems::new(&source_name, text);
-        let mut declarations = Map::new();
-        for (name, kind, _) in FIELDS {
-            declarations.insert(name.to_lowercase().into(), default_of(*kind));
-        }
-        for (name, value) in values {
-            let (name, value) = (name.as_str(), value.clone());
-            let Some((_, kind, _)) = FIELDS.iter().find(|(field, ..)| *field == name) else {
-                let known: Vec<&str> = FIELDS.iter().map(|(field, ..)| *field).collect();
-                let help = match closest(name, &known) {
-                    Some(guess) => format!("did you mean {guess}?"),
-                    None => format!("known declarations: {}", known.join(", ")),
-                };
-                problems.add(
-                    name,
-                    None,
-                    format!("unknown declaration {name}"),
-                    Some(help),
-                );
-                continue;
-            };
-            if !has_kind(&value, *kind) {
-                problems.add(
-                    name,
-                    None,
-                    format!(
-                        "{name} must be {}, not {}",
-                        kind_name(*kind),
-                        value.type_name()
-                    ),
-                    None,
-                );
-                continue;
-            }
-            declarations.insert(name.to_lowercase().into(), value);
-        }
-        let text_of = |key: &str| {
-            declarations
-                .get(key)
-                .map(|v| v.to_string())
-                .unwrap_or_default()
-        };
-        let name = text_of("name");
-        let version = text_of("version");
-        for (field, value) in [("NAME", &name), ("VERSION", &version)] {
-            if value.is_empty() {
-                problems.add(
-                    field,
-                    None,
-                    format!("{field} is required and must not be empty"),
-                    Some(format!("add `const {field} = \"...\";` at the top level")),
-                );
-            }
-        }
-        if name.contains(|c: char| c == '/' || c.is_whitespace()) {
-            problems.add(
-                "NAME",
-                Some(&name),
-                format!("NAME `{name}` may not contain `/` or spaces"),
-                None,
-            );
-        }
-
+        let declarations = declarations_of(values, &mut problems);
+        let name = text_of(&declarations, "name");
+        let version = text_of(&declarations, "version");
+        check_name_and_version(&name, &version, &mut problems);
         let sources = read_sources(&declarations, &mut problems);
-        let depends: Vec<String> = declarations["depends"]
-            .clone()
-            .into_array()
-            .unwrap_or_default()
-            .into_iter()
-            .map(|item| item.to_string())
-            .collect();
-        let style = Some(text_of("style")).filter(|style| !style.is_empty());
-        if let Some(style) = &style {
-            let styles = scripts.styles();
-            if !styles.contains(style) {
-                let names: Vec<&str> = styles.iter().map(String::as_str).collect();
-                let help = match closest(style, &names) {
-                    Some(guess) => format!("did you mean \"{guess}\"?"),
-                    None => format!("build styles in stdlib/: {}", names.join(", ")),
-                };
-                problems.add(
-                    "STYLE",
-                    Some(style),
-                    format!("unknown build style \"{style}\""),
-                    Some(help),
-                );
-            }
-        }
-        let isolation = text_of("isolation");
-        if !["", "host", "chroot"].contains(&isolation.as_str()) {
-            problems.add(
-                "ISOLATION",
-                Some(&isolation),
-                format!("ISOLATION must be \"host\" or \"chroot\", not {isolation:?}"),
-                None,
-            );
-        }
-        let patch_dir = recipe_dirs
-            .iter()
-            .map(|dir| dir.join("patches").join(&name))
-            .find(|dir| dir.is_dir())
-            .unwrap_or_else(|| scripts.root.join("recipes/patches").join(&name));
+        let depends = depends_of(&declarations);
+        let style = read_style(scripts, &declarations, &mut problems);
+        check_isolation(&declarations, &mut problems);
+        let patch_dir = patch_dir(scripts, recipe_dirs, &name);
         let patches_declared = values.iter().any(|(name, _)| name == "PATCHES");
         let patches = read_patches(&declarations, patches_declared, &patch_dir, &mut problems);
         let files = recipe_files::read(scripts, &declarations, &name, recipe_dirs, &mut problems);
-        let phases: Vec<String> = ast
-            .iter_functions()
-            .filter(|function| PHASES.contains(&function.name) && function.params.len() == 1)
-            .map(|function| function.name.to_string())
-            .collect();
-        if style.is_none()
-            && !phases.iter().any(|phase| phase == "install")
-            && problems.found.is_empty()
-        {
-            problems.add("NAME", None, "the recipe has no STYLE and no install phase, so it would build nothing".into(), Some("declare `const STYLE = \"autotools\";` (or cmake, meson, make) or write `fn install(ctx)`".into()));
-        }
+        let phases = phases_of(&ast);
+        check_builds_something(style.as_deref(), &phases, &mut problems);
         problems.finish()?;
         Ok(Recipe {
             stage: String::new(),
@@ -460,9 +320,163 @@ impl Recipe {
     }
 }
 
+/// Every field's value under its lower-case name, as phases see it in `ctx.recipe`, with
+/// defaults for the fields the recipe leaves out so that phases need not ask whether one is
+/// there. Values of the wrong kind are reported and left at their defaults.
+fn declarations_of(values: &[(String, Dynamic)], problems: &mut Problems) -> Map {
+    let mut declarations = Map::new();
+    for (name, kind, _) in FIELDS {
+        declarations.insert(name.to_lowercase().into(), default_of(*kind));
+    }
+    for (name, value) in values {
+        let name = name.as_str();
+        let Some((_, kind, _)) = FIELDS.iter().find(|(field, ..)| *field == name) else {
+            unknown_declaration(name, problems);
+            continue;
+        };
+        if !has_kind(value, *kind) {
+            problems.add(
+                name,
+                None,
+                format!(
+                    "{name} must be {}, not {}",
+                    kind_name(*kind),
+                    value.type_name()
+                ),
+                None,
+            );
+            continue;
+        }
+        declarations.insert(name.to_lowercase().into(), value.clone());
+    }
+    declarations
+}
+
+/// An upper-case name that is no field is most likely a misspelt one, which would otherwise
+/// be ignored silently.
+fn unknown_declaration(name: &str, problems: &mut Problems) {
+    let known: Vec<&str> = FIELDS.iter().map(|(field, ..)| *field).collect();
+    let help = match closest(name, &known) {
+        Some(guess) => format!("did you mean {guess}?"),
+        None => format!("known declarations: {}", known.join(", ")),
+    };
+    problems.add(
+        name,
+        None,
+        format!("unknown declaration {name}"),
+        Some(help),
+    );
+}
+
+/// A declaration as text; the defaults make a missing one empty.
+fn text_of(declarations: &Map, key: &str) -> String {
+    declarations
+        .get(key)
+        .map(|v| v.to_string())
+        .unwrap_or_default()
+}
+
+/// NAME and VERSION name the package in plans, paths and keys, so both must be given, and
+/// NAME must be usable as one path component.
+fn check_name_and_version(name: &str, version: &str, problems: &mut Problems) {
+    for (field, value) in [("NAME", name), ("VERSION", version)] {
+        if value.is_empty() {
+            problems.add(
+                field,
+                None,
+                format!("{field} is required and must not be empty"),
+                Some(format!("add `const {field} = \"...\";` at the top level")),
+            );
+        }
+    }
+    if name.contains(|c: char| c == '/' || c.is_whitespace()) {
+        problems.add(
+            "NAME",
+            Some(name),
+            format!("NAME `{name}` may not contain `/` or spaces"),
+            None,
+        );
+    }
+}
+
+/// The recipes to build first; whether each exists is checked later, against the recipe
+/// folder of the stage being planned.
+fn depends_of(declarations: &Map) -> Vec<String> {
+    declarations["depends"]
+        .clone()
+        .into_array()
+        .unwrap_or_default()
+        .into_iter()
+        .map(|item| item.to_string())
+        .collect()
+}
+
+/// The build style, checked against stdlib/ when the recipe is read, so that a misspelt one
+/// is caught before anything is built.
+fn read_style(scripts: &Scripts, declarations: &Map, problems: &mut Problems) -> Option<String> {
+    let style = Some(text_of(declarations, "style")).filter(|style| !style.is_empty())?;
+    let styles = scripts.styles();
+    if !styles.contains(&style) {
+        let names: Vec<&str> = styles.iter().map(String::as_str).collect();
+        let help = match closest(&style, &names) {
+            Some(guess) => format!("did you mean \"{guess}\"?"),
+            None => format!("build styles in stdlib/: {}", names.join(", ")),
+        };
+        problems.add(
+            "STYLE",
+            Some(&style),
+            format!("unknown build style \"{style}\""),
+            Some(help),
+        );
+    }
+    Some(style)
+}
+
+/// Any other ISOLATION would be read as the default without a word, and the recipe built
+/// somewhere its author did not mean.
+fn check_isolation(declarations: &Map, problems: &mut Problems) {
+    let isolation = text_of(declarations, "isolation");
+    if !["", "host", "chroot"].contains(&isolation.as_str()) {
+        problems.add(
+            "ISOLATION",
+            Some(&isolation),
+            format!("ISOLATION must be \"host\" or \"chroot\", not {isolation:?}"),
+            None,
+        );
+    }
+}
+
+/// The first of `recipe_dirs` with patches for `name`, so a project's own recipes can carry
+/// theirs; failing that, the repository's recipes/patches/, which errors then name.
+fn patch_dir(scripts: &Scripts, recipe_dirs: &[PathBuf], name: &str) -> PathBuf {
+    recipe_dirs
+        .iter()
+        .map(|dir| dir.join("patches").join(name))
+        .find(|dir| dir.is_dir())
+        .unwrap_or_else(|| scripts.root.join("recipes/patches").join(name))
+}
+
+/// The phase functions the recipe defines itself: only those with a phase's name and one
+/// parameter can be called with `ctx`; others are helpers.
+fn phases_of(ast: &AST) -> Vec<String> {
+    ast.iter_functions()
+        .filter(|function| PHASES.contains(&function.name) && function.params.len() == 1)
+        .map(|function| function.name.to_string())
+        .collect()
+}
+
+/// A recipe with neither a style nor an install phase would make an empty package. Said only
+/// when nothing else is wrong, since a misspelt STYLE or phase is then the likelier cause.
+fn check_builds_something(style: Option<&str>, phases: &[String], problems: &mut Problems) {
+    if style.is_none()
+        && !phases.iter().any(|phase| phase == "install")
+        && problems.found.is_empty()
+    {
+        problems.add("NAME", None, "the recipe has no STYLE and no install phase, so it would build nothing".into(), Some("declare `const STYLE = \"autotools\";` (or cmake, meson, make) or write `fn install(ctx)`".into()));
+    }
+}
+
 impl Recipe {
-    /// A DEPENDS entry that names no recipe of `folder` (the stage's recipe folder), pointing
-    /// at it in the recipe and suggesting the closest of `known`.
     /// The recipe's text with the place of its declaration `field`, for errors about it.
     pub fn declaration(&self, field: &str) -> (String, Option<SourceSpan>) {
         let text = String::from_utf8_lossy(&self.bytes).into_owned();
@@ -470,6 +484,8 @@ impl Recipe {
         (text, span)
     }
 
+    /// A DEPENDS entry that names no recipe of `folder` (the stage's recipe folder), pointing
+    /// at it in the recipe and suggesting the closest of `known`.
     pub fn unknown_dependency(&self, name: &str, known: &[&str], folder: &str) -> Error {
         let text = String::from_utf8_lossy(&self.bytes);
         let mut problems = Problems::new(&self.source_name, &text);
@@ -505,128 +521,6 @@ fn with_findings(
         problems.add_at(finding.span, finding.message, finding.help);
     }
     Err(problems.finish().expect_err("findings were added"))
-}
-
-fn read_sources(declarations: &Map, problems: &mut Problems) -> Vec<Source> {
-    let mut sources = Vec::new();
-    let items = declarations["sources"]
-        .clone()
-        .into_array()
-        .unwrap_or_default();
-    for (index, item) in items.into_iter().enumerate() {
-        let Some(map) = item.try_cast::<Map>() else {
-            problems.add(
-                "SOURCES",
-                None,
-                format!("SOURCES[{index}] must be a map like #{{ url: \"...\", sha256: \"...\" }}"),
-                None,
-            );
-            continue;
-        };
-        for key in map.keys() {
-            if !SOURCE_KEYS.contains(&key.as_str()) {
-                let help = closest(key, &SOURCE_KEYS)
-                    .map(|guess| format!("did you mean `{guess}`?"))
-                    .unwrap_or_else(|| format!("known keys: {}", SOURCE_KEYS.join(", ")));
-                problems.add(
-                    "SOURCES",
-                    Some(key),
-                    format!("SOURCES[{index}] has an unknown key `{key}`"),
-                    Some(help),
-                );
-            }
-        }
-        let text = |key: &str| map.get(key).map(|value| value.to_string());
-        let url = text("url").unwrap_or_default();
-        let sha256 = text("sha256").unwrap_or_default();
-        if url.is_empty() {
-            problems.add(
-                "SOURCES",
-                None,
-                format!("SOURCES[{index}] has no url"),
-                None,
-            );
-        } else if let Some(problem) = url_problem(&url) {
-            problems.add(
-                "SOURCES",
-                Some(&url),
-                format!("SOURCES[{index}]: {problem}"),
-                None,
-            );
-        }
-        if sha256.is_empty() {
-            problems.add(
-                "SOURCES",
-                Some(&url),
-                format!("SOURCES[{index}] has no sha256"),
-                Some(
-                    "every source needs `sha256: \"<64 hex digits>\"`; `sha256sum FILE` prints it"
-                        .into(),
-                ),
-            );
-        } else if !is_sha256(&sha256) {
-            problems.add(
-                "SOURCES",
-                Some(&sha256),
-                format!("SOURCES[{index}]: sha256 `{sha256}` is not 64 lower-case hex digits"),
-                Some("`sha256sum FILE` prints the right value".into()),
-            );
-        }
-        let strip = match map.get("strip").map(Dynamic::as_int) {
-            None => 1,
-            Some(Ok(strip)) if strip >= 0 => strip as usize,
-            Some(_) => {
-                problems.add(
-                    "SOURCES",
-                    Some("strip"),
-                    format!("SOURCES[{index}]: strip must be a number"),
-                    None,
-                );
-                1
-            }
-        };
-        let unpack = match map.get("unpack").map(Dynamic::as_bool) {
-            None => true,
-            Some(Ok(unpack)) => unpack,
-            Some(Err(_)) => {
-                problems.add(
-                    "SOURCES",
-                    Some("unpack"),
-                    format!("SOURCES[{index}]: unpack must be true or false"),
-                    None,
-                );
-                true
-            }
-        };
-        let only = map
-            .get("only")
-            .and_then(|value| value.clone().into_array().ok())
-            .unwrap_or_default()
-            .iter()
-            .map(|path| path.to_string())
-            .collect();
-        let dest = text("dest").unwrap_or_default();
-        if dest.starts_with('/') || dest.split('/').any(|part| part == "..") {
-            problems.add(
-                "SOURCES",
-                Some(&dest),
-                format!("SOURCES[{index}]: dest must be a relative path inside the source tree"),
-                None,
-            );
-        }
-        // The hash is the part most often written out literally (URLs interpolate VERSION).
-        let declared_at = problems.place("SOURCES", &sha256);
-        sources.push(Source {
-            url,
-            sha256,
-            dest,
-            strip,
-            only,
-            unpack,
-            declared_at,
-        });
-    }
-    sources
 }
 
 /// The patches a recipe applies: the ones PATCHES names (none for `[]`), or, when the recipe
