@@ -111,7 +111,7 @@ fn check_stdlib(scripts: &Scripts) -> Vec<Error> {
             continue;
         }
         let source_name = format!("stdlib/{name}.rhai");
-        let mut problems = crate::recipe::Problems::new(&source_name, &text);
+        let mut problems = crate::problems::Problems::new(&source_name, &text);
         for finding in findings {
             problems.add_at(finding.span, finding.message, finding.help);
         }

@@ -24,6 +24,7 @@ pub mod lock;
 pub mod merge;
 pub mod patch;
 pub mod plan;
+pub mod problems;
 pub mod progress;
 pub mod project;
 pub mod recipe;

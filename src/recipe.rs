@@ -1,9 +1,10 @@
 use std::path::{Path, PathBuf};
 
-use miette::{NamedSource, SourceSpan};
+use miette::SourceSpan;
 use rhai::{Array, Dynamic, Map, Scope, AST};
 
-use crate::error::{Error, RecipeProblem, Result};
+use crate::error::{Error, Result};
+pub use crate::problems::Problems;
 use crate::recipe_files::{self, RecipeFile};
 use crate::scripts::{imports_of, Scripts, PHASES};
 use crate::suggest::closest;
@@ -94,95 +95,6 @@ pub struct Recipe {
     pub bytes: Vec<u8>,
     /// The stdlib modules it imports, including its STYLE.
     pub imports: Vec<String>,
-}
-
-/// Collects problems with one script and turns them into diagnostics pointing into it.
-pub struct Problems<'a> {
-    name: &'a str,
-    text: &'a str,
-    found: Vec<Error>,
-}
-
-impl<'a> Problems<'a> {
-    pub fn new(name: &'a str, text: &'a str) -> Problems<'a> {
-        Problems {
-            name,
-            text,
-            found: Vec::new(),
-        }
-    }
-
-    /// Records a problem located at `needle` (searched after the declaration `field`).
-    pub fn add(
-        &mut self,
-        field: &str,
-        needle: Option<&str>,
-        message: String,
-        help: Option<String>,
-    ) {
-        let span = locate(self.text, field, needle);
-        let label = if span.is_some() {
-            "here".to_string()
-        } else {
-            String::new()
-        };
-        self.found.push(Error::Recipe(Box::new(RecipeProblem {
-            message: format!("{}: {message}", self.name),
-            source_code: NamedSource::new(self.name, self.text.to_string()),
-            span,
-            label,
-            help,
-        })));
-    }
-
-    /// Records a problem at a known place in the script (or with none).
-    pub fn add_at(&mut self, span: Option<SourceSpan>, message: String, help: Option<String>) {
-        self.found.push(Error::Recipe(Box::new(RecipeProblem {
-            message: format!("{}: {message}", self.name),
-            source_code: NamedSource::new(self.name, self.text.to_string()),
-            span,
-            label: if span.is_some() { "here" } else { "" }.to_string(),
-            help,
-        })));
-    }
-
-    /// `file:line:column` of `needle` after the declaration of `field`, or of the file.
-    pub fn place(&self, field: &str, needle: &str) -> String {
-        let Some(span) = locate(self.text, field, Some(needle)) else {
-            return self.name.to_string();
-        };
-        let before = &self.text[..span.offset()];
-        let line = before.matches('\n').count() + 1;
-        let column = before.rsplit('\n').next().unwrap_or("").chars().count() + 1;
-        format!("{}:{line}:{column}", self.name)
-    }
-
-    pub fn finish(mut self) -> Result<()> {
-        match self.found.len() {
-            0 => Ok(()),
-            1 => Err(self.found.remove(0)),
-            _ => Err(Error::Many(self.found)),
-        }
-    }
-}
-
-/// Finds the declaration of `field` and, after it, the first occurrence of `needle`.
-fn locate(text: &str, field: &str, needle: Option<&str>) -> Option<SourceSpan> {
-    let declaration = ["const ", "let "].iter().find_map(|keyword| {
-        let pattern = format!("{keyword}{field}");
-        text.match_indices(&pattern)
-            .find(|(index, _)| {
-                let end = index + pattern.len();
-                !text[end..].starts_with(|c: char| c.is_alphanumeric() || c == '_')
-            })
-            .map(|(index, _)| index + keyword.len())
-    })?;
-    if let Some(needle) = needle.filter(|needle| !needle.is_empty()) {
-        if let Some(offset) = text[declaration..].find(needle) {
-            return Some(SourceSpan::new((declaration + offset).into(), needle.len()));
-        }
-    }
-    Some(SourceSpan::new(declaration.into(), field.len()))
 }
 
 pub fn is_declaration(name: &str) -> bool {
@@ -468,10 +380,7 @@ fn phases_of(ast: &AST) -> Vec<String> {
 /// A recipe with neither a style nor an install phase would make an empty package. Said only
 /// when nothing else is wrong, since a misspelt STYLE or phase is then the likelier cause.
 fn check_builds_something(style: Option<&str>, phases: &[String], problems: &mut Problems) {
-    if style.is_none()
-        && !phases.iter().any(|phase| phase == "install")
-        && problems.found.is_empty()
-    {
+    if style.is_none() && !phases.iter().any(|phase| phase == "install") && problems.is_empty() {
         problems.add("NAME", None, "the recipe has no STYLE and no install phase, so it would build nothing".into(), Some("declare `const STYLE = \"autotools\";` (or cmake, meson, make) or write `fn install(ctx)`".into()));
     }
 }
@@ -480,7 +389,7 @@ impl Recipe {
     /// The recipe's text with the place of its declaration `field`, for errors about it.
     pub fn declaration(&self, field: &str) -> (String, Option<SourceSpan>) {
         let text = String::from_utf8_lossy(&self.bytes).into_owned();
-        let span = locate(&text, field, None);
+        let span = crate::problems::locate(&text, field, None);
         (text, span)
     }
 
@@ -512,7 +421,7 @@ fn with_findings(
     }
     let mut problems = Problems::new(name, text);
     if let Err(error) = recipe {
-        problems.found.extend(match error {
+        problems.extend(match error {
             Error::Many(many) => many,
             other => vec![other],
         });

@@ -17,7 +17,7 @@ use rhai::Map;
 use crate::beneath::Beneath;
 use crate::error::{Error, Result};
 use crate::key::hash;
-use crate::recipe::Problems;
+use crate::problems::Problems;
 use crate::scripts::Scripts;
 
 /// One file a recipe carries.

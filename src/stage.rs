@@ -3,7 +3,7 @@ use std::path::{Path, PathBuf};
 use rhai::{CallFnOptions, Dynamic, Map, Scope, AST};
 
 use crate::error::{Error, Result};
-use crate::recipe::Problems;
+use crate::problems::Problems;
 use crate::script_error::ScriptError;
 use crate::scripts::Scripts;
 use crate::target::Target;

@@ -3,8 +3,8 @@ use std::path::{Path, PathBuf};
 use rhai::{Array, Map};
 
 use crate::error::{Error, Result};
+use crate::problems::Problems;
 use crate::project::Project;
-use crate::recipe::Problems;
 use crate::scripts::Scripts;
 use crate::suggest::closest;
 
