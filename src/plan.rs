@@ -42,6 +42,12 @@ pub struct Instance {
     pub layout: Layout,
 }
 
+/// The plan's recipes by (stage index, name): how DEPENDS and PACKAGES name them.
+type RecipesByName = BTreeMap<(usize, String), usize>;
+
+/// The plan's instances by (target index, stage index, recipe name).
+type InstancesByName = BTreeMap<(usize, usize, String), usize>;
+
 /// Everything a spin would build, read and keyed without building anything.
 pub struct Plan {
     pub spin: Spin,
@@ -63,34 +69,9 @@ impl Plan {
         only_target: Option<&str>,
         extra: Option<&Path>,
     ) -> Result<Plan> {
-        let target_names = match only_target {
-            Some(name) => vec![name.to_string()],
-            None => spin.targets.clone(),
-        };
-        let mut targets = Vec::new();
-        for name in &target_names {
-            let mut target = Target::load(scripts, &project, name)?;
-            spin.apply_flags(&mut target.data);
-            targets.push(target);
-        }
-
-        let extra = match extra {
-            Some(path) => {
-                let path = std::path::absolute(path)
-                    .map_err(|error| Error::io("cannot resolve", path, error))?;
-                if !path.is_file() {
-                    return Err(Error::Usage(format!("no recipe at {}", path.display())));
-                }
-                Some(path)
-            }
-            None => None,
-        };
-        let extra_stage = extra.as_ref().and_then(|path| path.parent()).map(|dir| {
-            dir.file_name()
-                .unwrap_or_default()
-                .to_string_lossy()
-                .into_owned()
-        });
+        let targets = load_targets(scripts, &project, &spin, only_target)?;
+        let extra = extra.map(resolve_extra).transpose()?;
+        let extra_stage = extra.as_deref().and_then(Path::parent).map(folder_name);
         let stages = order_stages(
             scripts,
             &project,
@@ -98,44 +79,34 @@ impl Plan {
             extra.as_deref(),
             extra_stage.as_deref(),
         )?;
-
-        let mut recipes = Vec::new();
-        // (stage index, name) -> recipe index
-        let mut by_name: BTreeMap<(usize, String), usize> = BTreeMap::new();
-        for (stage_index, stage) in stages.iter().enumerate() {
-            let mut paths = project.stage_recipes(&stage.name);
-            if let (Some(path), Some(name)) = (&extra, &extra_stage) {
-                if *name == stage.name {
-                    let stem = path
-                        .file_stem()
-                        .unwrap_or_default()
-                        .to_string_lossy()
-                        .into_owned();
-                    paths.insert(stem, path.clone());
-                }
-            }
-            for (name, path) in paths {
-                let overrides = spin.override_for(&stage.name, &name);
-                let recipe =
-                    Recipe::load(scripts, &path, &project.recipe_dirs, overrides.as_ref())?;
-                if recipe.name != name {
-                    return Err(Error::Usage(format!(
-                        "{}: NAME is \"{}\" but the file is {name}.rhai; they must match so DEPENDS can find it",
-                        recipe.source_name, recipe.name
-                    )));
-                }
-                by_name.insert((stage_index, name), recipes.len());
-                recipes.push(recipe);
-            }
-        }
-
+        let extra_recipe = extra.as_deref().zip(extra_stage.as_deref());
+        let (recipes, mut by_name) = load_recipes(scripts, &project, &spin, &stages, extra_recipe)?;
         select_packages(scripts, &spin, &stages, &recipes, &mut by_name)?;
 
-        let mut instances: Vec<Instance> = Vec::new();
-        let mut index: BTreeMap<(usize, usize, String), usize> = BTreeMap::new();
-        for (target_index, target) in targets.iter().enumerate() {
-            for (stage_index, stage) in stages.iter().enumerate() {
-                for ((recipe_stage, name), recipe) in &by_name {
+        let mut plan = Plan {
+            spin,
+            project,
+            targets,
+            stages,
+            recipes,
+            instances: Vec::new(),
+        };
+        let index = plan.instantiate(config, &by_name);
+        plan.link(scripts, &by_name, &index)?;
+        for index in topological_order(&plan.instances)? {
+            plan.key_instance(scripts, index);
+        }
+        Ok(plan)
+    }
+
+    /// One instance of every selected recipe for every target, in target, stage and name
+    /// order, not yet linked or keyed. Returns where each (target, stage, name) went, which
+    /// is how DEPENDS finds its instances.
+    fn instantiate(&mut self, config: &Config, by_name: &RecipesByName) -> InstancesByName {
+        let mut index = BTreeMap::new();
+        for (target_index, target) in self.targets.iter().enumerate() {
+            for (stage_index, stage) in self.stages.iter().enumerate() {
+                for ((recipe_stage, name), recipe) in by_name {
                     if *recipe_stage != stage_index {
                         continue;
                     }
@@ -147,8 +118,11 @@ impl Plan {
                         &stage.root,
                         name,
                     );
-                    index.insert((target_index, stage_index, name.clone()), instances.len());
-                    instances.push(Instance {
+                    index.insert(
+                        (target_index, stage_index, name.clone()),
+                        self.instances.len(),
+                    );
+                    self.instances.push(Instance {
                         id,
                         target: target_index,
                         stage: stage_index,
@@ -163,78 +137,130 @@ impl Plan {
                 }
             }
         }
+        index
+    }
 
-        // Dependencies: DEPENDS within the stage (or `stage/name` across stages), and every
-        // recipe of the previous stage, whose root this stage sees.
-        for instance_index in 0..instances.len() {
-            let (target, stage, recipe) = {
-                let instance = &instances[instance_index];
-                (instance.target, instance.stage, instance.recipe)
-            };
-            let mut deps = Vec::new();
-            for dependency in &recipes[recipe].depends {
-                let (dep_stage, dep_name) = match dependency.split_once('/') {
-                    Some((stage_name, name)) => match stages.iter().position(|s| s.name == stage_name) {
+    /// Gives every instance its dependencies: DEPENDS within the stage (or `stage/name`
+    /// across stages), and every instance of the previous stage, whose root this stage sees.
+    fn link(
+        &mut self,
+        scripts: &Scripts,
+        by_name: &RecipesByName,
+        index: &InstancesByName,
+    ) -> Result<()> {
+        for instance_index in 0..self.instances.len() {
+            let mut deps = self.declared_dependencies(scripts, instance_index, by_name, index)?;
+            deps.extend(self.previous_stage_instances(instance_index));
+            deps.sort_unstable();
+            deps.dedup();
+            self.instances[instance_index].deps = deps;
+        }
+        Ok(())
+    }
+
+    /// The instances an instance's DEPENDS names, for its own target. A name the stage
+    /// does not have is an error that lists the names it has.
+    fn declared_dependencies(
+        &self,
+        scripts: &Scripts,
+        instance_index: usize,
+        by_name: &RecipesByName,
+        index: &InstancesByName,
+    ) -> Result<Vec<usize>> {
+        let instance = &self.instances[instance_index];
+        let recipe = &self.recipes[instance.recipe];
+        let mut deps = Vec::new();
+        for dependency in &recipe.depends {
+            let (dep_stage, dep_name) = match dependency.split_once('/') {
+                Some((stage_name, name)) => {
+                    match self.stages.iter().position(|s| s.name == stage_name) {
                         Some(found) => (found, name.to_string()),
                         None => {
                             return Err(Error::Usage(format!(
                                 "{} depends on `{dependency}`, but the spin has no stage `{stage_name}`",
-                                recipes[recipe].source_name
+                                recipe.source_name
                             )))
                         }
-                    },
-                    None => (stage, dependency.clone()),
-                };
-                match index.get(&(target, dep_stage, dep_name.clone())) {
-                    Some(found) => deps.push(*found),
-                    None => {
-                        let known: Vec<&str> = by_name
-                            .keys()
-                            .filter(|(s, _)| *s == dep_stage)
-                            .map(|(_, name)| name.as_str())
-                            .collect();
-                        let folder = scripts.source_name(&stages[dep_stage].dir);
-                        return Err(recipes[recipe].unknown_dependency(dependency, &known, &folder));
                     }
                 }
+                None => (instance.stage, dependency.clone()),
+            };
+            match index.get(&(instance.target, dep_stage, dep_name)) {
+                Some(found) => deps.push(*found),
+                None => {
+                    let known: Vec<&str> = by_name
+                        .keys()
+                        .filter(|(s, _)| *s == dep_stage)
+                        .map(|(_, name)| name.as_str())
+                        .collect();
+                    let folder = scripts.source_name(&self.stages[dep_stage].dir);
+                    return Err(recipe.unknown_dependency(dependency, &known, &folder));
+                }
             }
-            if let Some(previous) = stages[stage].previous.as_ref() {
-                let previous_index = stages
-                    .iter()
-                    .position(|s| s.name == *previous)
-                    .expect("ordered");
-                deps.extend(
-                    instances
-                        .iter()
-                        .enumerate()
-                        .filter(|(_, other)| {
-                            other.target == target && other.stage == previous_index
-                        })
-                        .map(|(found, _)| found),
-                );
-            }
-            deps.sort_unstable();
-            deps.dedup();
-            instances[instance_index].deps = deps;
         }
-
-        let order = topological_order(&instances)?;
-        let mut plan = Plan {
-            spin,
-            project,
-            targets,
-            stages,
-            recipes,
-            instances,
-        };
-        for index in order {
-            plan.key_instance(scripts, index);
-        }
-        Ok(plan)
+        Ok(deps)
     }
 
+    /// Every instance of the stage before this instance's stage, for the same target: the
+    /// packages its root is assembled from.
+    fn previous_stage_instances(&self, instance_index: usize) -> Vec<usize> {
+        let instance = &self.instances[instance_index];
+        let Some(previous) = self.stages[instance.stage].previous.as_ref() else {
+            return Vec::new();
+        };
+        let previous_index = self
+            .stages
+            .iter()
+            .position(|s| s.name == *previous)
+            .expect("ordered");
+        self.instances
+            .iter()
+            .enumerate()
+            .filter(|(_, other)| other.target == instance.target && other.stage == previous_index)
+            .map(|(found, _)| found)
+            .collect()
+    }
+
+    /// Keys an instance from everything that shapes its build, and reads from its record
+    /// whether it is built with that key. Runs in dependency order: a dependency's key or
+    /// output is one of the inputs.
     fn key_instance(&mut self, scripts: &Scripts, index: usize) {
         let instance = &self.instances[index];
+        let recipe = &self.recipes[instance.recipe];
+        let mut inputs = self.script_inputs(scripts, instance);
+        add_material_inputs(&mut inputs, scripts, recipe);
+        if let Some(overrides) = self
+            .spin
+            .override_for(&self.stages[instance.stage].name, &recipe.name)
+        {
+            inputs.add(
+                "spin override",
+                hash(
+                    serde_json::to_string(&rhai::Dynamic::from(overrides))
+                        .unwrap_or_default()
+                        .as_bytes(),
+                ),
+            );
+        }
+        for dep in &instance.deps {
+            let dep = &self.instances[*dep];
+            inputs.add(
+                format!("depends {}", dep.id),
+                dependency_input(dep, dep.output.as_deref()),
+            );
+        }
+        let key = inputs.key();
+        let (status, output) = recorded_status(&instance.layout, &key);
+        let instance = &mut self.instances[index];
+        instance.inputs = inputs;
+        instance.key = key;
+        instance.status = status;
+        instance.output = output;
+    }
+
+    /// The inputs from the scripts that say how to build: the tool itself, the recipe, its
+    /// stage, the target's data (after the spin's flags) and the stdlib modules they import.
+    fn script_inputs(&self, scripts: &Scripts, instance: &Instance) -> Inputs {
         let recipe = &self.recipes[instance.recipe];
         let stage = &self.stages[instance.stage];
         let target = &self.targets[instance.target];
@@ -263,60 +289,7 @@ impl Plan {
         for (name, module) in scripts.import_closure(&imports) {
             inputs.add(format!("stdlib/{name}.rhai"), hash(&module.bytes));
         }
-        for source in &recipe.sources {
-            let options = format!(
-                "dest={} strip={} only={} unpack={}",
-                source.dest,
-                source.strip,
-                source.only.join(","),
-                source.unpack
-            );
-            inputs.add(
-                format!("source {}", source.url),
-                format!("{} {options}", source.sha256),
-            );
-        }
-        for patch in &recipe.patches {
-            let bytes = std::fs::read(&patch.path).unwrap_or_default();
-            inputs.add(
-                format!("patch {}", scripts.source_name(&patch.path)),
-                format!("{} strip={}", hash(&bytes), patch.strip),
-            );
-        }
-        for file in &recipe.files {
-            let name = format!("file {}", scripts.source_name(&file.path));
-            inputs.add(name, file.key_value());
-        }
-        if let Some(overrides) = self.spin.override_for(&stage.name, &recipe.name) {
-            inputs.add(
-                "spin override",
-                hash(
-                    serde_json::to_string(&rhai::Dynamic::from(overrides))
-                        .unwrap_or_default()
-                        .as_bytes(),
-                ),
-            );
-        }
-        for dep in &instance.deps {
-            let dep = &self.instances[*dep];
-            inputs.add(
-                format!("depends {}", dep.id),
-                dependency_input(dep, dep.output.as_deref()),
-            );
-        }
-        let key = inputs.key();
-        let (status, output) = match Record::read(&instance.layout.record()) {
-            Some(record) if record.key == key && instance.layout.package().is_dir() => {
-                (Status::Built, record.output)
-            }
-            Some(_) => (Status::Stale, None),
-            None => (Status::Missing, None),
-        };
-        let instance = &mut self.instances[index];
-        instance.inputs = inputs;
-        instance.key = key;
-        instance.status = status;
-        instance.output = output;
+        inputs
     }
 
     /// The inputs and key of an instance once its dependencies are built, from their outputs
@@ -469,6 +442,86 @@ impl Plan {
     }
 }
 
+/// The targets to plan, each with the spin's flag changes applied, since those are part of
+/// what every build for the target sees (and of its key).
+fn load_targets(
+    scripts: &Scripts,
+    project: &Project,
+    spin: &Spin,
+    only_target: Option<&str>,
+) -> Result<Vec<Target>> {
+    let target_names = match only_target {
+        Some(name) => vec![name.to_string()],
+        None => spin.targets.clone(),
+    };
+    let mut targets = Vec::new();
+    for name in &target_names {
+        let mut target = Target::load(scripts, project, name)?;
+        spin.apply_flags(&mut target.data);
+        targets.push(target);
+    }
+    Ok(targets)
+}
+
+/// The recipe file given on the command line, made absolute so it matches the paths the
+/// plan's recipes are found by; a path that is no file is a usage error, not a script error.
+fn resolve_extra(path: &Path) -> Result<PathBuf> {
+    let path =
+        std::path::absolute(path).map_err(|error| Error::io("cannot resolve", path, error))?;
+    if !path.is_file() {
+        return Err(Error::Usage(format!("no recipe at {}", path.display())));
+    }
+    Ok(path)
+}
+
+/// The last component of a path as text: the name a folder gives its stage.
+fn folder_name(dir: &Path) -> String {
+    dir.file_name()
+        .unwrap_or_default()
+        .to_string_lossy()
+        .into_owned()
+}
+
+/// Every recipe of every stage, with the spin's overrides, and where each (stage index,
+/// name) is. `extra` (a recipe file and the stage named by its folder) takes the place of
+/// the stage's recipe of the same name.
+fn load_recipes(
+    scripts: &Scripts,
+    project: &Project,
+    spin: &Spin,
+    stages: &[Stage],
+    extra: Option<(&Path, &str)>,
+) -> Result<(Vec<Recipe>, RecipesByName)> {
+    let mut recipes = Vec::new();
+    let mut by_name = RecipesByName::new();
+    for (stage_index, stage) in stages.iter().enumerate() {
+        let mut paths = project.stage_recipes(&stage.name);
+        if let Some((path, extra_stage)) = extra {
+            if extra_stage == stage.name {
+                let stem = path
+                    .file_stem()
+                    .unwrap_or_default()
+                    .to_string_lossy()
+                    .into_owned();
+                paths.insert(stem, path.to_path_buf());
+            }
+        }
+        for (name, path) in paths {
+            let overrides = spin.override_for(&stage.name, &name);
+            let recipe = Recipe::load(scripts, &path, &project.recipe_dirs, overrides.as_ref())?;
+            if recipe.name != name {
+                return Err(Error::Usage(format!(
+                    "{}: NAME is \"{}\" but the file is {name}.rhai; they must match so DEPENDS can find it",
+                    recipe.source_name, recipe.name
+                )));
+            }
+            by_name.insert((stage_index, name), recipes.len());
+            recipes.push(recipe);
+        }
+    }
+    Ok((recipes, by_name))
+}
+
 /// The spin's stages plus the stages they build on, ordered so each comes after its previous.
 fn order_stages(
     scripts: &Scripts,
@@ -595,7 +648,7 @@ fn select_packages(
     spin: &Spin,
     stages: &[Stage],
     recipes: &[Recipe],
-    by_name: &mut BTreeMap<(usize, String), usize>,
+    by_name: &mut RecipesByName,
 ) -> Result<()> {
     let spin_file = spin
         .path
@@ -656,5 +709,46 @@ fn dependency_input(dep: &Instance, output: Option<&str>) -> String {
     match output {
         Some(output) => format!("output {output}"),
         None => format!("unbuilt {}", dep.key),
+    }
+}
+
+/// The inputs from what a recipe builds from: its sources with how they are unpacked, its
+/// patches' contents, and the files it installs from the recipe folders.
+fn add_material_inputs(inputs: &mut Inputs, scripts: &Scripts, recipe: &Recipe) {
+    for source in &recipe.sources {
+        let options = format!(
+            "dest={} strip={} only={} unpack={}",
+            source.dest,
+            source.strip,
+            source.only.join(","),
+            source.unpack
+        );
+        inputs.add(
+            format!("source {}", source.url),
+            format!("{} {options}", source.sha256),
+        );
+    }
+    for patch in &recipe.patches {
+        let bytes = std::fs::read(&patch.path).unwrap_or_default();
+        inputs.add(
+            format!("patch {}", scripts.source_name(&patch.path)),
+            format!("{} strip={}", hash(&bytes), patch.strip),
+        );
+    }
+    for file in &recipe.files {
+        let name = format!("file {}", scripts.source_name(&file.path));
+        inputs.add(name, file.key_value());
+    }
+}
+
+/// Whether an instance is built with `key`, and its output if so. A record with another key
+/// is stale; a record whose package was removed does not count as built.
+fn recorded_status(layout: &Layout, key: &str) -> (Status, Option<String>) {
+    match Record::read(&layout.record()) {
+        Some(record) if record.key == key && layout.package().is_dir() => {
+            (Status::Built, record.output)
+        }
+        Some(_) => (Status::Stale, None),
+        None => (Status::Missing, None),
     }
 }

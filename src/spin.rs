@@ -1,6 +1,6 @@
 use std::path::{Path, PathBuf};
 
-use rhai::{Array, Dynamic, Map};
+use rhai::{Array, Dynamic, Map, Scope};
 
 use crate::error::{Error, Result};
 use crate::problems::Problems;
@@ -73,81 +73,19 @@ impl Spin {
         Spin::read(scripts, &path)
     }
 
+    /// Reads a spin script. Every problem in it is reported at once, each at its place in
+    /// the script, before any of it is used.
     pub fn read(scripts: &Scripts, path: &Path) -> Result<Spin> {
         let (ast, source_name) = scripts.compile(path)?;
         let scope = scripts.evaluate(&ast, &source_name)?;
         let text =
             std::fs::read_to_string(path).map_err(|error| Error::io("cannot read", path, error))?;
         let mut problems = Problems::new(&source_name, &text);
-        for (name, _, value) in scope.iter() {
-            if !crate::recipe::is_declaration(name) {
-                continue;
-            }
-            if !DECLARATIONS.contains(&name) {
-                let help = crate::suggest::closest(name, &DECLARATIONS)
-                    .map(|guess| format!("did you mean {guess}?"));
-                problems.add(name, None, format!("unknown spin declaration {name}"), help);
-                continue;
-            }
-            let ok = match name {
-                "TARGETS" | "STAGES" | "OVERLAYS" => value
-                    .read_lock::<Array>()
-                    .is_some_and(|items| items.iter().all(Dynamic::is_string)),
-                "FLAGS" | "OVERRIDES" => value.is_map(),
-                "PACKAGES" => value.read_lock::<Map>().is_some_and(|stages| {
-                    stages.values().all(|names| {
-                        names
-                            .read_lock::<Array>()
-                            .is_some_and(|items| items.iter().all(Dynamic::is_string))
-                    })
-                }),
-                _ => value.is_string(),
-            };
-            if !ok {
-                problems.add(
-                    name,
-                    None,
-                    format!("{name} has the wrong type ({})", value.type_name()),
-                    None,
-                );
-            }
-        }
+        check_declarations(&scope, &mut problems);
         let flags = scope.get_value::<Map>("FLAGS").unwrap_or_default();
-        for (change, value) in &flags {
-            if change != "add" && change != "remove" {
-                problems.add(
-                    "FLAGS",
-                    Some(change.as_str()),
-                    format!("FLAGS.{change}: expected `add` or `remove`"),
-                    None,
-                );
-                continue;
-            }
-            for (flag, _) in value.clone().try_cast::<Map>().unwrap_or_default() {
-                if !FLAG_NAMES.contains(&flag.as_str()) {
-                    problems.add(
-                        "FLAGS",
-                        Some(flag.as_str()),
-                        format!(
-                            "FLAGS.{change}.{flag}: expected one of {}",
-                            FLAG_NAMES.join(", ")
-                        ),
-                        None,
-                    );
-                }
-            }
-        }
+        check_flags(&flags, &mut problems);
         let overrides = scope.get_value::<Map>("OVERRIDES").unwrap_or_default();
-        for (recipe, value) in &overrides {
-            if !value.is_map() {
-                problems.add(
-                    "OVERRIDES",
-                    Some(recipe.as_str()),
-                    format!("OVERRIDES.{recipe} must be a map of declarations"),
-                    None,
-                );
-            }
-        }
+        check_overrides(&overrides, &mut problems);
         problems.finish()?;
         let root = &scripts.root;
         let mut targets = strings(scope.get_value("TARGETS"));
@@ -209,6 +147,92 @@ impl Spin {
             list.retain(|item| !removed.contains(&item.to_string()));
             list.extend(change("add"));
             data.insert(flag.into(), Dynamic::from(list));
+        }
+    }
+}
+
+/// Each upper-case name the script sets must be a spin declaration, of its type: a typo
+/// would otherwise be a spin that silently does less than it says.
+fn check_declarations(scope: &Scope, problems: &mut Problems) {
+    for (name, _, value) in scope.iter() {
+        if !crate::recipe::is_declaration(name) {
+            continue;
+        }
+        if !DECLARATIONS.contains(&name) {
+            let help = crate::suggest::closest(name, &DECLARATIONS)
+                .map(|guess| format!("did you mean {guess}?"));
+            problems.add(name, None, format!("unknown spin declaration {name}"), help);
+            continue;
+        }
+        if !has_its_type(name, &value) {
+            problems.add(
+                name,
+                None,
+                format!("{name} has the wrong type ({})", value.type_name()),
+                None,
+            );
+        }
+    }
+}
+
+/// Whether a spin declaration's value has the shape the spin reads it as.
+fn has_its_type(name: &str, value: &Dynamic) -> bool {
+    let all_strings = |items: &Array| items.iter().all(Dynamic::is_string);
+    match name {
+        "TARGETS" | "STAGES" | "OVERLAYS" => value
+            .read_lock::<Array>()
+            .is_some_and(|items| all_strings(&items)),
+        "FLAGS" | "OVERRIDES" => value.is_map(),
+        "PACKAGES" => value.read_lock::<Map>().is_some_and(|stages| {
+            stages.values().all(|names| {
+                names
+                    .read_lock::<Array>()
+                    .is_some_and(|items| all_strings(&items))
+            })
+        }),
+        _ => value.is_string(),
+    }
+}
+
+/// FLAGS may only add to or remove from the flag lists a target has; anything else would
+/// be ignored by `apply_flags`, so it is an error here.
+fn check_flags(flags: &Map, problems: &mut Problems) {
+    for (change, value) in flags {
+        if change != "add" && change != "remove" {
+            problems.add(
+                "FLAGS",
+                Some(change.as_str()),
+                format!("FLAGS.{change}: expected `add` or `remove`"),
+                None,
+            );
+            continue;
+        }
+        for (flag, _) in value.clone().try_cast::<Map>().unwrap_or_default() {
+            if !FLAG_NAMES.contains(&flag.as_str()) {
+                problems.add(
+                    "FLAGS",
+                    Some(flag.as_str()),
+                    format!(
+                        "FLAGS.{change}.{flag}: expected one of {}",
+                        FLAG_NAMES.join(", ")
+                    ),
+                    None,
+                );
+            }
+        }
+    }
+}
+
+/// Each override replaces declarations of a recipe, so it must be a map of them.
+fn check_overrides(overrides: &Map, problems: &mut Problems) {
+    for (recipe, value) in overrides {
+        if !value.is_map() {
+            problems.add(
+                "OVERRIDES",
+                Some(recipe.as_str()),
+                format!("OVERRIDES.{recipe} must be a map of declarations"),
+                None,
+            );
         }
     }
 }

@@ -89,6 +89,8 @@ impl Target {
         Target::read(scripts, &path)
     }
 
+    /// Reads a target script: its value must be a map of the fields in FIELDS. Every problem
+    /// is reported at once, so a new target is written in one pass.
     pub fn read(scripts: &Scripts, path: &Path) -> Result<Target> {
         let (ast, source_name) = scripts.compile(path)?;
         let text =
@@ -113,51 +115,8 @@ impl Target {
             problems.finish()?;
             unreachable!("a problem was recorded");
         };
-        for key in data.keys() {
-            if !FIELDS.iter().any(|(field, ..)| *field == key.as_str()) {
-                let known: Vec<&str> = FIELDS.iter().map(|(field, ..)| *field).collect();
-                let help = closest(key, &known).map(|guess| format!("did you mean `{guess}`?"));
-                problems.add(
-                    "",
-                    Some(&format!("{key}:")),
-                    format!("unknown target field `{key}`"),
-                    help,
-                );
-            }
-        }
-        for (field, is_list, doc) in FIELDS {
-            match data.get(*field) {
-                None if OPTIONAL.contains(field) => {}
-                None => problems.add(
-                    "",
-                    None,
-                    format!("the target has no `{field}` ({doc})"),
-                    None,
-                ),
-                Some(value) if *is_list => {
-                    let ok = value
-                        .read_lock::<Array>()
-                        .is_some_and(|items| items.iter().all(|item| item.is_string()));
-                    if !ok {
-                        problems.add(
-                            "",
-                            Some(&format!("{field}:")),
-                            format!("`{field}` must be an array of strings"),
-                            None,
-                        );
-                    }
-                }
-                Some(value) if !value.is_string() => {
-                    problems.add(
-                        "",
-                        Some(&format!("{field}:")),
-                        format!("`{field}` must be a string"),
-                        None,
-                    );
-                }
-                Some(_) => {}
-            }
-        }
+        check_unknown_fields(&data, &mut problems);
+        check_fields(&data, &mut problems);
         problems.finish()?;
         let name = path
             .file_stem()
@@ -188,5 +147,60 @@ impl Target {
             .map(|flag| flag.to_string())
             .collect::<Vec<_>>()
             .join(" ")
+    }
+}
+
+/// A field the target map has but serpent does not know is most likely a misspelling of
+/// one it knows; without this it would be silently ignored.
+fn check_unknown_fields(data: &Map, problems: &mut Problems) {
+    for key in data.keys() {
+        if !FIELDS.iter().any(|(field, ..)| *field == key.as_str()) {
+            let known: Vec<&str> = FIELDS.iter().map(|(field, ..)| *field).collect();
+            let help = closest(key, &known).map(|guess| format!("did you mean `{guess}`?"));
+            problems.add(
+                "",
+                Some(&format!("{key}:")),
+                format!("unknown target field `{key}`"),
+                help,
+            );
+        }
+    }
+}
+
+/// Every field recipes may read must be there (unless it is OPTIONAL) and of its type, so
+/// a recipe never meets a missing or mistyped field halfway through a build.
+fn check_fields(data: &Map, problems: &mut Problems) {
+    for (field, is_list, doc) in FIELDS {
+        match data.get(*field) {
+            None if OPTIONAL.contains(field) => {}
+            None => problems.add(
+                "",
+                None,
+                format!("the target has no `{field}` ({doc})"),
+                None,
+            ),
+            Some(value) if *is_list => {
+                let ok = value
+                    .read_lock::<Array>()
+                    .is_some_and(|items| items.iter().all(|item| item.is_string()));
+                if !ok {
+                    problems.add(
+                        "",
+                        Some(&format!("{field}:")),
+                        format!("`{field}` must be an array of strings"),
+                        None,
+                    );
+                }
+            }
+            Some(value) if !value.is_string() => {
+                problems.add(
+                    "",
+                    Some(&format!("{field}:")),
+                    format!("`{field}` must be a string"),
+                    None,
+                );
+            }
+            Some(_) => {}
+        }
     }
 }
