@@ -414,7 +414,6 @@ impl Plan {
         &self.recipes[instance.recipe]
     }
 
-    /// The root of the stage before this instance's stage, if there is one.
     /// Every stage's root for the instance's target, by stage name.
     pub fn stage_roots(&self, instance: &Instance) -> Vec<(String, PathBuf)> {
         let target = &self.targets[instance.target];
@@ -433,6 +432,7 @@ impl Plan {
             .collect()
     }
 
+    /// The root of the stage before this instance's stage, if there is one.
     pub fn previous_root(&self, instance: &Instance) -> Option<PathBuf> {
         let previous = self.stages[instance.stage].previous.as_ref()?;
         self.stage_roots(instance)
