@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Build-graph figures, each measured in this one run:
-#   (a) the null build of the default spin (every instance faked as built under its recorded
-#       key): median wall time of `serpent build` over 21 runs;
+#   (a) the null build of the mini and default spins (every instance faked as built under its
+#       recorded key): median wall time of `serpent build` over 21 runs, and ninja's null build of
+#       a graph of 152 edges beside them;
 #   (b) a spin of N small C packages (three serial "configure" compiles, then a make of four
 #       files)
 #       built with --jobs 2, against the same packages built one after another;
@@ -16,21 +17,32 @@ scratch="$(mktemp -d)"
 trap 'rm -rf "$scratch"' EXIT
 ms() { echo $(( $(date +%s%N) / 1000000 )); }
 
-# (a) null build of the default spin
+# (a) null builds: a spin with every instance faked as built, and ninja with nothing to do
 cp -r recipes stdlib "$scratch/"
-mkdir -p "$scratch/builds"
-# Dependents are keyed on their dependencies' outputs, so records are faked a layer at a time
-# until the plan has nothing left to build.
-while (cd "$scratch" && "$bin" plan --work-dir builds --format json) > "$scratch/plan.json" &&
-    python3 - "$scratch" <<'PY'
+median_of_21() {
+    local times=() start
+    for _ in $(seq 21); do
+        start=$(ms)
+        "$@" >/dev/null
+        times+=($(( $(ms) - start )))
+    done
+    printf '%s\n' "${times[@]}" | sort -n | sed -n 11p
+}
+null_build() {
+    local spin="$1" work="$scratch/builds-$1"
+    mkdir -p "$work"
+    # Dependents are keyed on their dependencies' outputs, so records are faked a layer at a time
+    # until the plan has nothing left to build.
+    while (cd "$scratch" && "$bin" plan --spin "$spin" --work-dir "$work" --format json) > "$scratch/plan.json" &&
+        python3 - "$work" "$scratch/plan.json" <<'PY'
 import hashlib, json, os, sys
-root = sys.argv[1]
+work, plan = sys.argv[1], sys.argv[2]
 faked = 0
-for item in json.load(open(f"{root}/plan.json"))["instances"]:
+for item in json.load(open(plan))["instances"]:
     if item["status"] == "built":
         continue
     target, stage, name = item["id"].split("/")
-    base = f"{root}/builds/{target}/{stage}"
+    base = f"{work}/{target}/{stage}"
     os.makedirs(f"{base}/pkgs/{name}", exist_ok=True)
     os.makedirs(f"{base}/records", exist_ok=True)
     record = {"id": item["id"], "name": item["name"], "version": item["version"],
@@ -40,16 +52,33 @@ for item in json.load(open(f"{root}/plan.json"))["instances"]:
     faked += 1
 sys.exit(0 if faked else 1)
 PY
-do :; done
-times=()
-for _ in $(seq 21); do
-    start=$(ms)
-    (cd "$scratch" && "$bin" -q build --work-dir builds)
-    times+=($(( $(ms) - start )))
-done
-instances=$(python3 -c "import json,sys; print(len(json.load(open('$scratch/plan.json'))['instances']))")
-median=$(printf '%s\n' "${times[@]}" | sort -n | sed -n 11p)
-echo "(a) null build of the default spin ($instances instances): median ${median} ms over 21 runs"
+    do :; done
+    local instances median
+    instances=$(python3 -c "import json; print(len(json.load(open('$scratch/plan.json'))['instances']))")
+    median=$(cd "$scratch" && median_of_21 "$bin" -q build --spin "$spin" --work-dir "$work")
+    echo "(a) null build of the $spin spin ($instances instances): median ${median} ms over 21 runs"
+}
+null_build mini
+null_build default
+# ninja's null build of a graph of 150 compiles and a link, for scale.
+graph="$scratch/ninja"
+mkdir -p "$graph"
+{
+    echo "rule cc"
+    echo "  command = cc -c \$in -o \$out"
+    echo "rule link"
+    echo "  command = cc \$in -o \$out"
+    for n in $(seq 150); do
+        echo "int f$n(void) { return $n; }" > "$graph/f$n.c"
+        echo "build f$n.o: cc f$n.c"
+    done
+    echo "int main(void) { return 0; }" > "$graph/main.c"
+    echo "build main.o: cc main.c"
+    echo "build program: link main.o $(seq -f 'f%g.o' -s ' ' 150)"
+} > "$graph/build.ninja"
+(cd "$graph" && ninja -j 2 >/dev/null)
+median=$(cd "$graph" && median_of_21 ninja -j 2)
+echo "(a) ninja's null build of 152 edges: median ${median} ms over 21 runs"
 
 # (b) and (c): N packages, each three serial compiles then a parallel make of four files.
 project="$scratch/multi"
