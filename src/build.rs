@@ -1,4 +1,4 @@
-use std::collections::{BTreeMap, BTreeSet, VecDeque};
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 use std::sync::mpsc;
 use std::sync::{Arc, Mutex};
@@ -32,6 +32,9 @@ use crate::undeclared;
 use crate::unpack::{unpack, UnpackOptions};
 use crate::usage;
 use crate::view;
+
+mod schedule;
+use schedule::Schedule;
 
 /// How many sources are downloaded at once before building.
 const PARALLEL_FETCHES: usize = 4;
@@ -97,9 +100,22 @@ impl Builder<'_> {
         if todo.is_empty() {
             return Ok(summary);
         }
-        match self.fetch_all(&todo) {
-            // The recipes that need a missing source fail when their turn comes, with the
-            // fetch's own error; everything else is still built.
+        self.fetch_before_building(&todo)?;
+        self.progress.total(todo.len());
+        let mut schedule = Schedule::new(&todo, |index| &plan.instances[index].deps);
+        let errors = self.run_schedule(&mut schedule, &mut summary);
+        self.progress.clear();
+        if !errors.is_empty() {
+            return Err(self.failure(summary, &schedule, errors));
+        }
+        Ok(summary)
+    }
+
+    /// Fetches every missing source before any build starts. With --keep-going a source that
+    /// cannot be fetched stops nothing: the recipes that need it fail when their turn comes,
+    /// with the fetch's own error, and everything else is still built.
+    fn fetch_before_building(&self, todo: &[usize]) -> Result<()> {
+        match self.fetch_all(todo) {
             Err(error) if self.keep_going => self.progress.message(&format!(
                 "{}; with --keep-going, the recipes that need them fail and the rest are built",
                 match &error {
@@ -109,131 +125,86 @@ impl Builder<'_> {
             )),
             other => other?,
         }
-        self.progress.total(todo.len());
+        Ok(())
+    }
 
-        let mut waiting: BTreeMap<usize, usize> = todo
-            .iter()
-            .map(|index| {
-                let pending = plan.instances[*index]
-                    .deps
-                    .iter()
-                    .filter(|dep| todo.contains(dep))
-                    .count();
-                (*index, pending)
-            })
-            .collect();
-        let mut ready: VecDeque<usize> = waiting
-            .iter()
-            .filter(|(_, pending)| **pending == 0)
-            .map(|(index, _)| *index)
-            .collect();
-        for index in &ready {
-            waiting.remove(index);
-        }
+    /// Builds the scheduled instances, each on its own thread as soon as its dependencies are
+    /// done, and returns the errors of those that failed. Without --keep-going the first
+    /// failure starts nothing more, but what already runs is let finish and is reported.
+    fn run_schedule(&self, schedule: &mut Schedule, summary: &mut Summary) -> Vec<Error> {
         let mut errors: Vec<Error> = Vec::new();
-        let mut running = 0;
         let (sender, receiver) = mpsc::channel::<(usize, Result<Done>, f64)>();
-        std::thread::scope(|scope| {
-            loop {
-                let stop = !errors.is_empty() && !self.keep_going;
-                if !stop {
-                    while let Some(index) = ready.pop_front() {
-                        running += 1;
-                        let sender = sender.clone();
-                        scope.spawn(move || {
-                            let started = Instant::now();
-                            let result = self.build_one(index);
-                            let _ = sender.send((index, result, started.elapsed().as_secs_f64()));
-                        });
-                    }
+        std::thread::scope(|scope| loop {
+            let stop = !errors.is_empty() && !self.keep_going;
+            if !stop {
+                while let Some(index) = schedule.ready() {
+                    let sender = sender.clone();
+                    scope.spawn(move || {
+                        let started = Instant::now();
+                        let result = self.build_one(index);
+                        let _ = sender.send((index, result, started.elapsed().as_secs_f64()));
+                    });
                 }
-                if running == 0 {
-                    break;
+            }
+            if schedule.running() == 0 {
+                break;
+            }
+            let (index, result, seconds) = receiver.recv().expect("a builder thread reports");
+            let id = self.plan.instances[index].id.clone();
+            match result {
+                Ok(done) => {
+                    if let Done::CutOff = done {
+                        self.progress.finished(
+                            &id,
+                            "up to date: its dependencies' outputs did not change",
+                            seconds,
+                        );
+                        summary.reused += 1;
+                    } else {
+                        self.progress.finished(&id, "built", seconds);
+                        summary.built.push(id);
+                    }
+                    schedule.done(index);
                 }
-                let (index, result, seconds) = receiver.recv().expect("a builder thread reports");
-                running -= 1;
-                let id = plan.instances[index].id.clone();
-                match result {
-                    Ok(done) => {
-                        if let Done::CutOff = done {
-                            self.progress.finished(
-                                &id,
-                                "up to date: its dependencies' outputs did not change",
-                                seconds,
-                            );
-                            summary.reused += 1;
-                        } else {
-                            self.progress.finished(&id, "built", seconds);
-                            summary.built.push(id);
-                        }
-                        let dependents: Vec<usize> = waiting
-                            .iter()
-                            .filter(|(other, _)| plan.instances[**other].deps.contains(&index))
-                            .map(|(other, _)| *other)
-                            .collect();
-                        for dependent in dependents {
-                            let pending = waiting.get_mut(&dependent).expect("waiting");
-                            *pending -= 1;
-                            if *pending == 0 {
-                                waiting.remove(&dependent);
-                                ready.push_back(dependent);
-                            }
-                        }
-                    }
-                    Err(error) => {
-                        self.progress.finished(&id, "FAILED", seconds);
-                        summary.failed.push(id);
-                        errors.push(error);
-                        // Whatever needs the failed instance cannot be built this time.
-                        let mut blocked = vec![index];
-                        while let Some(failed) = blocked.pop() {
-                            let dependents: Vec<usize> = waiting
-                                .keys()
-                                .copied()
-                                .filter(|other| plan.instances[*other].deps.contains(&failed))
-                                .collect();
-                            for dependent in dependents {
-                                waiting.remove(&dependent);
-                                summary.skipped.push(plan.instances[dependent].id.clone());
-                                blocked.push(dependent);
-                            }
-                        }
-                    }
+                Err(error) => {
+                    self.progress.finished(&id, "FAILED", seconds);
+                    summary.failed.push(id);
+                    errors.push(error);
+                    schedule.failed(index);
                 }
             }
         });
-        self.progress.clear();
-        if !errors.is_empty() {
-            summary.skipped.extend(
-                waiting
-                    .keys()
-                    .map(|index| plan.instances[*index].id.clone()),
-            );
-            summary
-                .skipped
-                .extend(ready.iter().map(|index| plan.instances[*index].id.clone()));
-            summary.skipped.sort();
-            summary.skipped.dedup();
-            if !summary.skipped.is_empty() || summary.failed.len() > 1 || !summary.built.is_empty()
-            {
-                self.progress.message(&format!(
-                    "failed: {}\nnot built because of that: {}\nbuilt: {}",
-                    summary.failed.join(", "),
-                    if summary.skipped.is_empty() {
-                        "none".to_string()
-                    } else {
-                        summary.skipped.join(", ")
-                    },
-                    summary.built.len()
-                ));
-            }
-            return Err(if errors.len() == 1 {
-                errors.remove(0)
-            } else {
-                Error::Many(errors)
-            });
+        errors
+    }
+
+    /// The error of a build that had failures. When one error alone does not tell what
+    /// happened (several failed, some were not built because of them, or some were built),
+    /// says so first, listing what was not built.
+    fn failure(&self, mut summary: Summary, schedule: &Schedule, mut errors: Vec<Error>) -> Error {
+        summary.skipped.extend(
+            schedule
+                .not_built()
+                .map(|index| self.plan.instances[index].id.clone()),
+        );
+        summary.skipped.sort();
+        summary.skipped.dedup();
+        if !summary.skipped.is_empty() || summary.failed.len() > 1 || !summary.built.is_empty() {
+            self.progress.message(&format!(
+                "failed: {}\nnot built because of that: {}\nbuilt: {}",
+                summary.failed.join(", "),
+                if summary.skipped.is_empty() {
+                    "none".to_string()
+                } else {
+                    summary.skipped.join(", ")
+                },
+                summary.built.len()
+            ));
         }
-        Ok(summary)
+        if errors.len() == 1 {
+            errors.remove(0)
+        } else {
+            Error::Many(errors)
+        }
     }
 
     /// Every missing source of the instances, fetched in parallel before any build starts.
