@@ -516,6 +516,8 @@ impl Builder<'_> {
         std::fs::write(&log_path, log).map_err(|error| Error::io("cannot write", &log_path, error))
     }
 
+    /// The context a recipe's phases get: where its folders are, its tools and flags, the
+    /// sandbox its commands run in, and the environment they start with.
     fn context(
         &self,
         recipe: &Recipe,
@@ -529,89 +531,17 @@ impl Builder<'_> {
         // The build sees its own view of the stage (see crate::view), never the whole root.
         let root = layout.view();
         let previous = plan.previous_root(instance);
-        let mut stage_roots = plan.stage_roots(instance);
-        for (name, stage_root) in &mut stage_roots {
-            if *name == stage.name {
-                stage_root.clone_from(&root);
-            }
-        }
-        let in_chroot =
-            stage.isolation == "chroot" && recipe.declarations["isolation"].to_string() != "host";
-        let tools = stage.toolchain(
-            self.scripts,
-            target,
-            &Roots {
-                root: &root,
-                previous: previous.as_deref(),
-                stages: &stage_roots,
-                isolation: if in_chroot { "chroot" } else { "host" },
-            },
-        )?;
-        let mut flags = Map::new();
-        for flag in ["cflags", "cxxflags", "ldflags"] {
-            flags.insert(flag.into(), Dynamic::from(target.flags(flag)));
-        }
-        let builddir = if recipe.declarations["build_in_source"]
-            .as_bool()
-            .unwrap_or(false)
-        {
-            layout.srcdir()
-        } else {
-            layout.builddir()
-        };
+        let tools = self.toolchain(recipe, instance, &root, previous.as_deref())?;
+        let flags = target_flags(target);
+        let builddir = builddir(recipe, layout);
         let sandbox = self.sandbox(recipe, instance, previous.as_deref(), &builddir)?;
-
-        let mut env = BTreeMap::new();
-        if sandbox.is_some() {
-            env = stage.chroot_env();
-        } else {
-            env.insert(
-                "PATH".to_string(),
-                std::env::var("PATH").unwrap_or_else(|_| "/usr/bin:/bin".into()),
-            );
-            env.insert(
-                "HOME".to_string(),
-                layout.scratch().to_string_lossy().into_owned(),
-            );
-            env.insert(
-                "TMPDIR".to_string(),
-                std::env::temp_dir().to_string_lossy().into_owned(),
-            );
-        }
-        env.insert(
-            "SOURCE_DATE_EPOCH".to_string(),
-            source_date_epoch.to_string(),
+        let env = self.environment(
+            instance,
+            sandbox.is_some(),
+            source_date_epoch,
+            &tools,
+            &flags,
         );
-        if sandbox.is_none() {
-            // Inside a chroot the paths are the same for every build; on the host, stage1's
-            // compiler wrappers map the work dir out of what they write.
-            env.insert(
-                reproducible::PREFIX_MAP_VARIABLE.to_string(),
-                reproducible::prefix_map(&self.config.work_dir),
-            );
-        }
-        for (name, value) in [("LC_ALL", "C"), ("TZ", "UTC"), ("TERM", "dumb")] {
-            env.entry(name.to_string())
-                .or_insert_with(|| value.to_string());
-        }
-        for (tool, variable) in [
-            ("cc", "CC"),
-            ("cxx", "CXX"),
-            ("ar", "AR"),
-            ("ranlib", "RANLIB"),
-            ("nm", "NM"),
-            ("strip", "STRIP"),
-            ("ld", "LD"),
-        ] {
-            env.insert(variable.to_string(), tools[tool].to_string());
-        }
-        for (flag, variable) in [
-            ("cflags", "CFLAGS"),
-            ("cxxflags", "CXXFLAGS"),
-            ("ldflags", "LDFLAGS"),
-        ] {
-            env.insert(variable.to_string(), flags[flag].to_string());
-        }
         let progress = self.progress.clone();
         let id = instance.id.clone();
         Ok(Context::new(Inner {
@@ -645,6 +575,106 @@ impl Builder<'_> {
             verbose: self.config.verbose,
             failure: Mutex::new(None),
         }))
+    }
+
+    /// The tools the stage script picks for this build. It is shown the build's view as the
+    /// stage's root (in the list of every stage's root too), since that view is all the
+    /// build sees of its stage.
+    fn toolchain(
+        &self,
+        recipe: &Recipe,
+        instance: &Instance,
+        root: &Path,
+        previous: Option<&Path>,
+    ) -> Result<Map> {
+        let plan = self.plan;
+        let stage = &plan.stages[instance.stage];
+        let mut stage_roots = plan.stage_roots(instance);
+        for (name, stage_root) in &mut stage_roots {
+            if *name == stage.name {
+                *stage_root = root.to_path_buf();
+            }
+        }
+        let in_chroot =
+            stage.isolation == "chroot" && recipe.declarations["isolation"].to_string() != "host";
+        stage.toolchain(
+            self.scripts,
+            &plan.targets[instance.target],
+            &Roots {
+                root,
+                previous,
+                stages: &stage_roots,
+                isolation: if in_chroot { "chroot" } else { "host" },
+            },
+        )
+    }
+
+    /// The environment a build's commands start with: a fixed locale, time zone and
+    /// terminal and the sources' SOURCE_DATE_EPOCH, so that the output does not depend on
+    /// who builds, plus the tools and flags in the variables build systems read. Outside a
+    /// sandbox it keeps the host's PATH and maps the work dir out of what compilers write.
+    fn environment(
+        &self,
+        instance: &Instance,
+        in_sandbox: bool,
+        source_date_epoch: i64,
+        tools: &Map,
+        flags: &Map,
+    ) -> BTreeMap<String, String> {
+        let stage = &self.plan.stages[instance.stage];
+        let layout = &instance.layout;
+        let mut env = BTreeMap::new();
+        if in_sandbox {
+            env = stage.chroot_env();
+        } else {
+            env.insert(
+                "PATH".to_string(),
+                std::env::var("PATH").unwrap_or_else(|_| "/usr/bin:/bin".into()),
+            );
+            env.insert(
+                "HOME".to_string(),
+                layout.scratch().to_string_lossy().into_owned(),
+            );
+            env.insert(
+                "TMPDIR".to_string(),
+                std::env::temp_dir().to_string_lossy().into_owned(),
+            );
+        }
+        env.insert(
+            "SOURCE_DATE_EPOCH".to_string(),
+            source_date_epoch.to_string(),
+        );
+        if !in_sandbox {
+            // Inside a chroot the paths are the same for every build; on the host, stage1's
+            // compiler wrappers map the work dir out of what they write.
+            env.insert(
+                reproducible::PREFIX_MAP_VARIABLE.to_string(),
+                reproducible::prefix_map(&self.config.work_dir),
+            );
+        }
+        for (name, value) in [("LC_ALL", "C"), ("TZ", "UTC"), ("TERM", "dumb")] {
+            env.entry(name.to_string())
+                .or_insert_with(|| value.to_string());
+        }
+        for (tool, variable) in [
+            ("cc", "CC"),
+            ("cxx", "CXX"),
+            ("ar", "AR"),
+            ("ranlib", "RANLIB"),
+            ("nm", "NM"),
+            ("strip", "STRIP"),
+            ("ld", "LD"),
+        ] {
+            env.insert(variable.to_string(), tools[tool].to_string());
+        }
+        for (flag, variable) in [
+            ("cflags", "CFLAGS"),
+            ("cxxflags", "CXXFLAGS"),
+            ("ldflags", "LDFLAGS"),
+        ] {
+            env.insert(variable.to_string(), flags[flag].to_string());
+        }
+        env
     }
 
     /// The sandbox commands run in, for a recipe of a chroot stage (unless the recipe says
@@ -898,6 +928,28 @@ fn installed_by_others(layout: &Layout) -> BTreeMap<String, BTreeSet<String>> {
         }
     }
     others
+}
+
+/// The target's compiler and linker flags, by the names recipes use.
+fn target_flags(target: &Target) -> Map {
+    let mut flags = Map::new();
+    for flag in ["cflags", "cxxflags", "ldflags"] {
+        flags.insert(flag.into(), Dynamic::from(target.flags(flag)));
+    }
+    flags
+}
+
+/// Where a recipe builds: its own build folder, or the source tree for a recipe that says
+/// `BUILD_IN_SOURCE`, since some build systems cannot build anywhere else.
+fn builddir(recipe: &Recipe, layout: &Layout) -> PathBuf {
+    if recipe.declarations["build_in_source"]
+        .as_bool()
+        .unwrap_or(false)
+    {
+        layout.srcdir()
+    } else {
+        layout.builddir()
+    }
 }
 
 /// Where another package of the stage keeps its own copy of `file`.
