@@ -791,8 +791,26 @@ fn do_mount(
     );
 }
 
+/// Builds the tree pid 1 pivots into, while the host paths of the root and the binds can
+/// still be reached.
 fn setup_mounts(request: &Request, reporter: &Reporter) {
     let root = &request.sandbox.root;
+    bind_root_privately(root, reporter);
+    mount_proc(root, reporter);
+    mount_dev(root, reporter);
+    mount_tmp(root, reporter);
+    mount_binds(root, &request.sandbox.binds, reporter);
+    if request.sandbox.read_only_root {
+        reporter.check(
+            || format!("make {} read-only", root.display()),
+            make_read_only(root, false),
+        );
+    }
+}
+
+/// Makes every mount private, so that nothing mounted here reaches the host, and binds the
+/// root onto itself, since pivot_root needs the new root to be a mount point.
+fn bind_root_privately(root: &Path, reporter: &Reporter) {
     let none: Option<&Path> = None;
     do_mount(
         reporter,
@@ -816,7 +834,10 @@ fn setup_mounts(request: &Request, reporter: &Reporter) {
         MsFlags::MS_BIND | MsFlags::MS_REC,
         None,
     );
+}
 
+/// A /proc of the new pid namespace, which shows only the build's own processes.
+fn mount_proc(root: &Path, reporter: &Reporter) {
     let proc = inside(root, Path::new("/proc"), reporter);
     ensure_dir(&proc, reporter);
     do_mount(
@@ -827,7 +848,11 @@ fn setup_mounts(request: &Request, reporter: &Reporter) {
         MsFlags::MS_NOSUID | MsFlags::MS_NODEV | MsFlags::MS_NOEXEC,
         None,
     );
+}
 
+/// A small /dev of its own, with only the devices builds use, a private pty instance, a
+/// /dev/shm and the usual links, instead of the host's devices.
+fn mount_dev(root: &Path, reporter: &Reporter) {
     let dev = inside(root, Path::new("/dev"), reporter);
     ensure_dir(&dev, reporter);
     do_mount(
@@ -838,16 +863,7 @@ fn setup_mounts(request: &Request, reporter: &Reporter) {
         MsFlags::MS_NOSUID | MsFlags::MS_NOEXEC,
         Some("mode=755,size=64k"),
     );
-    // mknod is not allowed in a user namespace: bind the host's nodes onto empty files.
-    for name in ["null", "zero", "full", "random", "urandom", "tty"] {
-        let host = Path::new("/dev").join(name);
-        if name == "tty" && !host.exists() {
-            continue;
-        }
-        let node = dev.join(name);
-        ensure_file(&node, reporter);
-        do_mount(reporter, Some(&host), &node, None, MsFlags::MS_BIND, None);
-    }
+    bind_device_nodes(&dev, reporter);
     let pts = dev.join("pts");
     ensure_dir(&pts, reporter);
     do_mount(
@@ -881,7 +897,24 @@ fn setup_mounts(request: &Request, reporter: &Reporter) {
             std::os::unix::fs::symlink(target, &link),
         );
     }
+}
 
+/// The host's null, zero, full, random, urandom and (when it has one) tty in `dev`: mknod is
+/// not allowed in a user namespace, so they are bound onto empty files.
+fn bind_device_nodes(dev: &Path, reporter: &Reporter) {
+    for name in ["null", "zero", "full", "random", "urandom", "tty"] {
+        let host = Path::new("/dev").join(name);
+        if name == "tty" && !host.exists() {
+            continue;
+        }
+        let node = dev.join(name);
+        ensure_file(&node, reporter);
+        do_mount(reporter, Some(&host), &node, None, MsFlags::MS_BIND, None);
+    }
+}
+
+/// A /tmp of its own, so that builds neither see nor leave anything in the host's.
+fn mount_tmp(root: &Path, reporter: &Reporter) {
     let tmp = inside(root, Path::new("/tmp"), reporter);
     ensure_dir(&tmp, reporter);
     do_mount(
@@ -892,9 +925,12 @@ fn setup_mounts(request: &Request, reporter: &Reporter) {
         MsFlags::MS_NOSUID | MsFlags::MS_NODEV,
         Some("mode=1777"),
     );
+}
 
+/// Mounts each bind at its place under the root, read-only when it says so.
+fn mount_binds(root: &Path, binds: &[Bind], reporter: &Reporter) {
     // Outer targets first, so that nested binds land on top of their parents.
-    let mut binds: Vec<&Bind> = request.sandbox.binds.iter().collect();
+    let mut binds: Vec<&Bind> = binds.iter().collect();
     binds.sort_by_key(|bind| bind.target.components().count());
     for bind in binds {
         if !bind.target.is_absolute() {
@@ -927,12 +963,6 @@ fn setup_mounts(request: &Request, reporter: &Reporter) {
                 make_read_only(&target, true),
             );
         }
-    }
-    if request.sandbox.read_only_root {
-        reporter.check(
-            || format!("make {} read-only", root.display()),
-            make_read_only(root, false),
-        );
     }
 }
 
