@@ -487,8 +487,33 @@ pub fn child_main() -> ! {
     helper(&request, &reporter)
 }
 
+/// The helper: enters the new namespaces and forks pid 1, then waits to pass on its status.
 fn helper(request: &Request, reporter: &Reporter) -> ! {
     let parent = getppid();
+    enter_namespaces(reporter);
+    die_with(parent, reporter);
+    ignore_signals_meant_for_the_command();
+    // Pid 1 polls this pipe once: if the helper died before pid 1 set its parent-death
+    // signal, the pipe has no writer left.
+    let (alive_read, alive_write) =
+        reporter.check(|| "create a pipe".to_string(), pipe2(OFlag::O_CLOEXEC));
+    // SAFETY: this process is single-threaded.
+    match reporter.check(|| "fork pid 1".to_string(), unsafe { fork() }) {
+        ForkResult::Parent { child } => {
+            drop(alive_read);
+            exit(wait_for_pid1(child, reporter))
+        }
+        ForkResult::Child => {
+            drop(alive_write);
+            pid1_unless_orphaned(alive_read, request, reporter)
+        }
+    }
+}
+
+/// Unshares the user, mount, pid, ipc, uts and network namespaces and maps the invoking user
+/// and group to root inside, so that the command runs as root there with no privilege on
+/// the host.
+fn enter_namespaces(reporter: &Reporter) {
     let uid = geteuid();
     let gid = getegid();
     let flags = CloneFlags::CLONE_NEWUSER
@@ -518,6 +543,11 @@ fn helper(request: &Request, reporter: &Reporter) -> ! {
             std::fs::write(file, &text),
         );
     }
+}
+
+/// Ties the helper's life to serpent's (`parent`), so that a killed serpent leaves no
+/// sandbox behind, and exits at once if serpent is already gone.
+fn die_with(parent: Pid, reporter: &Reporter) {
     reporter.check(
         || "set the parent-death signal".to_string(),
         nix::sys::prctl::set_pdeathsig(Signal::SIGKILL),
@@ -526,8 +556,11 @@ fn helper(request: &Request, reporter: &Reporter) -> ! {
         // serpent died before we could tie our life to it.
         exit(SETUP_FAILED);
     }
-    // Ctrl-C and friends reach the command through the process group; the helper must
-    // outlive it to pass its status on.
+}
+
+/// Ctrl-C and friends reach the command through the process group; the helper must
+/// outlive it to pass its status on.
+fn ignore_signals_meant_for_the_command() {
     for sig in [
         Signal::SIGINT,
         Signal::SIGQUIT,
@@ -537,49 +570,46 @@ fn helper(request: &Request, reporter: &Reporter) -> ! {
         // SAFETY: setting SIG_IGN installs no handler code.
         let _ = unsafe { signal(sig, SigHandler::SigIgn) };
     }
-    // Pid 1 polls this pipe once: if the helper died before pid 1 set its parent-death
-    // signal, the pipe has no writer left.
-    let (alive_read, alive_write) =
-        reporter.check(|| "create a pipe".to_string(), pipe2(OFlag::O_CLOEXEC));
-    // SAFETY: this process is single-threaded.
-    match reporter.check(|| "fork pid 1".to_string(), unsafe { fork() }) {
-        ForkResult::Parent { child } => {
-            drop(alive_read);
-            let code = loop {
-                match waitpid(child, None) {
-                    Ok(WaitStatus::Exited(_, code)) => break code,
-                    Ok(WaitStatus::Signaled(_, sig, core)) => {
-                        reporter.send(&Report::Signal {
-                            signal: sig as i32,
-                            core,
-                        });
-                        break 128 + sig as i32;
-                    }
-                    Ok(_) | Err(Errno::EINTR) => continue,
-                    Err(errno) => reporter.fail("wait for pid 1", errno.to_string()),
-                }
-            };
-            exit(code)
-        }
-        ForkResult::Child => {
-            drop(alive_write);
-            reporter.check(
-                || "set the parent-death signal of pid 1".to_string(),
-                nix::sys::prctl::set_pdeathsig(Signal::SIGKILL),
-            );
-            let mut poll = libc::pollfd {
-                fd: alive_read.as_raw_fd(),
-                events: libc::POLLIN,
-                revents: 0,
-            };
-            // SAFETY: polling one descriptor we own.
-            if unsafe { libc::poll(&mut poll, 1, 0) } != 0 {
-                exit(SETUP_FAILED);
+}
+
+/// Waits for pid 1 and gives the code the helper exits with: pid 1's, or 128 + the signal
+/// that killed it, reported too so that `run` can rebuild a signal status.
+fn wait_for_pid1(child: Pid, reporter: &Reporter) -> i32 {
+    loop {
+        match waitpid(child, None) {
+            Ok(WaitStatus::Exited(_, code)) => break code,
+            Ok(WaitStatus::Signaled(_, sig, core)) => {
+                reporter.send(&Report::Signal {
+                    signal: sig as i32,
+                    core,
+                });
+                break 128 + sig as i32;
             }
-            drop(alive_read);
-            init(request, reporter)
+            Ok(_) | Err(Errno::EINTR) => continue,
+            Err(errno) => reporter.fail("wait for pid 1", errno.to_string()),
         }
     }
+}
+
+/// In the forked pid 1: ties its life to the helper's and, when the helper died before that
+/// (`alive_read` then has no writer left), exits, so that a killed serpent leaves no pid 1
+/// behind.
+fn pid1_unless_orphaned(alive_read: OwnedFd, request: &Request, reporter: &Reporter) -> ! {
+    reporter.check(
+        || "set the parent-death signal of pid 1".to_string(),
+        nix::sys::prctl::set_pdeathsig(Signal::SIGKILL),
+    );
+    let mut poll = libc::pollfd {
+        fd: alive_read.as_raw_fd(),
+        events: libc::POLLIN,
+        revents: 0,
+    };
+    // SAFETY: polling one descriptor we own.
+    if unsafe { libc::poll(&mut poll, 1, 0) } != 0 {
+        exit(SETUP_FAILED);
+    }
+    drop(alive_read);
+    init(request, reporter)
 }
 
 /// Pid 1: builds the tree, runs the command, reaps, and exits with the command's status.
