@@ -1,4 +1,4 @@
-use std::collections::{BTreeMap, BTreeSet, VecDeque};
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 use std::sync::mpsc;
 use std::sync::{Arc, Mutex};
@@ -32,6 +32,9 @@ use crate::undeclared;
 use crate::unpack::{unpack, UnpackOptions};
 use crate::usage;
 use crate::view;
+
+mod schedule;
+use schedule::Schedule;
 
 /// How many sources are downloaded at once before building.
 const PARALLEL_FETCHES: usize = 4;
@@ -97,9 +100,22 @@ impl Builder<'_> {
         if todo.is_empty() {
             return Ok(summary);
         }
-        match self.fetch_all(&todo) {
-            // The recipes that need a missing source fail when their turn comes, with the
-            // fetch's own error; everything else is still built.
+        self.fetch_before_building(&todo)?;
+        self.progress.total(todo.len());
+        let mut schedule = Schedule::new(&todo, |index| &plan.instances[index].deps);
+        let errors = self.run_schedule(&mut schedule, &mut summary);
+        self.progress.clear();
+        if !errors.is_empty() {
+            return Err(self.failure(summary, &schedule, errors));
+        }
+        Ok(summary)
+    }
+
+    /// Fetches every missing source before any build starts. With --keep-going a source that
+    /// cannot be fetched stops nothing: the recipes that need it fail when their turn comes,
+    /// with the fetch's own error, and everything else is still built.
+    fn fetch_before_building(&self, todo: &[usize]) -> Result<()> {
+        match self.fetch_all(todo) {
             Err(error) if self.keep_going => self.progress.message(&format!(
                 "{}; with --keep-going, the recipes that need them fail and the rest are built",
                 match &error {
@@ -109,131 +125,86 @@ impl Builder<'_> {
             )),
             other => other?,
         }
-        self.progress.total(todo.len());
+        Ok(())
+    }
 
-        let mut waiting: BTreeMap<usize, usize> = todo
-            .iter()
-            .map(|index| {
-                let pending = plan.instances[*index]
-                    .deps
-                    .iter()
-                    .filter(|dep| todo.contains(dep))
-                    .count();
-                (*index, pending)
-            })
-            .collect();
-        let mut ready: VecDeque<usize> = waiting
-            .iter()
-            .filter(|(_, pending)| **pending == 0)
-            .map(|(index, _)| *index)
-            .collect();
-        for index in &ready {
-            waiting.remove(index);
-        }
+    /// Builds the scheduled instances, each on its own thread as soon as its dependencies are
+    /// done, and returns the errors of those that failed. Without --keep-going the first
+    /// failure starts nothing more, but what already runs is let finish and is reported.
+    fn run_schedule(&self, schedule: &mut Schedule, summary: &mut Summary) -> Vec<Error> {
         let mut errors: Vec<Error> = Vec::new();
-        let mut running = 0;
         let (sender, receiver) = mpsc::channel::<(usize, Result<Done>, f64)>();
-        std::thread::scope(|scope| {
-            loop {
-                let stop = !errors.is_empty() && !self.keep_going;
-                if !stop {
-                    while let Some(index) = ready.pop_front() {
-                        running += 1;
-                        let sender = sender.clone();
-                        scope.spawn(move || {
-                            let started = Instant::now();
-                            let result = self.build_one(index);
-                            let _ = sender.send((index, result, started.elapsed().as_secs_f64()));
-                        });
-                    }
+        std::thread::scope(|scope| loop {
+            let stop = !errors.is_empty() && !self.keep_going;
+            if !stop {
+                while let Some(index) = schedule.ready() {
+                    let sender = sender.clone();
+                    scope.spawn(move || {
+                        let started = Instant::now();
+                        let result = self.build_one(index);
+                        let _ = sender.send((index, result, started.elapsed().as_secs_f64()));
+                    });
                 }
-                if running == 0 {
-                    break;
+            }
+            if schedule.running() == 0 {
+                break;
+            }
+            let (index, result, seconds) = receiver.recv().expect("a builder thread reports");
+            let id = self.plan.instances[index].id.clone();
+            match result {
+                Ok(done) => {
+                    if let Done::CutOff = done {
+                        self.progress.finished(
+                            &id,
+                            "up to date: its dependencies' outputs did not change",
+                            seconds,
+                        );
+                        summary.reused += 1;
+                    } else {
+                        self.progress.finished(&id, "built", seconds);
+                        summary.built.push(id);
+                    }
+                    schedule.done(index);
                 }
-                let (index, result, seconds) = receiver.recv().expect("a builder thread reports");
-                running -= 1;
-                let id = plan.instances[index].id.clone();
-                match result {
-                    Ok(done) => {
-                        if let Done::CutOff = done {
-                            self.progress.finished(
-                                &id,
-                                "up to date: its dependencies' outputs did not change",
-                                seconds,
-                            );
-                            summary.reused += 1;
-                        } else {
-                            self.progress.finished(&id, "built", seconds);
-                            summary.built.push(id);
-                        }
-                        let dependents: Vec<usize> = waiting
-                            .iter()
-                            .filter(|(other, _)| plan.instances[**other].deps.contains(&index))
-                            .map(|(other, _)| *other)
-                            .collect();
-                        for dependent in dependents {
-                            let pending = waiting.get_mut(&dependent).expect("waiting");
-                            *pending -= 1;
-                            if *pending == 0 {
-                                waiting.remove(&dependent);
-                                ready.push_back(dependent);
-                            }
-                        }
-                    }
-                    Err(error) => {
-                        self.progress.finished(&id, "FAILED", seconds);
-                        summary.failed.push(id);
-                        errors.push(error);
-                        // Whatever needs the failed instance cannot be built this time.
-                        let mut blocked = vec![index];
-                        while let Some(failed) = blocked.pop() {
-                            let dependents: Vec<usize> = waiting
-                                .keys()
-                                .copied()
-                                .filter(|other| plan.instances[*other].deps.contains(&failed))
-                                .collect();
-                            for dependent in dependents {
-                                waiting.remove(&dependent);
-                                summary.skipped.push(plan.instances[dependent].id.clone());
-                                blocked.push(dependent);
-                            }
-                        }
-                    }
+                Err(error) => {
+                    self.progress.finished(&id, "FAILED", seconds);
+                    summary.failed.push(id);
+                    errors.push(error);
+                    schedule.failed(index);
                 }
             }
         });
-        self.progress.clear();
-        if !errors.is_empty() {
-            summary.skipped.extend(
-                waiting
-                    .keys()
-                    .map(|index| plan.instances[*index].id.clone()),
-            );
-            summary
-                .skipped
-                .extend(ready.iter().map(|index| plan.instances[*index].id.clone()));
-            summary.skipped.sort();
-            summary.skipped.dedup();
-            if !summary.skipped.is_empty() || summary.failed.len() > 1 || !summary.built.is_empty()
-            {
-                self.progress.message(&format!(
-                    "failed: {}\nnot built because of that: {}\nbuilt: {}",
-                    summary.failed.join(", "),
-                    if summary.skipped.is_empty() {
-                        "none".to_string()
-                    } else {
-                        summary.skipped.join(", ")
-                    },
-                    summary.built.len()
-                ));
-            }
-            return Err(if errors.len() == 1 {
-                errors.remove(0)
-            } else {
-                Error::Many(errors)
-            });
+        errors
+    }
+
+    /// The error of a build that had failures. When one error alone does not tell what
+    /// happened (several failed, some were not built because of them, or some were built),
+    /// says so first, listing what was not built.
+    fn failure(&self, mut summary: Summary, schedule: &Schedule, mut errors: Vec<Error>) -> Error {
+        summary.skipped.extend(
+            schedule
+                .not_built()
+                .map(|index| self.plan.instances[index].id.clone()),
+        );
+        summary.skipped.sort();
+        summary.skipped.dedup();
+        if !summary.skipped.is_empty() || summary.failed.len() > 1 || !summary.built.is_empty() {
+            self.progress.message(&format!(
+                "failed: {}\nnot built because of that: {}\nbuilt: {}",
+                summary.failed.join(", "),
+                if summary.skipped.is_empty() {
+                    "none".to_string()
+                } else {
+                    summary.skipped.join(", ")
+                },
+                summary.built.len()
+            ));
         }
-        Ok(summary)
+        if errors.len() == 1 {
+            errors.remove(0)
+        } else {
+            Error::Many(errors)
+        }
     }
 
     /// Every missing source of the instances, fetched in parallel before any build starts.
@@ -545,6 +516,8 @@ impl Builder<'_> {
         std::fs::write(&log_path, log).map_err(|error| Error::io("cannot write", &log_path, error))
     }
 
+    /// The context a recipe's phases get: where its folders are, its tools and flags, the
+    /// sandbox its commands run in, and the environment they start with.
     fn context(
         &self,
         recipe: &Recipe,
@@ -558,89 +531,17 @@ impl Builder<'_> {
         // The build sees its own view of the stage (see crate::view), never the whole root.
         let root = layout.view();
         let previous = plan.previous_root(instance);
-        let mut stage_roots = plan.stage_roots(instance);
-        for (name, stage_root) in &mut stage_roots {
-            if *name == stage.name {
-                stage_root.clone_from(&root);
-            }
-        }
-        let in_chroot =
-            stage.isolation == "chroot" && recipe.declarations["isolation"].to_string() != "host";
-        let tools = stage.toolchain(
-            self.scripts,
-            target,
-            &Roots {
-                root: &root,
-                previous: previous.as_deref(),
-                stages: &stage_roots,
-                isolation: if in_chroot { "chroot" } else { "host" },
-            },
-        )?;
-        let mut flags = Map::new();
-        for flag in ["cflags", "cxxflags", "ldflags"] {
-            flags.insert(flag.into(), Dynamic::from(target.flags(flag)));
-        }
-        let builddir = if recipe.declarations["build_in_source"]
-            .as_bool()
-            .unwrap_or(false)
-        {
-            layout.srcdir()
-        } else {
-            layout.builddir()
-        };
+        let tools = self.toolchain(recipe, instance, &root, previous.as_deref())?;
+        let flags = target_flags(target);
+        let builddir = builddir(recipe, layout);
         let sandbox = self.sandbox(recipe, instance, previous.as_deref(), &builddir)?;
-
-        let mut env = BTreeMap::new();
-        if sandbox.is_some() {
-            env = stage.chroot_env();
-        } else {
-            env.insert(
-                "PATH".to_string(),
-                std::env::var("PATH").unwrap_or_else(|_| "/usr/bin:/bin".into()),
-            );
-            env.insert(
-                "HOME".to_string(),
-                layout.scratch().to_string_lossy().into_owned(),
-            );
-            env.insert(
-                "TMPDIR".to_string(),
-                std::env::temp_dir().to_string_lossy().into_owned(),
-            );
-        }
-        env.insert(
-            "SOURCE_DATE_EPOCH".to_string(),
-            source_date_epoch.to_string(),
+        let env = self.environment(
+            instance,
+            sandbox.is_some(),
+            source_date_epoch,
+            &tools,
+            &flags,
         );
-        if sandbox.is_none() {
-            // Inside a chroot the paths are the same for every build; on the host, stage1's
-            // compiler wrappers map the work dir out of what they write.
-            env.insert(
-                reproducible::PREFIX_MAP_VARIABLE.to_string(),
-                reproducible::prefix_map(&self.config.work_dir),
-            );
-        }
-        for (name, value) in [("LC_ALL", "C"), ("TZ", "UTC"), ("TERM", "dumb")] {
-            env.entry(name.to_string())
-                .or_insert_with(|| value.to_string());
-        }
-        for (tool, variable) in [
-            ("cc", "CC"),
-            ("cxx", "CXX"),
-            ("ar", "AR"),
-            ("ranlib", "RANLIB"),
-            ("nm", "NM"),
-            ("strip", "STRIP"),
-            ("ld", "LD"),
-        ] {
-            env.insert(variable.to_string(), tools[tool].to_string());
-        }
-        for (flag, variable) in [
-            ("cflags", "CFLAGS"),
-            ("cxxflags", "CXXFLAGS"),
-            ("ldflags", "LDFLAGS"),
-        ] {
-            env.insert(variable.to_string(), flags[flag].to_string());
-        }
         let progress = self.progress.clone();
         let id = instance.id.clone();
         Ok(Context::new(Inner {
@@ -674,6 +575,106 @@ impl Builder<'_> {
             verbose: self.config.verbose,
             failure: Mutex::new(None),
         }))
+    }
+
+    /// The tools the stage script picks for this build. It is shown the build's view as the
+    /// stage's root (in the list of every stage's root too), since that view is all the
+    /// build sees of its stage.
+    fn toolchain(
+        &self,
+        recipe: &Recipe,
+        instance: &Instance,
+        root: &Path,
+        previous: Option<&Path>,
+    ) -> Result<Map> {
+        let plan = self.plan;
+        let stage = &plan.stages[instance.stage];
+        let mut stage_roots = plan.stage_roots(instance);
+        for (name, stage_root) in &mut stage_roots {
+            if *name == stage.name {
+                *stage_root = root.to_path_buf();
+            }
+        }
+        let in_chroot =
+            stage.isolation == "chroot" && recipe.declarations["isolation"].to_string() != "host";
+        stage.toolchain(
+            self.scripts,
+            &plan.targets[instance.target],
+            &Roots {
+                root,
+                previous,
+                stages: &stage_roots,
+                isolation: if in_chroot { "chroot" } else { "host" },
+            },
+        )
+    }
+
+    /// The environment a build's commands start with: a fixed locale, time zone and
+    /// terminal and the sources' SOURCE_DATE_EPOCH, so that the output does not depend on
+    /// who builds, plus the tools and flags in the variables build systems read. Outside a
+    /// sandbox it keeps the host's PATH and maps the work dir out of what compilers write.
+    fn environment(
+        &self,
+        instance: &Instance,
+        in_sandbox: bool,
+        source_date_epoch: i64,
+        tools: &Map,
+        flags: &Map,
+    ) -> BTreeMap<String, String> {
+        let stage = &self.plan.stages[instance.stage];
+        let layout = &instance.layout;
+        let mut env = BTreeMap::new();
+        if in_sandbox {
+            env = stage.chroot_env();
+        } else {
+            env.insert(
+                "PATH".to_string(),
+                std::env::var("PATH").unwrap_or_else(|_| "/usr/bin:/bin".into()),
+            );
+            env.insert(
+                "HOME".to_string(),
+                layout.scratch().to_string_lossy().into_owned(),
+            );
+            env.insert(
+                "TMPDIR".to_string(),
+                std::env::temp_dir().to_string_lossy().into_owned(),
+            );
+        }
+        env.insert(
+            "SOURCE_DATE_EPOCH".to_string(),
+            source_date_epoch.to_string(),
+        );
+        if !in_sandbox {
+            // Inside a chroot the paths are the same for every build; on the host, stage1's
+            // compiler wrappers map the work dir out of what they write.
+            env.insert(
+                reproducible::PREFIX_MAP_VARIABLE.to_string(),
+                reproducible::prefix_map(&self.config.work_dir),
+            );
+        }
+        for (name, value) in [("LC_ALL", "C"), ("TZ", "UTC"), ("TERM", "dumb")] {
+            env.entry(name.to_string())
+                .or_insert_with(|| value.to_string());
+        }
+        for (tool, variable) in [
+            ("cc", "CC"),
+            ("cxx", "CXX"),
+            ("ar", "AR"),
+            ("ranlib", "RANLIB"),
+            ("nm", "NM"),
+            ("strip", "STRIP"),
+            ("ld", "LD"),
+        ] {
+            env.insert(variable.to_string(), tools[tool].to_string());
+        }
+        for (flag, variable) in [
+            ("cflags", "CFLAGS"),
+            ("cxxflags", "CXXFLAGS"),
+            ("ldflags", "LDFLAGS"),
+        ] {
+            env.insert(variable.to_string(), flags[flag].to_string());
+        }
+        env
     }
 
     /// The sandbox commands run in, for a recipe of a chroot stage (unless the recipe says
@@ -927,6 +928,28 @@ fn installed_by_others(layout: &Layout) -> BTreeMap<String, BTreeSet<String>> {
         }
     }
     others
+}
+
+/// The target's compiler and linker flags, by the names recipes use.
+fn target_flags(target: &Target) -> Map {
+    let mut flags = Map::new();
+    for flag in ["cflags", "cxxflags", "ldflags"] {
+        flags.insert(flag.into(), Dynamic::from(target.flags(flag)));
+    }
+    flags
+}
+
+/// Where a recipe builds: its own build folder, or the source tree for a recipe that says
+/// `BUILD_IN_SOURCE`, since some build systems cannot build anywhere else.
+fn builddir(recipe: &Recipe, layout: &Layout) -> PathBuf {
+    if recipe.declarations["build_in_source"]
+        .as_bool()
+        .unwrap_or(false)
+    {
+        layout.srcdir()
+    } else {
+        layout.builddir()
+    }
 }
 
 /// Where another package of the stage keeps its own copy of `file`.

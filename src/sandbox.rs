@@ -487,8 +487,33 @@ pub fn child_main() -> ! {
     helper(&request, &reporter)
 }
 
+/// The helper: enters the new namespaces and forks pid 1, then waits to pass on its status.
 fn helper(request: &Request, reporter: &Reporter) -> ! {
     let parent = getppid();
+    enter_namespaces(reporter);
+    die_with(parent, reporter);
+    ignore_signals_meant_for_the_command();
+    // Pid 1 polls this pipe once: if the helper died before pid 1 set its parent-death
+    // signal, the pipe has no writer left.
+    let (alive_read, alive_write) =
+        reporter.check(|| "create a pipe".to_string(), pipe2(OFlag::O_CLOEXEC));
+    // SAFETY: this process is single-threaded.
+    match reporter.check(|| "fork pid 1".to_string(), unsafe { fork() }) {
+        ForkResult::Parent { child } => {
+            drop(alive_read);
+            exit(wait_for_pid1(child, reporter))
+        }
+        ForkResult::Child => {
+            drop(alive_write);
+            pid1_unless_orphaned(alive_read, request, reporter)
+        }
+    }
+}
+
+/// Unshares the user, mount, pid, ipc, uts and network namespaces and maps the invoking user
+/// and group to root inside, so that the command runs as root there with no privilege on
+/// the host.
+fn enter_namespaces(reporter: &Reporter) {
     let uid = geteuid();
     let gid = getegid();
     let flags = CloneFlags::CLONE_NEWUSER
@@ -518,6 +543,11 @@ fn helper(request: &Request, reporter: &Reporter) -> ! {
             std::fs::write(file, &text),
         );
     }
+}
+
+/// Ties the helper's life to serpent's (`parent`), so that a killed serpent leaves no
+/// sandbox behind, and exits at once if serpent is already gone.
+fn die_with(parent: Pid, reporter: &Reporter) {
     reporter.check(
         || "set the parent-death signal".to_string(),
         nix::sys::prctl::set_pdeathsig(Signal::SIGKILL),
@@ -526,8 +556,11 @@ fn helper(request: &Request, reporter: &Reporter) -> ! {
         // serpent died before we could tie our life to it.
         exit(SETUP_FAILED);
     }
-    // Ctrl-C and friends reach the command through the process group; the helper must
-    // outlive it to pass its status on.
+}
+
+/// Ctrl-C and friends reach the command through the process group; the helper must
+/// outlive it to pass its status on.
+fn ignore_signals_meant_for_the_command() {
     for sig in [
         Signal::SIGINT,
         Signal::SIGQUIT,
@@ -537,49 +570,46 @@ fn helper(request: &Request, reporter: &Reporter) -> ! {
         // SAFETY: setting SIG_IGN installs no handler code.
         let _ = unsafe { signal(sig, SigHandler::SigIgn) };
     }
-    // Pid 1 polls this pipe once: if the helper died before pid 1 set its parent-death
-    // signal, the pipe has no writer left.
-    let (alive_read, alive_write) =
-        reporter.check(|| "create a pipe".to_string(), pipe2(OFlag::O_CLOEXEC));
-    // SAFETY: this process is single-threaded.
-    match reporter.check(|| "fork pid 1".to_string(), unsafe { fork() }) {
-        ForkResult::Parent { child } => {
-            drop(alive_read);
-            let code = loop {
-                match waitpid(child, None) {
-                    Ok(WaitStatus::Exited(_, code)) => break code,
-                    Ok(WaitStatus::Signaled(_, sig, core)) => {
-                        reporter.send(&Report::Signal {
-                            signal: sig as i32,
-                            core,
-                        });
-                        break 128 + sig as i32;
-                    }
-                    Ok(_) | Err(Errno::EINTR) => continue,
-                    Err(errno) => reporter.fail("wait for pid 1", errno.to_string()),
-                }
-            };
-            exit(code)
-        }
-        ForkResult::Child => {
-            drop(alive_write);
-            reporter.check(
-                || "set the parent-death signal of pid 1".to_string(),
-                nix::sys::prctl::set_pdeathsig(Signal::SIGKILL),
-            );
-            let mut poll = libc::pollfd {
-                fd: alive_read.as_raw_fd(),
-                events: libc::POLLIN,
-                revents: 0,
-            };
-            // SAFETY: polling one descriptor we own.
-            if unsafe { libc::poll(&mut poll, 1, 0) } != 0 {
-                exit(SETUP_FAILED);
+}
+
+/// Waits for pid 1 and gives the code the helper exits with: pid 1's, or 128 + the signal
+/// that killed it, reported too so that `run` can rebuild a signal status.
+fn wait_for_pid1(child: Pid, reporter: &Reporter) -> i32 {
+    loop {
+        match waitpid(child, None) {
+            Ok(WaitStatus::Exited(_, code)) => break code,
+            Ok(WaitStatus::Signaled(_, sig, core)) => {
+                reporter.send(&Report::Signal {
+                    signal: sig as i32,
+                    core,
+                });
+                break 128 + sig as i32;
             }
-            drop(alive_read);
-            init(request, reporter)
+            Ok(_) | Err(Errno::EINTR) => continue,
+            Err(errno) => reporter.fail("wait for pid 1", errno.to_string()),
         }
     }
+}
+
+/// In the forked pid 1: ties its life to the helper's and, when the helper died before that
+/// (`alive_read` then has no writer left), exits, so that a killed serpent leaves no pid 1
+/// behind.
+fn pid1_unless_orphaned(alive_read: OwnedFd, request: &Request, reporter: &Reporter) -> ! {
+    reporter.check(
+        || "set the parent-death signal of pid 1".to_string(),
+        nix::sys::prctl::set_pdeathsig(Signal::SIGKILL),
+    );
+    let mut poll = libc::pollfd {
+        fd: alive_read.as_raw_fd(),
+        events: libc::POLLIN,
+        revents: 0,
+    };
+    // SAFETY: polling one descriptor we own.
+    if unsafe { libc::poll(&mut poll, 1, 0) } != 0 {
+        exit(SETUP_FAILED);
+    }
+    drop(alive_read);
+    init(request, reporter)
 }
 
 /// Pid 1: builds the tree, runs the command, reaps, and exits with the command's status.
@@ -791,8 +821,26 @@ fn do_mount(
     );
 }
 
+/// Builds the tree pid 1 pivots into, while the host paths of the root and the binds can
+/// still be reached.
 fn setup_mounts(request: &Request, reporter: &Reporter) {
     let root = &request.sandbox.root;
+    bind_root_privately(root, reporter);
+    mount_proc(root, reporter);
+    mount_dev(root, reporter);
+    mount_tmp(root, reporter);
+    mount_binds(root, &request.sandbox.binds, reporter);
+    if request.sandbox.read_only_root {
+        reporter.check(
+            || format!("make {} read-only", root.display()),
+            make_read_only(root, false),
+        );
+    }
+}
+
+/// Makes every mount private, so that nothing mounted here reaches the host, and binds the
+/// root onto itself, since pivot_root needs the new root to be a mount point.
+fn bind_root_privately(root: &Path, reporter: &Reporter) {
     let none: Option<&Path> = None;
     do_mount(
         reporter,
@@ -816,7 +864,10 @@ fn setup_mounts(request: &Request, reporter: &Reporter) {
         MsFlags::MS_BIND | MsFlags::MS_REC,
         None,
     );
+}
 
+/// A /proc of the new pid namespace, which shows only the build's own processes.
+fn mount_proc(root: &Path, reporter: &Reporter) {
     let proc = inside(root, Path::new("/proc"), reporter);
     ensure_dir(&proc, reporter);
     do_mount(
@@ -827,7 +878,11 @@ fn setup_mounts(request: &Request, reporter: &Reporter) {
         MsFlags::MS_NOSUID | MsFlags::MS_NODEV | MsFlags::MS_NOEXEC,
         None,
     );
+}
 
+/// A small /dev of its own, with only the devices builds use, a private pty instance, a
+/// /dev/shm and the usual links, instead of the host's devices.
+fn mount_dev(root: &Path, reporter: &Reporter) {
     let dev = inside(root, Path::new("/dev"), reporter);
     ensure_dir(&dev, reporter);
     do_mount(
@@ -838,16 +893,7 @@ fn setup_mounts(request: &Request, reporter: &Reporter) {
         MsFlags::MS_NOSUID | MsFlags::MS_NOEXEC,
         Some("mode=755,size=64k"),
     );
-    // mknod is not allowed in a user namespace: bind the host's nodes onto empty files.
-    for name in ["null", "zero", "full", "random", "urandom", "tty"] {
-        let host = Path::new("/dev").join(name);
-        if name == "tty" && !host.exists() {
-            continue;
-        }
-        let node = dev.join(name);
-        ensure_file(&node, reporter);
-        do_mount(reporter, Some(&host), &node, None, MsFlags::MS_BIND, None);
-    }
+    bind_device_nodes(&dev, reporter);
     let pts = dev.join("pts");
     ensure_dir(&pts, reporter);
     do_mount(
@@ -881,7 +927,24 @@ fn setup_mounts(request: &Request, reporter: &Reporter) {
             std::os::unix::fs::symlink(target, &link),
         );
     }
+}
 
+/// The host's null, zero, full, random, urandom and (when it has one) tty in `dev`: mknod is
+/// not allowed in a user namespace, so they are bound onto empty files.
+fn bind_device_nodes(dev: &Path, reporter: &Reporter) {
+    for name in ["null", "zero", "full", "random", "urandom", "tty"] {
+        let host = Path::new("/dev").join(name);
+        if name == "tty" && !host.exists() {
+            continue;
+        }
+        let node = dev.join(name);
+        ensure_file(&node, reporter);
+        do_mount(reporter, Some(&host), &node, None, MsFlags::MS_BIND, None);
+    }
+}
+
+/// A /tmp of its own, so that builds neither see nor leave anything in the host's.
+fn mount_tmp(root: &Path, reporter: &Reporter) {
     let tmp = inside(root, Path::new("/tmp"), reporter);
     ensure_dir(&tmp, reporter);
     do_mount(
@@ -892,9 +955,12 @@ fn setup_mounts(request: &Request, reporter: &Reporter) {
         MsFlags::MS_NOSUID | MsFlags::MS_NODEV,
         Some("mode=1777"),
     );
+}
 
+/// Mounts each bind at its place under the root, read-only when it says so.
+fn mount_binds(root: &Path, binds: &[Bind], reporter: &Reporter) {
     // Outer targets first, so that nested binds land on top of their parents.
-    let mut binds: Vec<&Bind> = request.sandbox.binds.iter().collect();
+    let mut binds: Vec<&Bind> = binds.iter().collect();
     binds.sort_by_key(|bind| bind.target.components().count());
     for bind in binds {
         if !bind.target.is_absolute() {
@@ -927,12 +993,6 @@ fn setup_mounts(request: &Request, reporter: &Reporter) {
                 make_read_only(&target, true),
             );
         }
-    }
-    if request.sandbox.read_only_root {
-        reporter.check(
-            || format!("make {} read-only", root.display()),
-            make_read_only(root, false),
-        );
     }
 }
 
