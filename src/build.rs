@@ -21,6 +21,7 @@ use crate::progress::Progress;
 use crate::recipe::Recipe;
 use crate::recipe_files;
 use crate::record::Record;
+use crate::remove::remove_all;
 use crate::reproducible;
 use crate::resume::{self, BuildState};
 use crate::sandbox::{Bind, Emulator, Sandbox};
@@ -959,14 +960,6 @@ fn owned_copy(layout: &Layout, owner: &str, file: &str) -> PathBuf {
         ..layout.clone()
     };
     owner.package().join(file)
-}
-
-pub fn remove_all(path: &Path) -> Result<()> {
-    match std::fs::remove_dir_all(path) {
-        Ok(()) => Ok(()),
-        Err(error) if error.kind() == std::io::ErrorKind::NotFound => Ok(()),
-        Err(error) => Err(Error::io("cannot remove", path, error)),
-    }
 }
 
 /// How to run a target's programs on this host: nothing when the architectures match,

@@ -101,7 +101,7 @@ fn import_files(cli: &Cli, recipes: &[PathBuf], files: &[PathBuf]) -> Exit {
 fn clean(cli: &Cli) -> Exit {
     let config = Config::resolve(cli, None)?;
     let _lock = WorkLock::acquire(&config.work_dir, cli.no_wait, config.quiet)?;
-    crate::build::remove_all(&config.work_dir)?;
+    crate::remove::remove_all(&config.work_dir)?;
     Ok(0)
 }
 
@@ -139,7 +139,7 @@ fn verify(session: &Session, stages: &[String], into: Option<&Path>) -> Exit {
         ..config.clone()
     };
     // The second work dir starts empty, so that its plan finds nothing built.
-    crate::build::remove_all(&second.work_dir)?;
+    crate::remove::remove_all(&second.work_dir)?;
     let _second_lock = session.lock(&second.work_dir)?;
     let rebuilt = session.plan_in(&second, None)?;
     rebuild_and_compare(session, (&recorded, &selection), (&second, &rebuilt))?;

@@ -254,7 +254,7 @@ impl<'a> Transaction<'a> {
         drop(self.journal);
         std::fs::remove_file(&journal)
             .map_err(|error| Error::io("cannot remove", &journal, error))?;
-        crate::build::remove_all(&dir)
+        crate::remove::remove_all(&dir)
     }
 
     /// Undoes every step taken so far.
@@ -520,7 +520,7 @@ pub fn roll_back(layout: &Layout) -> Result<()> {
         Err(error) if error.kind() == io::ErrorKind::NotFound => {}
         Err(error) => return Err(Error::io("cannot remove", &journal, error)),
     }
-    crate::build::remove_all(&dir)
+    crate::remove::remove_all(&dir)
 }
 
 /// Plays journaled steps backwards.
@@ -636,11 +636,11 @@ pub fn recover(work_dir: &Path) -> Result<Vec<String>> {
             Ok(Some((root_name, _))) => root_name,
             // Committed, or killed before anything was journaled: nothing to undo.
             Ok(None) => {
-                crate::build::remove_all(&journal_dir)?;
+                crate::remove::remove_all(&journal_dir)?;
                 continue;
             }
             Err(error) if error.kind() == io::ErrorKind::NotFound => {
-                crate::build::remove_all(&journal_dir)?;
+                crate::remove::remove_all(&journal_dir)?;
                 continue;
             }
             Err(error) => return Err(Error::io("cannot read the merge journal", &journal, error)),

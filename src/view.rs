@@ -18,8 +18,8 @@ use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 
 use crate::beneath::{Beneath, BeneathError, Scope};
-use crate::build::remove_all;
 use crate::error::{Error, Result};
+use crate::remove::remove_all;
 
 /// What the files a view links to were when it was assembled: `(package, file, size, mtime)`.
 pub struct Seal {
