@@ -7,6 +7,7 @@ mod test;
 mod bootstrap;
 mod check;
 mod chroot;
+mod code_shape;
 mod conflict;
 mod containment;
 mod declared;
