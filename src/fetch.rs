@@ -691,140 +691,19 @@ fn error_chain(error: &dyn StdError) -> String {
 }
 
 #[cfg(test)]
+#[path = "../tests/integration/server.rs"]
+mod server;
+
+#[cfg(test)]
 mod tests {
+    use super::server::Server;
     use super::*;
-    use std::collections::{HashMap, HashSet};
     use std::fs;
-    use std::io::{BufRead, BufReader, Write};
-    use std::net::{SocketAddr, TcpListener, TcpStream};
-    use std::sync::{Arc, Barrier, Mutex};
+    use std::net::TcpListener;
+    use std::sync::{Arc, Barrier};
     use std::thread;
 
     use sha2::{Digest, Sha256};
-
-    /// What the test server serves and has seen.
-    #[derive(Default)]
-    struct ServerState {
-        files: HashMap<String, Vec<u8>>,
-        /// Paths answered with a Content-Length larger than the body.
-        truncated: HashSet<String>,
-        /// Paths whose body is sent slowly, in small pieces.
-        slow: HashSet<String>,
-        hits: HashMap<String, usize>,
-    }
-
-    /// A minimal HTTP/1.1 server on 127.0.0.1, one thread per connection,
-    /// closing every connection after one response.
-    struct Server {
-        addr: SocketAddr,
-        state: Arc<Mutex<ServerState>>,
-    }
-
-    impl Server {
-        fn start() -> Server {
-            let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-            let addr = listener.local_addr().unwrap();
-            let state = Arc::new(Mutex::new(ServerState::default()));
-            let shared = Arc::clone(&state);
-            thread::spawn(move || {
-                for stream in listener.incoming() {
-                    let Ok(stream) = stream else { continue };
-                    let state = Arc::clone(&shared);
-                    thread::spawn(move || {
-                        let _ = serve(stream, &state);
-                    });
-                }
-            });
-            Server { addr, state }
-        }
-
-        fn put(&self, path: &str, data: &[u8]) {
-            let mut state = self.state.lock().unwrap();
-            state.files.insert(path.to_string(), data.to_vec());
-        }
-
-        fn truncate(&self, path: &str) {
-            self.state
-                .lock()
-                .unwrap()
-                .truncated
-                .insert(path.to_string());
-        }
-
-        fn slow(&self, path: &str) {
-            self.state.lock().unwrap().slow.insert(path.to_string());
-        }
-
-        fn hits(&self, path: &str) -> usize {
-            let state = self.state.lock().unwrap();
-            state.hits.get(path).copied().unwrap_or(0)
-        }
-
-        fn total_hits(&self) -> usize {
-            self.state.lock().unwrap().hits.values().sum()
-        }
-
-        fn url(&self, path: &str) -> String {
-            format!("http://{}{path}", self.addr)
-        }
-    }
-
-    fn serve(stream: TcpStream, state: &Mutex<ServerState>) -> io::Result<()> {
-        let mut reader = BufReader::new(stream.try_clone()?);
-        let mut request_line = String::new();
-        reader.read_line(&mut request_line)?;
-        loop {
-            let mut header = String::new();
-            if reader.read_line(&mut header)? == 0 || header == "\r\n" || header == "\n" {
-                break;
-            }
-        }
-        let path = request_line
-            .split_whitespace()
-            .nth(1)
-            .unwrap_or("/")
-            .to_string();
-        let (body, truncated, slow) = {
-            let mut state = state.lock().unwrap();
-            *state.hits.entry(path.clone()).or_default() += 1;
-            (
-                state.files.get(&path).cloned(),
-                state.truncated.contains(&path),
-                state.slow.contains(&path),
-            )
-        };
-        let mut out = stream;
-        match body {
-            None => {
-                out.write_all(
-                    b"HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
-                )?;
-            }
-            Some(body) => {
-                let announced = if truncated {
-                    body.len() + 1000
-                } else {
-                    body.len()
-                };
-                write!(
-                    out,
-                    "HTTP/1.1 200 OK\r\nContent-Type: application/octet-stream\r\n\
-                     Content-Length: {announced}\r\nConnection: close\r\n\r\n"
-                )?;
-                if slow {
-                    for piece in body.chunks(body.len().div_ceil(10).max(1)) {
-                        out.write_all(piece)?;
-                        out.flush()?;
-                        thread::sleep(Duration::from_millis(30));
-                    }
-                } else {
-                    out.write_all(&body)?;
-                }
-            }
-        }
-        out.flush()?;
-        out.shutdown(std::net::Shutdown::Both)
-    }
 
     fn sha(data: &[u8]) -> String {
         crate::store::hex(&Sha256::digest(data))
@@ -856,7 +735,7 @@ mod tests {
 
     #[test]
     fn fetch_verifies_then_caches() {
-        let server = Server::start();
+        let server = Server::start(Vec::new());
         let data = payload(1);
         let hash = sha(&data);
         server.put("/dist/foo-1.0.tar.gz", &data);
@@ -885,7 +764,7 @@ mod tests {
 
     #[test]
     fn checksum_mismatch_stores_nothing() {
-        let server = Server::start();
+        let server = Server::start(Vec::new());
         server.put("/bad.tar.gz", b"not what you wanted");
         let expected = sha(b"what you wanted");
         let tmp = tempfile::tempdir().unwrap();
@@ -919,7 +798,7 @@ mod tests {
 
     #[test]
     fn truncated_body_leaves_nothing() {
-        let server = Server::start();
+        let server = Server::start(Vec::new());
         let data = payload(2);
         server.put("/t.tar.xz", &data);
         server.truncate("/t.tar.xz");
@@ -937,7 +816,7 @@ mod tests {
 
     #[test]
     fn mirror_fallback_in_order() {
-        let server = Server::start();
+        let server = Server::start(Vec::new());
         let data = payload(3);
         let hash = sha(&data);
         // Second mirror is a store copy; first mirror has nothing.
@@ -962,7 +841,7 @@ mod tests {
 
     #[test]
     fn bad_mirror_is_reported_then_upstream_used() {
-        let server = Server::start();
+        let server = Server::start(Vec::new());
         let data = payload(4);
         let hash = sha(&data);
         server.put("/m/baz.tgz", b"corrupted copy");
@@ -976,7 +855,7 @@ mod tests {
 
     #[test]
     fn everything_failing_lists_all_attempts() {
-        let server = Server::start();
+        let server = Server::start(Vec::new());
         let hash = sha(b"wanted");
         server.put("/m/q.tar.gz", b"corrupted copy");
         let tmp = tempfile::tempdir().unwrap();
@@ -1081,7 +960,7 @@ mod tests {
 
     #[test]
     fn offline_uses_store_and_file_mirrors_only() {
-        let server = Server::start();
+        let server = Server::start(Vec::new());
         let data = payload(8);
         let hash = sha(&data);
         server.put("/up/o.tar.gz", &data);
@@ -1144,7 +1023,7 @@ mod tests {
 
     #[test]
     fn concurrent_fetches_download_once() {
-        let server = Server::start();
+        let server = Server::start(Vec::new());
         let data = payload(9);
         let hash = sha(&data);
         server.put("/big.tar.gz", &data);
