@@ -58,46 +58,53 @@ fn install(ctx) {}
 
 #[test]
 fn strict_engine_rejects_undefined_variables_and_eval() {
-    let undefined = "const NAME = \"demo\";\nconst VERSION = \"1\";\nconst DEPENDS = [missing];\nfn install(ctx) {}\n";
-    let output = Test::new()
-        .file("recipes/stage1/demo.rhai", undefined)
+    Test::new()
+        .script(
+            "recipes/stage1/demo.rhai",
+            r#"
+            const NAME = "demo";
+            const VERSION = "1";
+            const DEPENDS = [missing];
+            fn install(ctx) {}
+            "#,
+        )
         .args(["check"])
         .status(2)
+        .stderr_contains("Undefined variable: missing")
         .run();
-    assert!(
-        output.stderr.contains("Undefined variable: missing"),
-        "{}",
-        output.stderr
-    );
-
-    let with_eval = "const NAME = \"demo\";\nconst VERSION = eval(\"1\");\nfn install(ctx) {}\n";
-    let output = Test::new()
-        .file("recipes/stage1/demo.rhai", with_eval)
+    Test::new()
+        .script(
+            "recipes/stage1/demo.rhai",
+            r#"
+            const NAME = "demo";
+            const VERSION = eval("1");
+            fn install(ctx) {}
+            "#,
+        )
         .args(["check"])
         .status(2)
+        .stderr_contains("demo.rhai:2")
         .run();
-    assert!(output.stderr.contains("demo.rhai:2"), "{}", output.stderr);
 }
 
 #[test]
 fn misspelled_map_property_is_an_error() {
-    let recipe = r#"const NAME = "demo";
-const VERSION = "1";
-fn install(ctx) {
-    let flags = ctx.target.cflagz;
-}
-"#;
-    let output = Test::new()
-        .file("recipes/stage1/demo.rhai", recipe)
+    Test::new()
+        .script(
+            "recipes/stage1/demo.rhai",
+            r#"
+            const NAME = "demo";
+            const VERSION = "1";
+            fn install(ctx) {
+                let flags = ctx.target.cflagz;
+            }
+            "#,
+        )
         .args(["run", "recipes/stage1/demo.rhai", "--target", "x86_64"])
         .status(1)
+        .stderr_contains("cflagz")
+        .stderr_contains("recipes/stage1/demo.rhai:4")
         .run();
-    assert!(output.stderr.contains("cflagz"), "{}", output.stderr);
-    assert!(
-        output.stderr.contains("recipes/stage1/demo.rhai:4"),
-        "{}",
-        output.stderr
-    );
 }
 
 /// Runs a recipe whose install phase is `body` and returns what serpent printed when it failed.
@@ -147,18 +154,14 @@ fn string_grown_without_end_is_stopped_at_its_line() {
 fn runaway_in_a_stdlib_function_points_into_the_module() {
     let module = "fn descend(ctx, depth) {\n    descend(ctx, depth + 1);\n}\n";
     let recipe = "import \"spin\" as spin;\nconst NAME = \"demo\";\nconst VERSION = \"1\";\nfn install(ctx) {\n    spin::descend(ctx, 0);\n}\n";
-    let output = Test::new()
+    Test::new()
         .file("stdlib/spin.rhai", module)
         .file("recipes/stage1/demo.rhai", recipe)
         .args(["run", "recipes/stage1/demo.rhai", "--target", "x86_64"])
         .status(1)
+        .stderr_contains("Stack overflow")
+        .stderr_contains("at stdlib/spin.rhai:2:18")
         .run();
-    assert!(
-        output.stderr.contains("Stack overflow")
-            && output.stderr.contains("at stdlib/spin.rhai:2:18"),
-        "{}",
-        output.stderr
-    );
 }
 
 /// A registered function called with arguments of the wrong kinds says which forms exist.
@@ -179,9 +182,22 @@ fn wrong_argument_kinds_list_the_forms() {
 /// A function that was found but failed keeps its own error.
 #[test]
 fn a_failing_command_is_not_taken_for_wrong_arguments() {
-    let stderr = failed_install("    ctx.run([\"false\"]);");
-    assert!(stderr.contains("`false` exited with status 1"), "{stderr}");
-    assert!(!stderr.contains("its forms"), "{stderr}");
+    Test::new()
+        .script(
+            "recipes/stage1/demo.rhai",
+            r#"
+            const NAME = "demo";
+            const VERSION = "1";
+            fn install(ctx) {
+                ctx.run(["false"]);
+            }
+            "#,
+        )
+        .args(["run", "recipes/stage1/demo.rhai", "--target", "x86_64"])
+        .status(1)
+        .stderr_contains("`false` exited with status 1")
+        .stderr_lacks("its forms")
+        .run();
 }
 
 #[test]
@@ -207,28 +223,27 @@ fn install(ctx) { ctx.write("/tmp/../etc/serpent-must-not-exist", "x"); }
 
 #[test]
 fn usage_errors_exit_with_2() {
-    let output = Test::new()
+    Test::new()
         .args(["run", "recipes/stage1/nothing.rhai"])
         .status(2)
+        .stderr_contains("no recipe at")
         .run();
-    assert!(output.stderr.contains("no recipe at"), "{}", output.stderr);
-    let output = Test::new().args(["frobnicate"]).status(2).run();
-    assert!(
-        output.stderr.contains("unrecognized subcommand"),
-        "{}",
-        output.stderr
-    );
-    let output = Test::new()
-        .file(
+    Test::new()
+        .args(["frobnicate"])
+        .status(2)
+        .stderr_contains("unrecognized subcommand")
+        .run();
+    Test::new()
+        .script(
             "recipes/stage1/demo.rhai",
-            "const NAME = \"demo\";\nconst VERSION = \"1\";\nfn install(ctx) {}\n",
+            r#"
+            const NAME = "demo";
+            const VERSION = "1";
+            fn install(ctx) {}
+            "#,
         )
         .args(["run", "recipes/stage1/demo.rhai", "--target", "x86_46"])
         .status(2)
+        .stderr_contains("did you mean `x86_64`?")
         .run();
-    assert!(
-        output.stderr.contains("did you mean `x86_64`?"),
-        "{}",
-        output.stderr
-    );
 }

@@ -6,13 +6,8 @@ use crate::test::{sha256, Test};
 fn new_recipe_passes_check() {
     let mut test = Test::new().args(["new", "hello", "--stage", "stage1"]);
     test.run();
-    test = test.args(["check"]);
-    let output = test.run();
-    assert!(
-        output.stdout.contains("checked 1 recipe(s)"),
-        "{}",
-        output.stdout
-    );
+    test = test.args(["check"]).stdout_contains("checked 1 recipe(s)");
+    test.run();
 }
 
 #[test]
@@ -25,9 +20,8 @@ fn new_recipe_from_url_pins_the_hash_and_builds_its_sources() {
     let text = std::fs::read_to_string(test.root().join("recipes/stage1/hello.rhai")).unwrap();
     assert!(text.contains(&sha256(&tarball)), "{text}");
     assert!(text.contains("const VERSION = \"2.12\";"), "{text}");
-    test = test.args(["check"]);
-    let output = test.run();
-    assert!(output.stdout.contains("no problems"), "{}", output.stdout);
+    test = test.args(["check"]).stdout_contains("no problems");
+    test.run();
     // The file is in the store already: fetching it again needs no download.
     test = test.args(["fetch", "recipes/stage1/hello.rhai"]);
     test.run();

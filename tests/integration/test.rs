@@ -9,6 +9,14 @@ pub struct Test {
     pub dir: tempfile::TempDir,
     args: Vec<String>,
     expected_status: i32,
+    expected: Vec<Expectation>,
+}
+
+/// A check on one run's output, made after its exit status.
+enum Expectation {
+    StdoutContains(String),
+    StderrContains(String),
+    StderrLacks(String),
 }
 
 /// What one run printed.
@@ -38,6 +46,7 @@ impl Test {
             dir,
             args: Vec::new(),
             expected_status: 0,
+            expected: Vec::new(),
         }
     }
 
@@ -58,6 +67,30 @@ impl Test {
         let path = self.root().join(path);
         std::fs::create_dir_all(path.parent().unwrap()).unwrap();
         std::fs::write(path, content).unwrap();
+        self
+    }
+
+    /// Adds a script written as indented text in the test: the first line's indentation is
+    /// removed from every line, and a leading newline is dropped.
+    pub fn script(self, path: &str, text: &str) -> Test {
+        self.file(path, dedent(text))
+    }
+
+    /// The next run's stdout must contain `text`.
+    pub fn stdout_contains(mut self, text: impl Into<String>) -> Test {
+        self.expected.push(Expectation::StdoutContains(text.into()));
+        self
+    }
+
+    /// The next run's stderr must contain `text`.
+    pub fn stderr_contains(mut self, text: impl Into<String>) -> Test {
+        self.expected.push(Expectation::StderrContains(text.into()));
+        self
+    }
+
+    /// The next run's stderr must not contain `text`.
+    pub fn stderr_lacks(mut self, text: impl Into<String>) -> Test {
+        self.expected.push(Expectation::StderrLacks(text.into()));
         self
     }
 
@@ -87,6 +120,24 @@ impl Test {
             "serpent {:?}\n--- stdout\n{stdout}\n--- stderr\n{stderr}",
             self.args
         );
+        for expectation in std::mem::take(&mut self.expected) {
+            let (holds, what) = match &expectation {
+                Expectation::StdoutContains(text) => {
+                    (stdout.contains(text), format!("stdout lacks {text:?}"))
+                }
+                Expectation::StderrContains(text) => {
+                    (stderr.contains(text), format!("stderr lacks {text:?}"))
+                }
+                Expectation::StderrLacks(text) => {
+                    (!stderr.contains(text), format!("stderr has {text:?}"))
+                }
+            };
+            assert!(
+                holds,
+                "serpent {:?}: {what}\n--- stdout\n{stdout}\n--- stderr\n{stderr}",
+                self.args
+            );
+        }
         self.args.clear();
         self.expected_status = 0;
         Output {
@@ -143,6 +194,20 @@ fn hide_duration(line: &str) -> String {
         }
         _ => line.to_string(),
     }
+}
+
+/// `text` without the indentation of its first non-empty line, and without a leading newline.
+pub fn dedent(text: &str) -> String {
+    let text = text.strip_prefix('\n').unwrap_or(text);
+    let indent = text
+        .lines()
+        .find(|line| !line.trim().is_empty())
+        .map_or(0, |line| line.len() - line.trim_start().len());
+    text.lines()
+        .map(|line| line.get(indent..).unwrap_or(line.trim_start()))
+        .collect::<Vec<_>>()
+        .join("\n")
+        + "\n"
 }
 
 pub fn copy_dir(from: &Path, to: &Path) {
