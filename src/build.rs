@@ -12,6 +12,7 @@ use crate::context::{copy_tree, Context, Inner};
 use crate::error::{Error, Result};
 use crate::fetch::Fetcher;
 use crate::file_conflict::FileConflict;
+use crate::isolation::Isolation;
 use crate::key::Inputs;
 use crate::layout::Layout;
 use crate::merge;
@@ -596,8 +597,6 @@ impl Builder<'_> {
                 *stage_root = root.to_path_buf();
             }
         }
-        let in_chroot =
-            stage.isolation == "chroot" && recipe.declarations["isolation"].to_string() != "host";
         stage.toolchain(
             self.scripts,
             &plan.targets[instance.target],
@@ -605,7 +604,7 @@ impl Builder<'_> {
                 root,
                 previous,
                 stages: &stage_roots,
-                isolation: if in_chroot { "chroot" } else { "host" },
+                isolation: stage.isolation_for(recipe),
             },
         )
     }
@@ -690,8 +689,7 @@ impl Builder<'_> {
         builddir: &Path,
     ) -> Result<Option<Arc<Sandbox>>> {
         let stage = &self.plan.stages[instance.stage];
-        let isolation = recipe.declarations["isolation"].to_string();
-        if stage.isolation != "chroot" || isolation == "host" {
+        if stage.isolation_for(recipe) == Isolation::Host {
             return Ok(None);
         }
         let layout = &instance.layout;
@@ -746,7 +744,7 @@ impl Builder<'_> {
                 .call_fn_with_options::<Dynamic>(
                     CallFnOptions::new().eval_ast(true),
                     &mut recipe.scope(),
-                    &recipe.ast,
+                    &recipe.script.ast,
                     phase,
                     (context.clone(),),
                 )
@@ -767,13 +765,13 @@ impl Builder<'_> {
             let mut ast = engine
                 .compile_with_scope(&scope, &script)
                 .map_err(|error| ScriptError::message(format!("internal: {error}")))?;
-            ast.set_source(recipe.source_name.as_str());
+            ast.set_source(recipe.script.name.as_str());
             engine.run_ast_with_scope(&mut scope, &ast)
         } else {
             return Ok(());
         };
         result.map_err(|error| {
-            let mut location = ScriptError::eval(&self.scripts.root, &recipe.source_name, &error, false);
+            let mut location = ScriptError::eval(&self.scripts.root, &recipe.script.name, &error, false);
             if !own {
                 location = location.with_help(format!(
                     "phase {phase} comes from STYLE \"{}\"; define `fn {phase}(ctx)` in the recipe to replace it",
@@ -837,7 +835,7 @@ impl Builder<'_> {
             id: instance.id.clone(),
             name: recipe.name.clone(),
             version: recipe.version.clone(),
-            recipe: recipe.source_name.clone(),
+            recipe: recipe.script.name.clone(),
             key: key.to_string(),
             inputs: inputs.values.clone(),
             seconds: (seconds * 10.0).round() / 10.0,
@@ -943,10 +941,7 @@ fn target_flags(target: &Target) -> Map {
 /// Where a recipe builds: its own build folder, or the source tree for a recipe that says
 /// `BUILD_IN_SOURCE`, since some build systems cannot build anywhere else.
 fn builddir(recipe: &Recipe, layout: &Layout) -> PathBuf {
-    if recipe.declarations["build_in_source"]
-        .as_bool()
-        .unwrap_or(false)
-    {
+    if recipe.build_in_source {
         layout.srcdir()
     } else {
         layout.builddir()

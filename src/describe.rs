@@ -42,7 +42,7 @@ impl<'a> Entry<'a> {
         let recipe = plan.recipe_of(instance);
         Entry {
             id: &instance.id,
-            recipe: recipe.source_name.clone(),
+            recipe: recipe.script.name.clone(),
             name: &recipe.name,
             version: &recipe.version,
             stage: &plan.stages[instance.stage].name,

@@ -178,7 +178,7 @@ impl Plan {
                         None => {
                             return Err(Error::Usage(format!(
                                 "{} depends on `{dependency}`, but the spin has no stage `{stage_name}`",
-                                recipe.source_name
+                                recipe.script.name
                             )))
                         }
                     }
@@ -267,12 +267,12 @@ impl Plan {
         let mut inputs = Inputs::default();
         inputs.add("tool", env!("CARGO_PKG_VERSION"));
         inputs.add(
-            format!("recipe {}", recipe.source_name),
-            hash(&recipe.bytes),
+            format!("recipe {}", recipe.script.name),
+            hash(recipe.script.bytes()),
         );
         inputs.add(
             format!("stage {}", scripts.source_name(&stage.path)),
-            hash(&stage.bytes),
+            hash(stage.script.bytes()),
         );
         let target_data =
             serde_json::to_string(&rhai::Dynamic::from(target.data.clone())).unwrap_or_default();
@@ -512,7 +512,7 @@ fn load_recipes(
             if recipe.name != name {
                 return Err(Error::Usage(format!(
                     "{}: NAME is \"{}\" but the file is {name}.rhai; they must match so DEPENDS can find it",
-                    recipe.source_name, recipe.name
+                    recipe.script.name, recipe.name
                 )));
             }
             by_name.insert((stage_index, name), recipes.len());

@@ -4,21 +4,38 @@
 use miette::{NamedSource, SourceSpan};
 
 use crate::error::{Error, RecipeProblem, Result};
+use crate::script::Script;
 
 /// Collects problems with one script and turns them into diagnostics pointing into it.
 pub struct Problems<'a> {
     name: &'a str,
     text: &'a str,
+    /// Where its declarations are, when the problems are about them.
+    script: Option<&'a Script>,
     found: Vec<Error>,
 }
 
 impl<'a> Problems<'a> {
+    /// Problems found at known places in a text (`add_at`).
     pub fn new(name: &'a str, text: &'a str) -> Problems<'a> {
         Problems {
             name,
             text,
+            script: None,
             found: Vec::new(),
         }
+    }
+
+    /// Problems with a script's declarations, each found at its place by `add`.
+    pub fn of(script: &'a Script) -> Problems<'a> {
+        Problems {
+            script: Some(script),
+            ..Problems::new(&script.name, &script.text)
+        }
+    }
+
+    fn locate(&self, field: &str, needle: Option<&str>) -> Option<SourceSpan> {
+        self.script?.locate(field, needle)
     }
 
     /// Records a problem located at `needle` (searched after the declaration `field`).
@@ -29,7 +46,7 @@ impl<'a> Problems<'a> {
         message: String,
         help: Option<String>,
     ) {
-        let span = locate(self.text, field, needle);
+        let span = self.locate(field, needle);
         let label = if span.is_some() {
             "here".to_string()
         } else {
@@ -57,7 +74,7 @@ impl<'a> Problems<'a> {
 
     /// `file:line:column` of `needle` after the declaration of `field`, or of the file.
     pub fn place(&self, field: &str, needle: &str) -> String {
-        let Some(span) = locate(self.text, field, Some(needle)) else {
+        let Some(span) = self.locate(field, Some(needle)) else {
             return self.name.to_string();
         };
         let before = &self.text[..span.offset()];
@@ -82,23 +99,4 @@ impl<'a> Problems<'a> {
             _ => Err(Error::Many(self.found)),
         }
     }
-}
-
-/// Finds the declaration of `field` and, after it, the first occurrence of `needle`.
-pub fn locate(text: &str, field: &str, needle: Option<&str>) -> Option<SourceSpan> {
-    let declaration = ["const ", "let "].iter().find_map(|keyword| {
-        let pattern = format!("{keyword}{field}");
-        text.match_indices(&pattern)
-            .find(|(index, _)| {
-                let end = index + pattern.len();
-                !text[end..].starts_with(|c: char| c.is_alphanumeric() || c == '_')
-            })
-            .map(|(index, _)| index + keyword.len())
-    })?;
-    if let Some(needle) = needle.filter(|needle| !needle.is_empty()) {
-        if let Some(offset) = text[declaration..].find(needle) {
-            return Some(SourceSpan::new((declaration + offset).into(), needle.len()));
-        }
-    }
-    Some(SourceSpan::new(declaration.into(), field.len()))
 }

@@ -1,11 +1,16 @@
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use miette::SourceSpan;
-use rhai::{Array, Dynamic, Map, Scope, AST};
+use rhai::{Dynamic, Map, Scope, AST};
+use serde::Deserialize;
 
+use crate::declaration::{optional, Kind, Schema};
 use crate::error::{Error, Result};
+use crate::isolation::Isolation;
 pub use crate::problems::Problems;
 use crate::recipe_files::{self, RecipeFile};
+use crate::script::Script;
 use crate::scripts::{imports_of, Scripts, PHASES};
 use crate::suggest::closest;
 
@@ -14,39 +19,45 @@ mod source;
 use source::read_sources;
 pub use source::{url_problem, Source};
 
-/// What a declaration's value must be, checked when the recipe is read so that phases can rely
-/// on it.
-#[derive(Clone, Copy, PartialEq)]
-enum Kind {
-    Text,
-    Texts,
-    List,
-    Table,
-    Flag,
-}
-
 /// Every top-level declaration a recipe may make. Upper-case names are declarations; anything
-/// else at the top level is the recipe's own business.
-const FIELDS: &[(&str, Kind, &str)] = &[
-    ("NAME", Kind::Text, "the package name (required)"),
-    ("VERSION", Kind::Text, "the upstream version (required)"),
-    ("DESCRIPTION", Kind::Text, "one line about the package"),
-    ("HOMEPAGE", Kind::Text, "the upstream project's page"),
-    ("LICENSE", Kind::Text, "an SPDX expression"),
-    ("SOURCES", Kind::List, "maps with url and sha256, optionally dest, strip, only, unpack"),
-    ("PATCHES", Kind::List, "file names in recipes/patches/<NAME>/, or maps with file and strip; [] for none; without PATCHES: every file there, by name"),
-    ("FILES", Kind::Texts, "paths of files in recipes/files/<NAME>/ to copy into the source tree, at the same paths, before the patches"),
-    ("DEPENDS", Kind::Texts, "names of recipes that must be built first"),
-    ("STYLE", Kind::Text, "a build style from stdlib/ that supplies the phases: autotools, cmake, meson, make, c_program"),
-    ("CONFIGURE_ARGS", Kind::Texts, "extra arguments for ./configure (autotools)"),
-    ("CMAKE_ARGS", Kind::Texts, "extra -D arguments for cmake"),
-    ("MESON_ARGS", Kind::Texts, "extra arguments for meson setup"),
-    ("MAKE_ARGS", Kind::Texts, "extra arguments for make during build"),
-    ("MAKE_INSTALL_ARGS", Kind::Texts, "extra arguments for make install"),
-    ("OPTIONS", Kind::Table, "free-form settings the recipe reads through ctx.recipe.options"),
-    ("ISOLATION", Kind::Text, "\"host\" to build this recipe on the host in a chroot stage (musl first in stage3)"),
-    ("BUILD_IN_SOURCE", Kind::Flag, "build inside the source tree instead of a separate build directory"),
-];
+/// else at the top level is the recipe's own business. NAME and VERSION are checked by
+/// `check_name_and_version`, which also refuses them empty.
+pub const SCHEMA: Schema = Schema {
+    what: "declaration",
+    within: None,
+    fields: &[
+    optional("NAME", Kind::Text, "the package name (required)"),
+    optional("VERSION", Kind::Text, "the upstream version (required)"),
+    optional("DESCRIPTION", Kind::Text, "one line about the package"),
+    optional("HOMEPAGE", Kind::Text, "the upstream project's page"),
+    optional("LICENSE", Kind::Text, "an SPDX expression"),
+    optional("SOURCES", Kind::List, "maps with url and sha256, optionally dest, strip, only, unpack"),
+    optional("PATCHES", Kind::List, "file names in recipes/patches/<NAME>/, or maps with file and strip; [] for none; without PATCHES: every file there, by name"),
+    optional("FILES", Kind::Texts, "paths of files in recipes/files/<NAME>/ to copy into the source tree, at the same paths, before the patches"),
+    optional("DEPENDS", Kind::Texts, "names of recipes that must be built first"),
+    optional("STYLE", Kind::Text, "a build style from stdlib/ that supplies the phases: autotools, cmake, meson, make, c_program"),
+    optional("CONFIGURE_ARGS", Kind::Texts, "extra arguments for ./configure (autotools)"),
+    optional("CMAKE_ARGS", Kind::Texts, "extra -D arguments for cmake"),
+    optional("MESON_ARGS", Kind::Texts, "extra arguments for meson setup"),
+    optional("MAKE_ARGS", Kind::Texts, "extra arguments for make during build"),
+    optional("MAKE_INSTALL_ARGS", Kind::Texts, "extra arguments for make install"),
+    optional("OPTIONS", Kind::Table, "free-form settings the recipe reads through ctx.recipe.options"),
+    optional("ISOLATION", Kind::Text, "\"host\" to build this recipe on the host in a chroot stage (musl first in stage3)"),
+    optional("BUILD_IN_SOURCE", Kind::Flag, "build inside the source tree instead of a separate build directory"),
+    ],
+};
+
+/// The declarations Rust reads itself; phases read all of them through `ctx.recipe`.
+#[derive(Default, Deserialize)]
+#[serde(default)]
+struct Declared {
+    name: String,
+    version: String,
+    depends: Vec<String>,
+    style: Option<String>,
+    isolation: Option<Isolation>,
+    build_in_source: bool,
+}
 
 #[derive(Debug, Clone)]
 pub struct PatchFile {
@@ -77,8 +88,8 @@ pub struct Recipe {
     /// The stage folder it was read from (`STAGE` in the script).
     pub stage: String,
     pub path: PathBuf,
-    pub source_name: String,
-    pub ast: AST,
+    /// The script, read once: its name, text (hashed into its key) and AST.
+    pub script: Arc<Script>,
     pub name: String,
     pub version: String,
     pub sources: Vec<Source>,
@@ -87,12 +98,13 @@ pub struct Recipe {
     pub files: Vec<RecipeFile>,
     pub depends: Vec<String>,
     pub style: Option<String>,
+    /// Where it builds when its stage is a chroot one; none means the stage's way.
+    pub isolation: Option<Isolation>,
+    pub build_in_source: bool,
     /// Lower-case declarations with defaults filled in, given to phases as `ctx.recipe`.
     pub declarations: Map,
     /// The phase functions the recipe itself defines.
     pub phases: Vec<String>,
-    /// The script's bytes, for its key.
-    pub bytes: Vec<u8>,
     /// The stdlib modules it imports, including its STYLE.
     pub imports: Vec<String>,
 }
@@ -106,35 +118,13 @@ pub fn is_declaration(name: &str) -> bool {
 
 pub use crate::digest::is_sha256;
 
-fn kind_name(kind: Kind) -> &'static str {
-    match kind {
-        Kind::Text => "a string",
-        Kind::Texts => "an array of strings",
-        Kind::List => "an array",
-        Kind::Table => "a map",
-        Kind::Flag => "true or false",
-    }
-}
-
-fn has_kind(value: &Dynamic, kind: Kind) -> bool {
-    match kind {
-        Kind::Text => value.is_string(),
-        Kind::Texts => value
-            .read_lock::<Array>()
-            .is_some_and(|items| items.iter().all(Dynamic::is_string)),
-        Kind::List => value.is_array(),
-        Kind::Table => value.is_map(),
-        Kind::Flag => value.is_bool(),
-    }
-}
-
-fn default_of(kind: Kind) -> Dynamic {
-    match kind {
-        Kind::Text => Dynamic::from(String::new()),
-        Kind::Texts | Kind::List => Dynamic::from(Array::new()),
-        Kind::Table => Dynamic::from(Map::new()),
-        Kind::Flag => Dynamic::FALSE,
-    }
+/// The upper-case names a script's top level set, with their values: its declarations.
+pub fn declared_in(scope: &Scope) -> Vec<(String, Dynamic)> {
+    scope
+        .iter()
+        .filter(|(name, ..)| is_declaration(name) && *name != STAGE)
+        .map(|(name, _, value)| (name.to_string(), value))
+        .collect()
 }
 
 impl Recipe {
@@ -149,32 +139,33 @@ impl Recipe {
     ) -> Result<Recipe> {
         let stage = stage_of(path);
         let given = given_scope(&stage);
-        let (ast, source_name) = scripts.compile_in(path, &given)?;
-        let scope = scripts.evaluate_in(&ast, &source_name, given)?;
-        let bytes = std::fs::read(path).map_err(|error| Error::io("cannot read", path, error))?;
-        let text = String::from_utf8_lossy(&bytes).into_owned();
-        let mut values: Vec<(String, Dynamic)> = scope
-            .iter()
-            .filter(|(name, ..)| is_declaration(name) && *name != STAGE)
-            .map(|(name, _, value)| (name.to_string(), value))
-            .collect();
+        let script = Arc::new(scripts.compile_in(path, &given)?);
+        let scope = scripts.evaluate_in(&script.ast, &script.name, given)?;
+        let mut values = declared_in(&scope);
         for (key, value) in overrides.into_iter().flatten() {
             let name = key.to_uppercase();
             values.retain(|(existing, _)| *existing != name);
             values.push((name, value.clone()));
         }
-        let findings = crate::lint::check_calls(scripts, &ast, &text, crate::lint::Holder::Recipe);
-        let name = source_name.clone();
-        let recipe =
-            Recipe::from_values(scripts, path, source_name, ast, &values, &text, recipe_dirs);
-        let mut recipe = with_findings(recipe, findings, &name, &text)?;
-        recipe.imports = imports_of(&text);
+        let findings = crate::lint::check_calls(
+            scripts,
+            &script.ast,
+            &script.text,
+            crate::lint::Holder::Recipe,
+        );
+        let mut problems = Problems::of(&script);
+        let read = Recipe::from_values(scripts, &script, &values, recipe_dirs, &mut problems);
+        for finding in findings {
+            problems.add_at(finding.span, finding.message, finding.help);
+        }
+        problems.finish()?;
+        let mut recipe = read.expect("a recipe without problems was read whole");
+        recipe.imports = imports_of(&script.text);
         if let Some(style) = &recipe.style {
             if !recipe.imports.contains(style) {
                 recipe.imports.push(style.clone());
             }
         }
-        recipe.bytes = bytes;
         recipe.stage = stage;
         Ok(recipe)
     }
@@ -189,103 +180,49 @@ impl Recipe {
     /// run reports every problem the recipe has.
     fn from_values(
         scripts: &Scripts,
-        path: &Path,
-        source_name: String,
-        ast: AST,
+        script: &Arc<Script>,
         values: &[(String, Dynamic)],
-        text: &str,
         recipe_dirs: &[PathBuf],
-    ) -> Result<Recipe> {
-        let mut problems = Problems::new(&source_name, text);
-        let declarations = declarations_of(values, &mut problems);
-        let name = text_of(&declarations, "name");
-        let version = text_of(&declarations, "version");
-        check_name_and_version(&name, &version, &mut problems);
-        let sources = read_sources(&declarations, &mut problems);
-        let depends = depends_of(&declarations);
-        let style = read_style(scripts, &declarations, &mut problems);
-        check_isolation(&declarations, &mut problems);
-        let patch_dir = patch_dir(scripts, recipe_dirs, &name);
+        problems: &mut Problems,
+    ) -> Option<Recipe> {
+        let declarations = SCHEMA.read(values.iter().cloned(), problems);
+        let declared: Declared = SCHEMA.typed(&declarations, problems);
+        check_name_and_version(&declared.name, &declared.version, problems);
+        let sources = read_sources(&declarations, problems);
+        check_style(scripts, declared.style.as_deref(), problems);
+        let patch_dir = patch_dir(scripts, recipe_dirs, &declared.name);
         let patches_declared = values.iter().any(|(name, _)| name == "PATCHES");
-        let patches = read_patches(&declarations, patches_declared, &patch_dir, &mut problems);
-        let files = recipe_files::read(scripts, &declarations, &name, recipe_dirs, &mut problems);
-        let phases = phases_of(&ast);
-        check_builds_something(style.as_deref(), &phases, &mut problems);
-        problems.finish()?;
-        Ok(Recipe {
+        let patches = read_patches(&declarations, patches_declared, &patch_dir, problems);
+        let files = recipe_files::read(
+            scripts,
+            &declarations,
+            &declared.name,
+            recipe_dirs,
+            problems,
+        );
+        let phases = phases_of(&script.ast);
+        check_builds_something(declared.style.as_deref(), &phases, problems);
+        if !problems.is_empty() {
+            return None;
+        }
+        Some(Recipe {
             stage: String::new(),
-            path: path.to_path_buf(),
-            source_name,
-            ast,
-            name,
-            version,
+            path: script.path.clone(),
+            script: script.clone(),
+            name: declared.name,
+            version: declared.version,
             sources,
             patches,
             files,
-            depends,
-            style,
+            depends: declared.depends,
+            style: declared.style,
+            isolation: declared.isolation,
+            build_in_source: declared.build_in_source,
             declarations,
             phases,
-            bytes: Vec::new(),
             imports: Vec::new(),
         })
     }
-}
-
-/// Every field's value under its lower-case name, as phases see it in `ctx.recipe`, with
-/// defaults for the fields the recipe leaves out so that phases need not ask whether one is
-/// there. Values of the wrong kind are reported and left at their defaults.
-fn declarations_of(values: &[(String, Dynamic)], problems: &mut Problems) -> Map {
-    let mut declarations = Map::new();
-    for (name, kind, _) in FIELDS {
-        declarations.insert(name.to_lowercase().into(), default_of(*kind));
-    }
-    for (name, value) in values {
-        let name = name.as_str();
-        let Some((_, kind, _)) = FIELDS.iter().find(|(field, ..)| *field == name) else {
-            unknown_declaration(name, problems);
-            continue;
-        };
-        if !has_kind(value, *kind) {
-            problems.add(
-                name,
-                None,
-                format!(
-                    "{name} must be {}, not {}",
-                    kind_name(*kind),
-                    value.type_name()
-                ),
-                None,
-            );
-            continue;
-        }
-        declarations.insert(name.to_lowercase().into(), value.clone());
-    }
-    declarations
-}
-
-/// An upper-case name that is no field is most likely a misspelt one, which would otherwise
-/// be ignored silently.
-fn unknown_declaration(name: &str, problems: &mut Problems) {
-    let known: Vec<&str> = FIELDS.iter().map(|(field, ..)| *field).collect();
-    let help = match closest(name, &known) {
-        Some(guess) => format!("did you mean {guess}?"),
-        None => format!("known declarations: {}", known.join(", ")),
-    };
-    problems.add(
-        name,
-        None,
-        format!("unknown declaration {name}"),
-        Some(help),
-    );
-}
-
-/// A declaration as text; the defaults make a missing one empty.
-fn text_of(declarations: &Map, key: &str) -> String {
-    declarations
-        .get(key)
-        .map(|v| v.to_string())
-        .unwrap_or_default()
 }
 
 /// NAME and VERSION name the package in plans, paths and keys, so both must be given, and
@@ -311,49 +248,24 @@ fn check_name_and_version(name: &str, version: &str, problems: &mut Problems) {
     }
 }
 
-/// The recipes to build first; whether each exists is checked later, against the recipe
-/// folder of the stage being planned.
-fn depends_of(declarations: &Map) -> Vec<String> {
-    declarations["depends"]
-        .clone()
-        .into_array()
-        .unwrap_or_default()
-        .into_iter()
-        .map(|item| item.to_string())
-        .collect()
-}
-
 /// The build style, checked against stdlib/ when the recipe is read, so that a misspelt one
 /// is caught before anything is built.
-fn read_style(scripts: &Scripts, declarations: &Map, problems: &mut Problems) -> Option<String> {
-    let style = Some(text_of(declarations, "style")).filter(|style| !style.is_empty())?;
+fn check_style(scripts: &Scripts, style: Option<&str>, problems: &mut Problems) {
+    let Some(style) = style else {
+        return;
+    };
     let styles = scripts.styles();
-    if !styles.contains(&style) {
+    if !styles.iter().any(|known| known == style) {
         let names: Vec<&str> = styles.iter().map(String::as_str).collect();
-        let help = match closest(&style, &names) {
+        let help = match closest(style, &names) {
             Some(guess) => format!("did you mean \"{guess}\"?"),
             None => format!("build styles in stdlib/: {}", names.join(", ")),
         };
         problems.add(
             "STYLE",
-            Some(&style),
+            Some(style),
             format!("unknown build style \"{style}\""),
             Some(help),
-        );
-    }
-    Some(style)
-}
-
-/// Any other ISOLATION would be read as the default without a word, and the recipe built
-/// somewhere its author did not mean.
-fn check_isolation(declarations: &Map, problems: &mut Problems) {
-    let isolation = text_of(declarations, "isolation");
-    if !["", "host", "chroot"].contains(&isolation.as_str()) {
-        problems.add(
-            "ISOLATION",
-            Some(&isolation),
-            format!("ISOLATION must be \"host\" or \"chroot\", not {isolation:?}"),
-            None,
         );
     }
 }
@@ -388,16 +300,16 @@ fn check_builds_something(style: Option<&str>, phases: &[String], problems: &mut
 impl Recipe {
     /// The recipe's text with the place of its declaration `field`, for errors about it.
     pub fn declaration(&self, field: &str) -> (String, Option<SourceSpan>) {
-        let text = String::from_utf8_lossy(&self.bytes).into_owned();
-        let span = crate::problems::locate(&text, field, None);
-        (text, span)
+        (
+            self.script.text.to_string(),
+            self.script.locate(field, None),
+        )
     }
 
     /// A DEPENDS entry that names no recipe of `folder` (the stage's recipe folder), pointing
     /// at it in the recipe and suggesting the closest of `known`.
     pub fn unknown_dependency(&self, name: &str, known: &[&str], folder: &str) -> Error {
-        let text = String::from_utf8_lossy(&self.bytes);
-        let mut problems = Problems::new(&self.source_name, &text);
+        let mut problems = Problems::of(&self.script);
         let help = closest(name, known).map(|guess| format!("did you mean \"{guess}\"?"));
         problems.add(
             "DEPENDS",
@@ -407,29 +319,6 @@ impl Recipe {
         );
         problems.finish().expect_err("a problem was added")
     }
-}
-
-/// A recipe's declaration problems together with the calls in it that cannot work.
-fn with_findings(
-    recipe: Result<Recipe>,
-    findings: Vec<crate::lint::Finding>,
-    name: &str,
-    text: &str,
-) -> Result<Recipe> {
-    if findings.is_empty() {
-        return recipe;
-    }
-    let mut problems = Problems::new(name, text);
-    if let Err(error) = recipe {
-        problems.extend(match error {
-            Error::Many(many) => many,
-            other => vec![other],
-        });
-    }
-    for finding in findings {
-        problems.add_at(finding.span, finding.message, finding.help);
-    }
-    Err(problems.finish().expect_err("findings were added"))
 }
 
 /// The patches a recipe applies: the ones PATCHES names (none for `[]`), or, when the recipe
@@ -489,5 +378,5 @@ fn read_patches(
 
 /// The declarations a recipe may make, for documentation and templates.
 pub fn fields() -> impl Iterator<Item = (&'static str, &'static str)> {
-    FIELDS.iter().map(|(name, _, doc)| (*name, *doc))
+    SCHEMA.fields.iter().map(|field| (field.name, field.doc))
 }

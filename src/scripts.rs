@@ -10,6 +10,7 @@ use crate::limits::{
     MAX_ARRAY_SIZE, MAX_CALL_LEVELS, MAX_EXPRESSION_DEPTH, MAX_MAP_SIZE, MAX_MODULES,
     MAX_OPERATIONS, MAX_STRING_SIZE,
 };
+use crate::script::Script;
 use crate::script_error::ScriptError;
 use crate::signatures::{Kind, Signatures};
 
@@ -215,13 +216,13 @@ impl Scripts {
             .into_owned()
     }
 
-    /// Compiles a script file; syntax errors point at their line and column.
-    pub fn compile(&self, path: &Path) -> Result<(AST, String)> {
+    /// Reads and compiles a script file; syntax errors point at their line and column.
+    pub fn compile(&self, path: &Path) -> Result<Script> {
         self.compile_in(path, &Scope::new())
     }
 
-    /// Compiles a script that may use the constants of `scope` (a recipe's `STAGE`).
-    pub fn compile_in(&self, path: &Path, scope: &Scope) -> Result<(AST, String)> {
+    /// Reads and compiles a script that may use the constants of `scope` (a recipe's `STAGE`).
+    pub fn compile_in(&self, path: &Path, scope: &Scope) -> Result<Script> {
         let name = self.source_name(path);
         let text =
             std::fs::read_to_string(path).map_err(|error| Error::io("cannot read", path, error))?;
@@ -230,7 +231,12 @@ impl Scripts {
             .compile_with_scope(scope, &text)
             .map_err(|error| ScriptError::parse(&self.root, &name, &error))?;
         ast.set_source(name.as_str());
-        Ok((ast, name))
+        Ok(Script {
+            name,
+            path: path.to_path_buf(),
+            text: text.into(),
+            ast,
+        })
     }
 
     /// Runs a script's top level, returning the scope with everything it declared.

@@ -1,21 +1,69 @@
 use std::path::{Path, PathBuf};
 
-use rhai::{Array, Dynamic, Map, Scope};
+use std::collections::BTreeMap;
 
+use rhai::{Dynamic, Map};
+use serde::Deserialize;
+
+use crate::declaration::{optional, Kind, Schema};
 use crate::error::{Error, Result};
 use crate::problems::Problems;
 use crate::project::Project;
 use crate::scripts::Scripts;
 
-const DECLARATIONS: [&str; 7] = [
-    "DESCRIPTION",
-    "TARGETS",
-    "STAGES",
-    "PACKAGES",
-    "OVERLAYS",
-    "FLAGS",
-    "OVERRIDES",
-];
+const SCHEMA: Schema = Schema {
+    what: "spin declaration",
+    within: None,
+    fields: &[
+        optional("DESCRIPTION", Kind::Text, "one line about the spin"),
+        optional("TARGETS", Kind::Texts, "target names (default: the host's architecture)"),
+        optional("STAGES", Kind::Texts, "the stages to build (default: all)"),
+        optional("PACKAGES", Kind::TextsByName, "stage name to the recipes built in it, with what they depend on; a stage not named builds all of its recipes"),
+        optional("OVERLAYS", Kind::Texts, "folders laid out like recipes/, relative to the project root, searched before recipes/"),
+        optional("FLAGS", Kind::Table, "#{ add: #{ cflags: [..] }, remove: #{ ldflags: [..] } }: changes to every target's flags"),
+        optional("OVERRIDES", Kind::Table, "recipe name (or stage/name) to the declarations that replace the recipe's own"),
+    ],
+};
+
+/// A spin script's declarations.
+#[derive(Default, Deserialize)]
+#[serde(default)]
+struct Declared {
+    targets: Vec<String>,
+    stages: Vec<String>,
+    packages: BTreeMap<String, Vec<String>>,
+    overlays: Vec<String>,
+    flags: FlagChanges,
+    overrides: BTreeMap<String, BTreeMap<String, Dynamic>>,
+}
+
+/// What a spin adds to and removes from every target's flag lists.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct FlagChanges {
+    pub add: FlagLists,
+    pub remove: FlagLists,
+}
+
+/// The flag lists a target has.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct FlagLists {
+    pub cflags: Vec<String>,
+    pub cxxflags: Vec<String>,
+    pub ldflags: Vec<String>,
+}
+
+impl FlagLists {
+    fn of(&self, flag: &str) -> &[String] {
+        match flag {
+            "cflags" => &self.cflags,
+            "cxxflags" => &self.cxxflags,
+            _ => &self.ldflags,
+        }
+    }
+}
+
 const FLAG_NAMES: [&str; 3] = ["cflags", "cxxflags", "ldflags"];
 
 /// The top-level choice of what to build: targets, stages, flag changes, per-recipe overrides
@@ -28,22 +76,12 @@ pub struct Spin {
     /// Empty means every stage.
     pub stages: Vec<String>,
     pub overlays: Vec<PathBuf>,
-    /// `#{ add: #{ cflags: [...] }, remove: #{ cflags: [...] } }`
-    pub flags: Map,
+    pub flags: FlagChanges,
     /// Recipe name (or `stage/name`) to the declarations that replace the recipe's own.
     pub overrides: Map,
     /// Stage name to the recipes the spin builds in it (with what they depend on); a stage
     /// not named here builds all of its recipes.
-    pub packages: std::collections::BTreeMap<String, Vec<String>>,
-}
-
-fn strings(value: Option<Dynamic>) -> Vec<String> {
-    value
-        .and_then(|value| value.into_array().ok())
-        .unwrap_or_default()
-        .iter()
-        .map(|item| item.to_string())
-        .collect()
+    pub packages: BTreeMap<String, Vec<String>>,
 }
 
 impl Spin {
@@ -76,19 +114,13 @@ impl Spin {
     /// Reads a spin script. Every problem in it is reported at once, each at its place in
     /// the script, before any of it is used.
     pub fn read(scripts: &Scripts, path: &Path) -> Result<Spin> {
-        let (ast, source_name) = scripts.compile(path)?;
-        let scope = scripts.evaluate(&ast, &source_name)?;
-        let text =
-            std::fs::read_to_string(path).map_err(|error| Error::io("cannot read", path, error))?;
-        let mut problems = Problems::new(&source_name, &text);
-        check_declarations(&scope, &mut problems);
-        let flags = scope.get_value::<Map>("FLAGS").unwrap_or_default();
-        check_flags(&flags, &mut problems);
-        let overrides = scope.get_value::<Map>("OVERRIDES").unwrap_or_default();
-        check_overrides(&overrides, &mut problems);
+        let script = scripts.compile(path)?;
+        let scope = scripts.evaluate(&script.ast, &script.name)?;
+        let mut problems = Problems::of(&script);
+        let read = SCHEMA.read(crate::recipe::declared_in(&scope), &mut problems);
+        let declared: Declared = SCHEMA.typed(&read, &mut problems);
         problems.finish()?;
-        let root = &scripts.root;
-        let mut targets = strings(scope.get_value("TARGETS"));
+        let mut targets = declared.targets;
         if targets.is_empty() {
             targets.push(std::env::consts::ARCH.to_string());
         }
@@ -100,19 +132,25 @@ impl Spin {
                 .into_owned(),
             path: Some(path.to_path_buf()),
             targets,
-            stages: strings(scope.get_value("STAGES")),
-            overlays: strings(scope.get_value("OVERLAYS"))
+            stages: declared.stages,
+            overlays: declared
+                .overlays
                 .iter()
-                .map(|dir| root.join(dir))
+                .map(|dir| scripts.root.join(dir))
                 .collect(),
-            flags,
-            overrides,
-            packages: scope
-                .get_value::<Map>("PACKAGES")
-                .unwrap_or_default()
+            flags: declared.flags,
+            overrides: declared
+                .overrides
                 .into_iter()
-                .map(|(stage, names)| (stage.to_string(), strings(Some(names))))
+                .map(|(recipe, declarations)| {
+                    let declarations: Map = declarations
+                        .into_iter()
+                        .map(|(name, value)| (name.into(), value))
+                        .collect();
+                    (recipe.into(), Dynamic::from(declarations))
+                })
                 .collect(),
+            packages: declared.packages,
         })
     }
 
@@ -132,107 +170,16 @@ impl Spin {
                 .get(flag)
                 .and_then(|value| value.clone().into_array().ok())
                 .unwrap_or_default();
-            let change = |kind: &str| {
-                self.flags
-                    .get(kind)
-                    .and_then(|value| value.clone().try_cast::<Map>())
-                    .and_then(|map| map.get(flag).cloned())
-                    .and_then(|value| value.into_array().ok())
-                    .unwrap_or_default()
-            };
-            let removed: Vec<String> = change("remove")
-                .iter()
-                .map(|item| item.to_string())
-                .collect();
+            let removed = self.flags.remove.of(flag);
             list.retain(|item| !removed.contains(&item.to_string()));
-            list.extend(change("add"));
+            list.extend(
+                self.flags
+                    .add
+                    .of(flag)
+                    .iter()
+                    .map(|item| Dynamic::from(item.clone())),
+            );
             data.insert(flag.into(), Dynamic::from(list));
-        }
-    }
-}
-
-/// Each upper-case name the script sets must be a spin declaration, of its type: a typo
-/// would otherwise be a spin that silently does less than it says.
-fn check_declarations(scope: &Scope, problems: &mut Problems) {
-    for (name, _, value) in scope.iter() {
-        if !crate::recipe::is_declaration(name) {
-            continue;
-        }
-        if !DECLARATIONS.contains(&name) {
-            let help = crate::suggest::closest(name, &DECLARATIONS)
-                .map(|guess| format!("did you mean {guess}?"));
-            problems.add(name, None, format!("unknown spin declaration {name}"), help);
-            continue;
-        }
-        if !has_its_type(name, &value) {
-            problems.add(
-                name,
-                None,
-                format!("{name} has the wrong type ({})", value.type_name()),
-                None,
-            );
-        }
-    }
-}
-
-/// Whether a spin declaration's value has the shape the spin reads it as.
-fn has_its_type(name: &str, value: &Dynamic) -> bool {
-    let all_strings = |items: &Array| items.iter().all(Dynamic::is_string);
-    match name {
-        "TARGETS" | "STAGES" | "OVERLAYS" => value
-            .read_lock::<Array>()
-            .is_some_and(|items| all_strings(&items)),
-        "FLAGS" | "OVERRIDES" => value.is_map(),
-        "PACKAGES" => value.read_lock::<Map>().is_some_and(|stages| {
-            stages.values().all(|names| {
-                names
-                    .read_lock::<Array>()
-                    .is_some_and(|items| all_strings(&items))
-            })
-        }),
-        _ => value.is_string(),
-    }
-}
-
-/// FLAGS may only add to or remove from the flag lists a target has; anything else would
-/// be ignored by `apply_flags`, so it is an error here.
-fn check_flags(flags: &Map, problems: &mut Problems) {
-    for (change, value) in flags {
-        if change != "add" && change != "remove" {
-            problems.add(
-                "FLAGS",
-                Some(change.as_str()),
-                format!("FLAGS.{change}: expected `add` or `remove`"),
-                None,
-            );
-            continue;
-        }
-        for (flag, _) in value.clone().try_cast::<Map>().unwrap_or_default() {
-            if !FLAG_NAMES.contains(&flag.as_str()) {
-                problems.add(
-                    "FLAGS",
-                    Some(flag.as_str()),
-                    format!(
-                        "FLAGS.{change}.{flag}: expected one of {}",
-                        FLAG_NAMES.join(", ")
-                    ),
-                    None,
-                );
-            }
-        }
-    }
-}
-
-/// Each override replaces declarations of a recipe, so it must be a map of them.
-fn check_overrides(overrides: &Map, problems: &mut Problems) {
-    for (recipe, value) in overrides {
-        if !value.is_map() {
-            problems.add(
-                "OVERRIDES",
-                Some(recipe.as_str()),
-                format!("OVERRIDES.{recipe} must be a map of declarations"),
-                None,
-            );
         }
     }
 }

@@ -1,9 +1,14 @@
 use std::path::{Path, PathBuf};
 
-use rhai::{CallFnOptions, Dynamic, Map, Scope, AST};
+use rhai::{CallFnOptions, Dynamic, Map, Scope};
+use serde::Deserialize;
 
+use crate::declaration::{optional, Kind, Schema};
 use crate::error::{Error, Result};
+use crate::isolation::Isolation;
 use crate::problems::Problems;
+use crate::recipe::Recipe;
+use crate::script::Script;
 use crate::script_error::ScriptError;
 use crate::scripts::Scripts;
 use crate::target::Target;
@@ -13,15 +18,44 @@ use crate::target::Target;
 const CHROOT_PATH: &str = "/usr/bin:/bin:/usr/sbin:/sbin:/serpent/usr/bin:/serpent/bin";
 
 const TOOLS: [&str; 7] = ["cc", "cxx", "ar", "ranlib", "nm", "strip", "ld"];
-const DECLARATIONS: [&str; 7] = [
-    "DESCRIPTION",
-    "COMMON_DEPENDS",
-    "PREVIOUS",
-    "ISOLATION",
-    "PREFIX",
-    "ROOT",
-    "ENV",
-];
+const SCHEMA: Schema = Schema {
+    what: "stage declaration",
+    within: None,
+    fields: &[
+        optional("DESCRIPTION", Kind::Text, "one line about the stage"),
+        optional("COMMON_DEPENDS", Kind::Texts, "what nearly every recipe of the stage depends on; `serpent new` writes these into DEPENDS"),
+        optional("PREVIOUS", Kind::Text, "the stage this one builds on: its root is seen at /serpent in a chroot"),
+        optional("ISOLATION", Kind::Text, "\"host\" (the default) or \"chroot\": where the stage's recipes build"),
+        optional("PREFIX", Kind::Text, "the install prefix (default /usr)"),
+        optional("ROOT", Kind::Text, "the root folder's name under <work>/<target>/<stage>/ (default root)"),
+        optional("ENV", Kind::Table, "the environment commands start from in a chroot stage"),
+    ],
+};
+
+/// A stage script's declarations.
+#[derive(Deserialize)]
+#[serde(default)]
+struct Declared {
+    previous: Option<String>,
+    isolation: Isolation,
+    prefix: String,
+    root: String,
+    env: std::collections::BTreeMap<String, Dynamic>,
+    common_depends: Vec<String>,
+}
+
+impl Default for Declared {
+    fn default() -> Declared {
+        Declared {
+            previous: None,
+            isolation: Isolation::Host,
+            prefix: "/usr".to_string(),
+            root: "root".to_string(),
+            env: Default::default(),
+            common_depends: Vec::new(),
+        }
+    }
+}
 
 /// A folder of recipes and the `stage.rhai` that says how they build: which stage comes
 /// before it (whose root it sees and whose toolchain it may use), its isolation, its prefix.
@@ -32,7 +66,7 @@ pub struct Stage {
     pub prefix: String,
     /// The stage this one builds on, if any.
     pub previous: Option<String>,
-    pub isolation: String,
+    pub isolation: Isolation,
     /// The folder name of the stage's root under `<work>/<target>/<stage>/`.
     pub root: String,
     /// The environment commands start from in a chroot stage (`ENV`), instead of the host's.
@@ -40,11 +74,10 @@ pub struct Stage {
     /// What nearly every recipe of the stage depends on (its C library): `serpent new` writes
     /// these into a new recipe's DEPENDS, since a build sees only what it depends on.
     pub common_depends: Vec<String>,
-    pub bytes: Vec<u8>,
+    /// The script, read once; its text is part of every key of the stage.
+    pub script: Script,
     /// The stdlib modules the stage script imports: part of every key, like the script.
     pub imports: Vec<String>,
-    source_name: String,
-    ast: AST,
 }
 
 /// What a stage's toolchain may refer to: the roots of this target's stages, and whether the
@@ -54,8 +87,8 @@ pub struct Roots<'a> {
     pub previous: Option<&'a Path>,
     /// Every stage of the plan for this target, by name, with its root.
     pub stages: &'a [(String, PathBuf)],
-    /// `host` or `chroot`: where this recipe's commands run.
-    pub isolation: &'a str,
+    /// Where this recipe's commands run.
+    pub isolation: Isolation,
 }
 
 impl Stage {
@@ -70,39 +103,13 @@ impl Stage {
                 dir.display()
             )));
         }
-        let (ast, source_name) = scripts.compile(&path)?;
-        let scope = scripts.evaluate(&ast, &source_name)?;
-        let bytes = std::fs::read(&path).map_err(|error| Error::io("cannot read", &path, error))?;
-        let text = String::from_utf8_lossy(&bytes).into_owned();
-        let mut problems = Problems::new(&source_name, &text);
-        let text_of = |name: &str, default: &str| {
-            scope
-                .get_value::<Dynamic>(name)
-                .map(|value| value.to_string())
-                .unwrap_or_else(|| default.to_string())
-        };
-        for (name, _, _) in scope.iter() {
-            if crate::recipe::is_declaration(name) && !DECLARATIONS.contains(&name) {
-                let help = crate::suggest::closest(name, &DECLARATIONS)
-                    .map(|guess| format!("did you mean {guess}?"));
-                problems.add(
-                    name,
-                    None,
-                    format!("unknown stage declaration {name}"),
-                    help,
-                );
-            }
-        }
-        let isolation = text_of("ISOLATION", "host");
-        if !["host", "chroot"].contains(&isolation.as_str()) {
-            problems.add(
-                "ISOLATION",
-                Some(&isolation),
-                format!("ISOLATION must be \"host\" or \"chroot\", not {isolation:?}"),
-                None,
-            );
-        }
-        if !ast
+        let script = scripts.compile(&path)?;
+        let scope = scripts.evaluate(&script.ast, &script.name)?;
+        let mut problems = Problems::of(&script);
+        let read = SCHEMA.read(crate::recipe::declared_in(&scope), &mut problems);
+        let declared: Declared = SCHEMA.typed(&read, &mut problems);
+        if !script
+            .ast
             .iter_functions()
             .any(|function| function.name == "toolchain" && function.params.len() == 2)
         {
@@ -115,24 +122,30 @@ impl Stage {
                 .unwrap_or_default()
                 .to_string_lossy()
                 .into_owned(),
-            previous: Some(text_of("PREVIOUS", "")).filter(|previous| !previous.is_empty()),
-            isolation,
-            prefix: text_of("PREFIX", "/usr"),
-            root: text_of("ROOT", "root"),
-            env: scope.get_value::<Map>("ENV").unwrap_or_default(),
-            common_depends: scope
-                .get_value::<rhai::Array>("COMMON_DEPENDS")
-                .unwrap_or_default()
-                .iter()
-                .map(|name| name.to_string())
+            previous: declared.previous,
+            isolation: declared.isolation,
+            prefix: declared.prefix,
+            root: declared.root,
+            env: declared
+                .env
+                .into_iter()
+                .map(|(name, value)| (name.into(), value))
                 .collect(),
+            common_depends: declared.common_depends,
             dir,
             path,
-            imports: crate::scripts::imports_of(&text),
-            bytes,
-            source_name,
-            ast,
+            imports: crate::scripts::imports_of(&script.text),
+            script,
         })
+    }
+
+    /// Where a recipe of this stage builds: in a chroot stage, in its chroot unless the recipe
+    /// asks for the host (musl, which the chroot's tools need first).
+    pub fn isolation_for(&self, recipe: &Recipe) -> Isolation {
+        match self.isolation {
+            Isolation::Chroot => recipe.isolation.unwrap_or(Isolation::Chroot),
+            Isolation::Host => Isolation::Host,
+        }
     }
 
     /// The environment commands start from inside this stage's chroot, for builds and
@@ -175,17 +188,17 @@ impl Stage {
             );
         }
         paths.insert("stages".into(), stages.into());
-        paths.insert("isolation".into(), roots.isolation.into());
+        paths.insert("isolation".into(), roots.isolation.as_str().into());
         let value: Dynamic = scripts
             .engine
             .call_fn_with_options(
                 CallFnOptions::new().eval_ast(true),
                 &mut Scope::new(),
-                &self.ast,
+                &self.script.ast,
                 "toolchain",
                 (target.data.clone(), paths),
             )
-            .map_err(|error| ScriptError::eval(&scripts.root, &self.source_name, &error, true))?;
+            .map_err(|error| ScriptError::eval(&scripts.root, &self.script.name, &error, true))?;
         let tools = value.try_cast::<Map>().unwrap_or_default();
         let missing: Vec<&str> = TOOLS
             .iter()
@@ -195,7 +208,7 @@ impl Stage {
         if !missing.is_empty() {
             return Err(ScriptError::message(format!(
                 "{}: toolchain() must return a map with string fields {}; missing: {}",
-                self.source_name,
+                self.script.name,
                 TOOLS.join(", "),
                 missing.join(", ")
             ))

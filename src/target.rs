@@ -1,58 +1,65 @@
 use std::path::{Path, PathBuf};
 
-use rhai::{Array, Map};
+use rhai::Map;
 
+use crate::declaration::{optional, required, Kind, Schema};
 use crate::error::{Error, Result};
 use crate::problems::Problems;
 use crate::project::Project;
 use crate::scripts::Scripts;
 use crate::suggest::closest;
 
-/// The fields a target script's map must have, and what each means.
-const FIELDS: &[(&str, bool, &str)] = &[
-    ("arch", false, "the architecture's name, as in `uname -m`"),
-    (
-        "triple",
-        false,
-        "the target triple, e.g. x86_64-serpent-linux-musl",
-    ),
-    (
-        "llvm_arch",
-        false,
-        "the name in LLVM_TARGETS_TO_BUILD, e.g. X86 or AArch64",
-    ),
-    (
-        "kernel_arch",
-        false,
-        "the kernel's ARCH, e.g. x86_64 or arm64",
-    ),
-    (
-        "musl_arch",
-        false,
-        "musl's arch directory, e.g. x86_64 or aarch64",
-    ),
-    ("cflags", true, "default C flags"),
-    ("cxxflags", true, "default C++ flags"),
-    ("ldflags", true, "default linker flags"),
-    (
-        "qemu",
-        false,
-        "the qemu-user emulator that runs this target's programs on another host",
-    ),
-    ("description", false, "one line about the target"),
-    (
-        "binfmt_magic",
-        false,
-        "the ELF header bytes binfmt_misc matches, in \\xNN form",
-    ),
-    (
-        "binfmt_mask",
-        false,
-        "the mask for binfmt_magic, in \\xNN form",
-    ),
-];
-
-const OPTIONAL: [&str; 3] = ["description", "binfmt_magic", "binfmt_mask"];
+/// The fields of a target script's map, and what each means.
+const SCHEMA: Schema = Schema {
+    what: "target field",
+    within: Some(""),
+    fields: &[
+        required(
+            "arch",
+            Kind::Text,
+            "the architecture's name, as in `uname -m`",
+        ),
+        required(
+            "triple",
+            Kind::Text,
+            "the target triple, e.g. x86_64-serpent-linux-musl",
+        ),
+        required(
+            "llvm_arch",
+            Kind::Text,
+            "the name in LLVM_TARGETS_TO_BUILD, e.g. X86 or AArch64",
+        ),
+        required(
+            "kernel_arch",
+            Kind::Text,
+            "the kernel's ARCH, e.g. x86_64 or arm64",
+        ),
+        required(
+            "musl_arch",
+            Kind::Text,
+            "musl's arch directory, e.g. x86_64 or aarch64",
+        ),
+        required("cflags", Kind::Texts, "default C flags"),
+        required("cxxflags", Kind::Texts, "default C++ flags"),
+        required("ldflags", Kind::Texts, "default linker flags"),
+        required(
+            "qemu",
+            Kind::Text,
+            "the qemu-user emulator that runs this target's programs on another host",
+        ),
+        optional("description", Kind::Text, "one line about the target"),
+        optional(
+            "binfmt_magic",
+            Kind::Text,
+            "the ELF header bytes binfmt_misc matches, in \\xNN form",
+        ),
+        optional(
+            "binfmt_mask",
+            Kind::Text,
+            "the mask for binfmt_magic, in \\xNN form",
+        ),
+    ],
+};
 
 /// A target, as its script describes it. Nothing about any target lives in Rust.
 #[derive(Debug, Clone)]
@@ -92,16 +99,14 @@ impl Target {
     /// Reads a target script: its value must be a map of the fields in FIELDS. Every problem
     /// is reported at once, so a new target is written in one pass.
     pub fn read(scripts: &Scripts, path: &Path) -> Result<Target> {
-        let (ast, source_name) = scripts.compile(path)?;
-        let text =
-            std::fs::read_to_string(path).map_err(|error| Error::io("cannot read", path, error))?;
+        let script = scripts.compile(path)?;
         let value = scripts
             .engine
-            .eval_ast::<rhai::Dynamic>(&ast)
+            .eval_ast::<rhai::Dynamic>(&script.ast)
             .map_err(|error| {
-                crate::script_error::ScriptError::eval(&scripts.root, &source_name, &error, true)
+                crate::script_error::ScriptError::eval(&scripts.root, &script.name, &error, true)
             })?;
-        let mut problems = Problems::new(&source_name, &text);
+        let mut problems = Problems::of(&script);
         let Some(data) = value.clone().try_cast::<Map>() else {
             problems.add(
                 "",
@@ -112,11 +117,12 @@ impl Target {
                 ),
                 Some("end the script with #{ arch: \"...\", triple: \"...\", ... }".into()),
             );
-            problems.finish()?;
-            unreachable!("a problem was recorded");
+            return Err(problems.finish().expect_err("a problem was recorded"));
         };
-        check_unknown_fields(&data, &mut problems);
-        check_fields(&data, &mut problems);
+        let given = data
+            .iter()
+            .map(|(name, value)| (name.to_string(), value.clone()));
+        SCHEMA.read(given, &mut problems);
         problems.finish()?;
         let name = path
             .file_stem()
@@ -147,60 +153,5 @@ impl Target {
             .map(|flag| flag.to_string())
             .collect::<Vec<_>>()
             .join(" ")
-    }
-}
-
-/// A field the target map has but serpent does not know is most likely a misspelling of
-/// one it knows; without this it would be silently ignored.
-fn check_unknown_fields(data: &Map, problems: &mut Problems) {
-    for key in data.keys() {
-        if !FIELDS.iter().any(|(field, ..)| *field == key.as_str()) {
-            let known: Vec<&str> = FIELDS.iter().map(|(field, ..)| *field).collect();
-            let help = closest(key, &known).map(|guess| format!("did you mean `{guess}`?"));
-            problems.add(
-                "",
-                Some(&format!("{key}:")),
-                format!("unknown target field `{key}`"),
-                help,
-            );
-        }
-    }
-}
-
-/// Every field recipes may read must be there (unless it is OPTIONAL) and of its type, so
-/// a recipe never meets a missing or mistyped field halfway through a build.
-fn check_fields(data: &Map, problems: &mut Problems) {
-    for (field, is_list, doc) in FIELDS {
-        match data.get(*field) {
-            None if OPTIONAL.contains(field) => {}
-            None => problems.add(
-                "",
-                None,
-                format!("the target has no `{field}` ({doc})"),
-                None,
-            ),
-            Some(value) if *is_list => {
-                let ok = value
-                    .read_lock::<Array>()
-                    .is_some_and(|items| items.iter().all(|item| item.is_string()));
-                if !ok {
-                    problems.add(
-                        "",
-                        Some(&format!("{field}:")),
-                        format!("`{field}` must be an array of strings"),
-                        None,
-                    );
-                }
-            }
-            Some(value) if !value.is_string() => {
-                problems.add(
-                    "",
-                    Some(&format!("{field}:")),
-                    format!("`{field}` must be a string"),
-                    None,
-                );
-            }
-            Some(_) => {}
-        }
     }
 }

@@ -181,7 +181,7 @@ pub fn explain(
                 .map(|(wanted, file)| format!("{} (/{file})", wanted.describe()))
                 .collect();
             let snippet = span.map(|span| {
-                Snippet::from_text(&recipe.source_name, text.clone(), span, format!("\"{package}\" is not here"))
+                Snippet::from_text(&recipe.script.name, text.clone(), span, format!("\"{package}\" is not here"))
             });
             ScriptError::message(format!(
                 "{id} looked for {}, which {package} installs, but does not depend on {package}",

@@ -101,7 +101,7 @@ fn broken_target_is_reported() {
         output.stderr
     );
     assert!(
-        output.stderr.contains("the target has no `llvm_arch`"),
+        output.stderr.contains("missing target field `llvm_arch`"),
         "{}",
         output.stderr
     );
@@ -244,4 +244,33 @@ fn calls_in_stdlib_modules_are_checked() {
         "{}",
         output.stderr
     );
+}
+
+/// A value of the right kind but the wrong shape (a flag list that does not exist, a word that
+/// is not one of the choices) is reported at its place, with what would be right.
+#[test]
+fn misshapen_declarations_are_reported_at_their_place() {
+    let output = Test::new()
+        .script(
+            "recipes/spins/fast.rhai",
+            r#"
+            const TARGETS = ["x86_64"];
+            const FLAGS = #{
+                add: #{ cflagz: ["-O3"] },
+            };
+            "#,
+        )
+        .script(
+            "recipes/stage1/demo.rhai",
+            r#"
+            const NAME = "demo";
+            const VERSION = "1";
+            const ISOLATION = "chrot";
+            fn install(ctx) {}
+            "#,
+        )
+        .args(["check"])
+        .status(2)
+        .run();
+    insta::assert_snapshot!(output.stderr_filtered());
 }

@@ -166,8 +166,8 @@ fn a_misspelt_files_declaration_is_named_with_the_right_one() {
         .status(2);
     let output = test.run();
     assert!(
-        output.stderr.contains("unknown declaration FILE")
-            && output.stderr.contains("did you mean FILES?"),
+        output.stderr.contains("unknown declaration `FILE`")
+            && output.stderr.contains("did you mean `FILES`?"),
         "{}",
         output.stderr
     );
