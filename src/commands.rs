@@ -185,7 +185,14 @@ fn log(session: &Session, recipe: &Path, phase: Option<&str>) -> Exit {
 /// `serpent check [PATH...]`.
 fn check(session: &Session, paths: &[PathBuf]) -> Exit {
     let project = session.project(&session.spin()?);
-    let summary = crate::check::check(&session.scripts, &project, paths)?;
+    let mut warnings = Vec::new();
+    let summary = crate::check::check(&session.scripts, &project, paths, &mut warnings);
+    if !session.config.quiet {
+        for warning in warnings {
+            eprintln!("{:?}", miette::Report::new(warning));
+        }
+    }
+    let summary = summary?;
     if !session.config.quiet {
         println!("{summary}");
     }

@@ -18,6 +18,7 @@ pub mod fetch;
 pub mod file_conflict;
 pub mod key;
 pub mod layout;
+pub mod license;
 pub mod limits;
 pub mod lint;
 pub mod lock;

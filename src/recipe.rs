@@ -81,6 +81,8 @@ pub struct Recipe {
     pub ast: AST,
     pub name: String,
     pub version: String,
+    /// The SPDX license expression LICENSE declares, if it declares one.
+    pub license: Option<String>,
     pub sources: Vec<Source>,
     pub patches: Vec<PatchFile>,
     /// The files the recipe carries in the repository.
@@ -219,6 +221,7 @@ impl Recipe {
             ast,
             name,
             version,
+            license: Some(text_of(&declarations, "license")).filter(|text| !text.is_empty()),
             sources,
             patches,
             files,
