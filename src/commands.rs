@@ -43,6 +43,9 @@ pub fn dispatch(cli: &Cli) -> Exit {
             plan(&Session::open(cli)?, stages, *format)
         }
         Command::Report { stages, format } => report(&Session::open(cli)?, stages, *format),
+        Command::Sbom { stages, output } => {
+            crate::sbom::command(&Session::open(cli)?, stages, output.as_deref())
+        }
         Command::Explain { recipe } => explain(&Session::open(cli)?, recipe),
         Command::Log { recipe, phase } => log(&Session::open(cli)?, recipe, phase.as_deref()),
         Command::Check { paths } => check(&Session::open(cli)?, paths),

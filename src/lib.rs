@@ -36,6 +36,7 @@ pub mod report;
 pub mod reproducible;
 pub mod resume;
 pub mod sandbox;
+pub mod sbom;
 pub mod script_error;
 pub mod scripts;
 pub mod session;
