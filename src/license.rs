@@ -46,7 +46,7 @@ pub fn warning(source_name: &str, text: &str, license: Option<&str>) -> Option<L
     };
     Some(LicenseWarning {
         message: format!(
-            "{source_name}: LICENSE \"{license}\" is not a valid SPDX expression: {} `{term}`",
+            "{source_name}: LICENSE \"{license}\" is not a valid SPDX expression ({}: `{term}`)",
             error.reason
         ),
         source_code: NamedSource::new(source_name, text.to_string()),

@@ -282,7 +282,7 @@ impl SpdxDocument<'_> {
             "copyrightText": "NOASSERTION",
             "sourceInfo": format!(
                 "built by serpent for {target} in {stage} from {}{}",
-                if origin.is_empty() { "no sources".to_string() } else { origin.join(", ") },
+                if origin.is_empty() { "its recipe alone".to_string() } else { origin.join(", ") },
                 patches_applied(recipe),
             ),
             "comment": format!(

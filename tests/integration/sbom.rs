@@ -289,16 +289,7 @@ fn check_warns_about_a_missing_or_invalid_license_and_still_passes() {
         .args(["check"])
         .stdout_contains("checked 3 recipe(s)")
         .run();
-    let stderr = output.stderr_filtered();
-    assert!(
-        stderr.contains("recipes/stage1/none.rhai: no LICENSE"),
-        "{stderr}"
-    );
-    assert!(
-        stderr.contains("LICENSE \"GPL-2.0+ AND Frobnicate\" is not a valid SPDX expression"),
-        "{stderr}"
-    );
-    assert!(!stderr.contains("headers.rhai"), "{stderr}");
+    insta::assert_snapshot!(output.stderr_filtered());
 }
 
 #[test]
