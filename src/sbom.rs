@@ -23,9 +23,9 @@ pub fn command(session: &Session, stages: &[String], output: Option<&Path>) -> R
     let roots = plan.instances_of_stages(stages)?;
     if roots.is_empty() {
         return Err(Error::Usage(format!(
-            "the spin `{}` builds nothing in {}: there is no package to describe",
-            plan.spin.name,
-            described(stages)
+            "nothing to describe: {} of the spin `{}` has no package",
+            named(stages),
+            plan.spin.name
         )));
     }
     let selection = plan.closure(&roots);
@@ -41,11 +41,12 @@ pub fn command(session: &Session, stages: &[String], output: Option<&Path>) -> R
     Ok(0)
 }
 
-fn described(stages: &[String]) -> String {
-    match stages {
-        [] => "any stage".to_string(),
-        [one] => one.clone(),
-        many => many.join(", "),
+/// The stages a command line names, for messages: `stage1, stage2`, or the whole spin.
+fn named(stages: &[String]) -> String {
+    if stages.is_empty() {
+        "the spin".to_string()
+    } else {
+        stages.join(", ")
     }
 }
 
@@ -69,28 +70,17 @@ fn refuse_unbuilt(plan: &Plan, selection: &[usize], stages: &[String]) -> Result
         0 => String::new(),
         rest => format!(" and {rest} more"),
     };
-    let target = plan
-        .targets
-        .iter()
-        .map(|target| format!(" --target {}", target.name))
-        .next()
-        .filter(|_| plan.targets.len() == 1)
-        .unwrap_or_default();
-    let stages: String = stages.iter().map(|stage| format!(" {stage}")).collect();
+    let target = match plan.targets.as_slice() {
+        [only] => format!(" --target {}", only.name),
+        _ => String::new(),
+    };
+    let arguments: String = stages.iter().map(|stage| format!(" {stage}")).collect();
     Err(Error::Usage(format!(
-        "cannot write an SBOM of {}: {} package(s) it needs are not built with their current inputs: {}{more}; run `serpent build{stages}{target}` first",
-        described_plural(&stages),
+        "cannot write an SBOM of {}: {} package(s) it needs are not built with their current inputs: {}{more}; run `serpent build{arguments}{target}` first",
+        named(stages),
         unbuilt.len(),
         unbuilt[..unbuilt.len().min(SHOWN)].join(", "),
     )))
-}
-
-fn described_plural(stages: &str) -> String {
-    if stages.is_empty() {
-        "the spin".to_string()
-    } else {
-        stages.trim().replace(' ', ", ")
-    }
 }
 
 /// When the document was made: `SOURCE_DATE_EPOCH` when set, so that the same build gives the
