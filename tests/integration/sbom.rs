@@ -23,8 +23,9 @@ const HEADERS: &str = r#"
     const NAME = "headers";
     const VERSION = "3";
     const LICENSE = "MIT";
+    const FILES = ["libz.h"];
     fn install(ctx) {
-        ctx.write(`${ctx.destdir}/usr/include/libz.h`, "int compress(void);\n");
+        ctx.copy(`${ctx.srcdir}/libz.h`, `${ctx.destdir}/usr/include/libz.h`);
     }
 "#;
 
@@ -69,6 +70,7 @@ fn project(server: &Server, tarball: &[u8], asset: &[u8]) -> Test {
     let mut test = Test::new()
         .file("libz-1.0.tar.gz", tarball)
         .script("recipes/stage1/headers.rhai", HEADERS)
+        .file("recipes/files/headers/libz.h", "int compress(void);\n")
         .script("recipes/stage1/libz.rhai", &libz)
         .file("recipes/patches/libz/fix-readme.patch", PATCH)
         .script("recipes/stage2/stage.rhai", STAGE2)
@@ -210,12 +212,23 @@ fn the_sbom_of_a_build_passes_spdx_validation_and_names_sources_patches_and_depe
     );
     assert_eq!(icons["checksums"][0]["checksumValue"], sha256(&asset));
 
-    let patch = &document["files"][0];
-    assert_eq!(patch["fileName"], "./recipes/patches/libz/fix-readme.patch");
+    let file = |name: &str| {
+        document["files"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|file| file["fileName"] == name)
+            .unwrap_or_else(|| panic!("no file {name}"))
+    };
+    let patch = file("./recipes/patches/libz/fix-readme.patch");
+    assert_eq!(patch["checksums"][0]["algorithm"], "SHA1");
     assert_eq!(
         patch["checksums"][1]["checksumValue"],
         sha256(PATCH.as_bytes())
     );
+    let header_id = file("./recipes/files/headers/libz.h")["SPDXID"]
+        .as_str()
+        .unwrap();
     let patch_id = patch["SPDXID"].as_str().unwrap();
 
     let relations = relationships(&document);
@@ -225,6 +238,7 @@ fn the_sbom_of_a_build_passes_spdx_validation_and_names_sources_patches_and_depe
         format!("SPDXRef-Package-x86-64-stage1-libz GENERATED_FROM {source_id}"),
         format!("SPDXRef-Package-x86-64-stage2-app GENERATED_FROM {asset_id}"),
         format!("{patch_id} PATCH_APPLIED SPDXRef-Package-x86-64-stage1-libz"),
+        format!("SPDXRef-Package-x86-64-stage1-headers GENERATED_FROM {header_id}"),
         "SPDXRef-Package-x86-64-stage1-libz DEPENDS_ON SPDXRef-Package-x86-64-stage1-headers"
             .to_string(),
         "SPDXRef-Package-x86-64-stage1-libz BUILD_DEPENDENCY_OF SPDXRef-Package-x86-64-stage2-app"
@@ -251,6 +265,22 @@ fn the_sbom_of_one_stage_describes_it_and_what_it_was_built_from() {
     assert_eq!(described.len(), 2, "{described:#?}");
     assert!(!document.to_string().contains("stage2-app"));
 
+    // With SOURCE_DATE_EPOCH, the same build gives the same document.
+    let again = || {
+        let output = test
+            .command(env!("CARGO_BIN_EXE_serpent"))
+            .args(["sbom", "--target", "x86_64"])
+            .env("SOURCE_DATE_EPOCH", "1700000000")
+            .output()
+            .unwrap();
+        assert!(output.status.success());
+        String::from_utf8(output.stdout).unwrap()
+    };
+    let first = again();
+    assert_eq!(first, again());
+    let document: Value = serde_json::from_str(&first).unwrap();
+    assert_eq!(document["creationInfo"]["created"], "2023-11-14T22:13:20Z");
+
     // A recipe changed since the build: its record no longer describes it.
     let recipe = test.root().join("recipes/stage2/app.rhai");
     let changed = std::fs::read_to_string(&recipe)
@@ -269,6 +299,7 @@ fn the_sbom_of_one_stage_describes_it_and_what_it_was_built_from() {
 fn check_warns_about_a_missing_or_invalid_license_and_still_passes() {
     let output = Test::new()
         .script("recipes/stage1/headers.rhai", HEADERS)
+        .file("recipes/files/headers/libz.h", "int compress(void);\n")
         .script(
             "recipes/stage1/bad.rhai",
             r#"
