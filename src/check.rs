@@ -1,6 +1,7 @@
 use std::path::{Path, PathBuf};
 
 use crate::error::{Error, Result};
+use crate::license::{warning as license_warning, LicenseWarning};
 use crate::lint::Holder;
 use crate::project::Project;
 use crate::recipe::Recipe;
@@ -60,8 +61,14 @@ pub fn all_scripts(root: &Path) -> Vec<PathBuf> {
     found
 }
 
-/// Checks scripts and says how many of each kind passed; every problem is reported.
-pub fn check(scripts: &Scripts, project: &Project, paths: &[PathBuf]) -> Result<String> {
+/// Checks scripts and says how many of each kind passed; every problem is reported, and what
+/// is worth fixing but stops nothing (a recipe's LICENSE) goes into `warnings`.
+pub fn check(
+    scripts: &Scripts,
+    project: &Project,
+    paths: &[PathBuf],
+    warnings: &mut Vec<LicenseWarning>,
+) -> Result<String> {
     let paths = if paths.is_empty() {
         all_scripts(&scripts.root)
     } else {
@@ -76,7 +83,7 @@ pub fn check(scripts: &Scripts, project: &Project, paths: &[PathBuf]) -> Result<
             Script::Stage => {
                 Stage::load(scripts, path.parent().unwrap_or(Path::new("."))).map(|_| stages += 1)
             }
-            Script::Recipe => check_recipe(scripts, project, path).map(|()| recipes += 1),
+            Script::Recipe => check_recipe(scripts, project, path, warnings).map(|()| recipes += 1),
         };
         match result {
             Ok(()) => {}
@@ -135,11 +142,17 @@ fn check_spin(scripts: &Scripts, project: &Project, path: &Path) -> Result<()> {
     crate::plan::Plan::new(scripts, &config, spin, project, None, None).map(|_| ())
 }
 
-fn check_recipe(scripts: &Scripts, project: &Project, path: &Path) -> Result<()> {
+fn check_recipe(
+    scripts: &Scripts,
+    project: &Project,
+    path: &Path,
+    warnings: &mut Vec<LicenseWarning>,
+) -> Result<()> {
     if !path.is_file() {
         return Err(Error::Usage(format!("no such file: {}", path.display())));
     }
     let recipe = Recipe::load(scripts, path, &project.recipe_dirs, None)?;
+    warnings.extend(license_warning(&recipe.script, recipe.license.as_deref()));
     let stage_dir = path.parent().unwrap_or(Path::new("."));
     // An overlay may replace a recipe without its stage: the stage is then the project's.
     let stage = match stage_dir.file_name() {

@@ -108,6 +108,16 @@ pub enum Command {
         #[arg(long, value_enum, default_value = "markdown")]
         format: ReportFormat,
     },
+    /// Write an SPDX 2.3 JSON SBOM of the built stages (all when none are named) for the
+    /// spin's targets: every package with its version, license, sources and their sha256s,
+    /// patches and dependencies. Refused while a package they need is not built.
+    Sbom {
+        /// Stage names, e.g. stage2; what they were built from is described too.
+        stages: Vec<String>,
+        /// Write the document here instead of to standard output.
+        #[arg(long, short = 'o', value_name = "FILE")]
+        output: Option<PathBuf>,
+    },
     /// Say why a recipe would be rebuilt: which of its inputs changed since its recorded build.
     Explain { recipe: PathBuf },
     /// Print the latest log of a recipe's phase (by default the last phase that ran).

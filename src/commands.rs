@@ -43,6 +43,9 @@ pub fn dispatch(cli: &Cli) -> Exit {
             plan(&Session::open(cli)?, stages, *format)
         }
         Command::Report { stages, format } => report(&Session::open(cli)?, stages, *format),
+        Command::Sbom { stages, output } => {
+            crate::sbom::command(&Session::open(cli)?, stages, output.as_deref())
+        }
         Command::Explain { recipe } => explain(&Session::open(cli)?, recipe),
         Command::Log { recipe, phase } => log(&Session::open(cli)?, recipe, phase.as_deref()),
         Command::Check { paths } => check(&Session::open(cli)?, paths),
@@ -185,7 +188,14 @@ fn log(session: &Session, recipe: &Path, phase: Option<&str>) -> Exit {
 /// `serpent check [PATH...]`.
 fn check(session: &Session, paths: &[PathBuf]) -> Exit {
     let project = session.project(&session.spin()?);
-    let summary = crate::check::check(&session.scripts, &project, paths)?;
+    let mut warnings = Vec::new();
+    let summary = crate::check::check(&session.scripts, &project, paths, &mut warnings);
+    if !session.config.quiet {
+        for warning in warnings {
+            eprintln!("{:?}", miette::Report::new(warning));
+        }
+    }
+    let summary = summary?;
     if !session.config.quiet {
         println!("{summary}");
     }

@@ -53,6 +53,7 @@ pub const SCHEMA: Schema = Schema {
 struct Declared {
     name: String,
     version: String,
+    license: Option<String>,
     depends: Vec<String>,
     style: Option<String>,
     isolation: Option<Isolation>,
@@ -92,6 +93,8 @@ pub struct Recipe {
     pub script: Arc<Script>,
     pub name: String,
     pub version: String,
+    /// The SPDX license expression LICENSE declares, if it declares one.
+    pub license: Option<String>,
     pub sources: Vec<Source>,
     pub patches: Vec<PatchFile>,
     /// The files the recipe carries in the repository.
@@ -211,6 +214,7 @@ impl Recipe {
             script: script.clone(),
             name: declared.name,
             version: declared.version,
+            license: declared.license,
             sources,
             patches,
             files,
