@@ -79,9 +79,11 @@ pub enum ReportFormat {
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
-    /// Build one recipe and the recipes it depends on.
+    /// Build one recipe and the recipes it depends on, into the spin's stage roots, whether
+    /// or not the spin's PACKAGES names it.
     Run {
-        /// The recipe file, e.g. recipes/stage1/musl.rhai.
+        /// The recipe: a file (recipes/stage1/musl.rhai), STAGE/NAME (stage1/musl) or a NAME
+        /// that only one stage has.
         recipe: PathBuf,
     },
     /// Build the spin's stages (all of them when none are named) for its targets.
@@ -109,9 +111,13 @@ pub enum Command {
         format: ReportFormat,
     },
     /// Say why a recipe would be rebuilt: which of its inputs changed since its recorded build.
-    Explain { recipe: PathBuf },
+    Explain {
+        /// The recipe: a file, STAGE/NAME or NAME.
+        recipe: PathBuf,
+    },
     /// Print the latest log of a recipe's phase (by default the last phase that ran).
     Log {
+        /// The recipe: a file, STAGE/NAME or NAME.
         recipe: PathBuf,
         #[arg(long)]
         phase: Option<String>,

@@ -107,10 +107,13 @@ fn clean(cli: &Cli) -> Exit {
 
 /// `serpent run RECIPE` (with `recipe`) and `serpent build [STAGE...]`.
 fn build(session: &Session, recipe: Option<&Path>, stages: &[String]) -> Exit {
+    let recipe = recipe
+        .map(|recipe| session.recipe_path(recipe))
+        .transpose()?;
     let _lock = session.lock(&session.config.work_dir)?;
-    let plan = session.plan(recipe)?;
-    let selection = match recipe {
-        Some(recipe) => plan.instances_of(recipe),
+    let plan = session.plan(recipe.as_deref())?;
+    let selection = match &recipe {
+        Some(recipe) => instances_of_recipe(&plan, recipe)?,
         None => plan.instances_of_stages(stages)?,
     };
     build_selection(session, &session.config, &plan, &selection)?;
@@ -156,8 +159,9 @@ fn plan(session: &Session, stages: &[String], format: crate::cli::Format) -> Exi
 
 /// `serpent explain RECIPE`: which inputs changed since each instance was built.
 fn explain(session: &Session, recipe: &Path) -> Exit {
-    let plan = session.plan(Some(recipe))?;
-    for index in plan.instances_of(recipe) {
+    let recipe = session.recipe_path(recipe)?;
+    let plan = session.plan(Some(&recipe))?;
+    for index in instances_of_recipe(&plan, &recipe)? {
         println!("{}", crate::describe::explain(&plan, index));
     }
     Ok(0)
@@ -165,8 +169,9 @@ fn explain(session: &Session, recipe: &Path) -> Exit {
 
 /// `serpent log RECIPE [--phase P]`: the latest log of each instance, or the phase's.
 fn log(session: &Session, recipe: &Path, phase: Option<&str>) -> Exit {
-    let plan = session.plan(Some(recipe))?;
-    for index in plan.instances_of(recipe) {
+    let recipe = session.recipe_path(recipe)?;
+    let plan = session.plan(Some(&recipe))?;
+    for index in instances_of_recipe(&plan, &recipe)? {
         let logs = plan.instances[index].layout.logs();
         let path = match phase {
             Some(phase) => logs.join(format!("{phase}.log")),
@@ -174,12 +179,28 @@ fn log(session: &Session, recipe: &Path, phase: Option<&str>) -> Exit {
         };
         let text =
             std::fs::read_to_string(&path).map_err(|error| Error::io("no log at", &path, error))?;
+        // On stdout with the logs, so that a pipe gets each header before its log.
         if !session.config.quiet {
-            eprintln!("==> {}", path.display());
+            println!("==> {}", path.display());
         }
         print!("{text}");
     }
     Ok(0)
+}
+
+/// The instances of the recipe file the command line gave; none is an error, never a
+/// command that quietly does nothing.
+fn instances_of_recipe(plan: &Plan, recipe: &Path) -> Result<Vec<usize>> {
+    let instances = plan.instances_of(recipe);
+    if instances.is_empty() {
+        return Err(Error::Usage(format!(
+            "{} is not part of the plan for the spin `{}`: its folder is no stage the spin \
+             builds, or an overlay's recipe of the same name replaces it",
+            recipe.display(),
+            plan.spin.name
+        )));
+    }
+    Ok(instances)
 }
 
 /// `serpent check [PATH...]`.

@@ -29,6 +29,7 @@ pub mod progress;
 pub mod project;
 pub mod recipe;
 pub mod recipe_files;
+pub mod recipe_lookup;
 pub mod record;
 pub mod remove;
 pub mod report;

@@ -74,6 +74,12 @@ impl<'a> Session<'a> {
         )
     }
 
+    /// The recipe file a command line argument names: a file, `STAGE/NAME` or `NAME`,
+    /// looked up in the spin's recipe folders.
+    pub fn recipe_path(&self, argument: &Path) -> Result<PathBuf> {
+        crate::recipe_lookup::recipe_path(&self.project(&self.spin()?), argument)
+    }
+
     /// Holds `work_dir` for this process, waiting for another serpent unless `--no-wait`.
     pub fn lock(&self, work_dir: &Path) -> Result<WorkLock> {
         WorkLock::acquire(work_dir, self.cli.no_wait, self.config.quiet)
