@@ -41,6 +41,8 @@ pub mod scripts;
 pub mod session;
 pub mod signatures;
 pub mod spin;
+pub mod spin_base;
+pub mod spin_changes;
 pub mod stage;
 pub mod store;
 pub mod suggest;

@@ -42,9 +42,9 @@ impl<'a> Session<'a> {
         })
     }
 
-    /// The spin the command line names (or the default one).
+    /// The spin the command line names (or the default one), with its bases merged in.
     pub fn spin(&self) -> Result<Spin> {
-        Spin::load(&self.scripts, &self.base, self.cli.spin.as_deref())
+        crate::spin_base::load(&self.scripts, &self.base, self.cli.spin.as_deref())
     }
 
     /// The project with the command line's overlays, then the spin's.

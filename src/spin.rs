@@ -6,8 +6,9 @@ use crate::error::{Error, Result};
 use crate::problems::Problems;
 use crate::project::Project;
 use crate::scripts::Scripts;
+use crate::spin_changes::SpinChanges;
 
-const DECLARATIONS: [&str; 7] = [
+const DECLARATIONS: [&str; 10] = [
     "DESCRIPTION",
     "TARGETS",
     "STAGES",
@@ -15,6 +16,9 @@ const DECLARATIONS: [&str; 7] = [
     "OVERLAYS",
     "FLAGS",
     "OVERRIDES",
+    "BASE",
+    "ADD",
+    "REMOVE",
 ];
 const FLAG_NAMES: [&str; 3] = ["cflags", "cxxflags", "ldflags"];
 
@@ -35,6 +39,13 @@ pub struct Spin {
     /// Stage name to the recipes the spin builds in it (with what they depend on); a stage
     /// not named here builds all of its recipes.
     pub packages: std::collections::BTreeMap<String, Vec<String>>,
+    /// The spin this one extends (`BASE`), as the script names it; `spin_base` merges it in.
+    pub base: Option<String>,
+    /// The declarations the script sets itself, which replace its base's.
+    pub declared: Vec<String>,
+    /// `ADD` and `REMOVE`: changes to the base's declarations.
+    pub added: SpinChanges,
+    pub removed: SpinChanges,
 }
 
 fn strings(value: Option<Dynamic>) -> Vec<String> {
@@ -86,6 +97,7 @@ impl Spin {
         check_flags(&flags, &mut problems);
         let overrides = scope.get_value::<Map>("OVERRIDES").unwrap_or_default();
         check_overrides(&overrides, &mut problems);
+        crate::spin_changes::check(&scope, &mut problems);
         problems.finish()?;
         let root = &scripts.root;
         let mut targets = strings(scope.get_value("TARGETS"));
@@ -113,6 +125,14 @@ impl Spin {
                 .into_iter()
                 .map(|(stage, names)| (stage.to_string(), strings(Some(names))))
                 .collect(),
+            base: scope.get_value::<String>("BASE"),
+            declared: scope
+                .iter()
+                .map(|(name, _, _)| name.to_string())
+                .filter(|name| crate::recipe::is_declaration(name))
+                .collect(),
+            added: SpinChanges::read(&scope, "ADD", root),
+            removed: SpinChanges::read(&scope, "REMOVE", root),
         })
     }
 
@@ -182,7 +202,7 @@ fn has_its_type(name: &str, value: &Dynamic) -> bool {
         "TARGETS" | "STAGES" | "OVERLAYS" => value
             .read_lock::<Array>()
             .is_some_and(|items| all_strings(&items)),
-        "FLAGS" | "OVERRIDES" => value.is_map(),
+        "FLAGS" | "OVERRIDES" | "ADD" | "REMOVE" => value.is_map(),
         "PACKAGES" => value.read_lock::<Map>().is_some_and(|stages| {
             stages.values().all(|names| {
                 names

@@ -24,5 +24,6 @@ mod report;
 mod resume;
 mod sandbox;
 mod single_recipes;
+mod spin_bases;
 mod unpack;
 mod verify;
