@@ -160,9 +160,17 @@ pub enum Command {
     New {
         /// The package name.
         name: String,
-        /// The source tarball's URL; it is fetched to fill in its sha256 and version.
+        /// The source tarball's upstream URL, written into the recipe. Its file is taken from
+        /// the store (by --sha256, or by its file name with --offline), from --file, or
+        /// downloaded, to fill in its sha256 and version.
         #[arg(long)]
         url: Option<String>,
+        /// The tarball's sha256: fetched and verified as builds fetch (store, mirrors, URL).
+        #[arg(long, value_name = "HASH")]
+        sha256: Option<String>,
+        /// A local copy of the tarball (a Debian .orig.tar.gz, say), imported into the store.
+        #[arg(long, value_name = "PATH")]
+        file: Option<PathBuf>,
         /// The build style.
         #[arg(long, default_value = "autotools")]
         style: String,

@@ -22,6 +22,7 @@ pub mod limits;
 pub mod lint;
 pub mod lock;
 pub mod merge;
+pub mod new_recipe;
 pub mod patch;
 pub mod plan;
 pub mod problems;
