@@ -150,7 +150,8 @@ pub enum Command {
     },
     /// Fetch the sources of recipes into the store, or import local files into it.
     Fetch {
-        /// Recipes whose sources to fetch; default: every recipe the spin builds, for its targets
+        /// Recipes whose sources to fetch (files, STAGE/NAME or NAME); default: every recipe
+        /// the spin builds, for its targets
         recipes: Vec<PathBuf>,
         /// Put these local files into the store under their sha256.
         #[arg(long, value_name = "FILE", num_args = 1..)]

@@ -218,8 +218,9 @@ fn fetch(session: &Session, recipes: &[PathBuf]) -> Exit {
         add(&plan, (0..plan.instances.len()).collect());
     }
     for recipe in recipes {
-        let plan = session.plan(Some(recipe))?;
-        add(&plan, plan.instances_of(recipe));
+        let recipe = session.recipe_path(recipe)?;
+        let plan = session.plan(Some(&recipe))?;
+        add(&plan, instances_of_recipe(&plan, &recipe)?);
     }
     session.fetcher.know_sources(sources.iter().map(declared));
     let mut errors = Vec::new();

@@ -54,6 +54,20 @@ fn run_builds_a_recipe_the_spins_packages_leave_out_with_what_it_needs() {
 }
 
 #[test]
+fn run_builds_a_new_overlay_recipe_by_name_or_path() {
+    let mut test = project()
+        .file("mine/stage1/fresh.rhai", recipe("fresh", "\"base\""))
+        .args(["run", "fresh", "--overlay", "mine", "--spin", "small"])
+        .stdout_contains("built 2 recipe instance(s)")
+        .stderr_contains("x86_64/stage1/fresh: built");
+    test.run();
+    test = test
+        .args(["run", "mine/stage1/fresh.rhai", "--spin", "small"])
+        .stdout_contains("nothing to do: 2 recipe instance(s) up to date");
+    test.run();
+}
+
+#[test]
 fn run_explain_and_log_take_a_recipe_name() {
     let mut test = project()
         .args(["run", "extra", "--spin", "small"])
