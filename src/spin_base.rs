@@ -54,7 +54,8 @@ fn with_bases(
     };
     let base = Spin::read(scripts, &base_path)?;
     let base = with_bases(scripts, project, base, chain)?;
-    let (merged, misses) = merge(base, spin);
+    let previous = |stage: &str| previous_stage(scripts, project, stage);
+    let (merged, misses) = merge(base, spin, &previous);
     for (needle, message) in misses {
         problems.add("REMOVE", Some(&needle), message, None);
     }
@@ -103,6 +104,34 @@ fn find_base(
     Ok(found)
 }
 
+/// The stage a stage builds on (its PREVIOUS), if it has one.
+fn previous_stage(scripts: &Scripts, project: &Project, stage: &str) -> Option<String> {
+    let script = project.find(&format!("{stage}/stage.rhai"))?;
+    crate::stage::Stage::load(scripts, script.parent()?)
+        .ok()?
+        .previous
+}
+
+/// Whether a spin builds `stage`: every stage when it names none, else those it names and
+/// the stages they build on.
+fn builds_stage(spin: &Spin, stage: &str, previous: &dyn Fn(&str) -> Option<String>) -> bool {
+    if spin.stages.is_empty() {
+        return true;
+    }
+    let mut pending = spin.stages.clone();
+    let mut seen: Vec<String> = Vec::new();
+    while let Some(next) = pending.pop() {
+        if next == stage {
+            return true;
+        }
+        if !seen.contains(&next) {
+            pending.extend(previous(&next));
+            seen.push(next);
+        }
+    }
+    false
+}
+
 fn pick<T>(own: bool, mine: T, theirs: T) -> T {
     if own {
         mine
@@ -112,7 +141,7 @@ fn pick<T>(own: bool, mine: T, theirs: T) -> T {
 }
 
 /// The base's declarations with the spin's own in their place, then its `REMOVE` and `ADD`.
-fn merge(base: Spin, spin: Spin) -> (Spin, Vec<Miss>) {
+fn merge(base: Spin, spin: Spin, previous: &dyn Fn(&str) -> Option<String>) -> (Spin, Vec<Miss>) {
     let own = |name: &str| spin.declared.iter().any(|declared| declared == name);
     let mut merged = Spin {
         targets: pick(own("TARGETS"), spin.targets.clone(), base.targets),
@@ -126,7 +155,7 @@ fn merge(base: Spin, spin: Spin) -> (Spin, Vec<Miss>) {
         ..spin.clone()
     };
     let misses = remove(&mut merged, &spin.removed);
-    add(&mut merged, &spin.added);
+    add(&mut merged, &spin.added, previous);
     (merged, misses)
 }
 
@@ -187,10 +216,11 @@ fn remove(spin: &mut Spin, removed: &SpinChanges) -> Vec<Miss> {
     misses
 }
 
-/// Adds `added` to `spin`. Packages of a stage the base builds whole are there already; a
-/// stage the base does not build is added with just them. An override is merged into the
-/// base's for the same recipe, declaration by declaration.
-fn add(spin: &mut Spin, added: &SpinChanges) {
+/// Adds `added` to `spin`. Packages of a stage the base builds whole (one PACKAGES does not
+/// narrow, or the previous stage of one it builds) are there already; a stage the base does
+/// not build is added with just them. An override is merged into the base's for the same
+/// recipe, declaration by declaration.
+fn add(spin: &mut Spin, added: &SpinChanges, previous: &dyn Fn(&str) -> Option<String>) {
     for target in &added.targets {
         if !spin.targets.contains(target) {
             spin.targets.push(target.clone());
@@ -202,20 +232,16 @@ fn add(spin: &mut Spin, added: &SpinChanges) {
         }
     }
     for (stage, names) in &added.packages {
-        match spin.packages.get_mut(stage) {
-            Some(listed) => {
-                let new: Vec<String> = names
-                    .iter()
-                    .filter(|name| !listed.contains(name))
-                    .cloned()
-                    .collect();
-                listed.extend(new);
-            }
-            None if spin.stages.is_empty() || spin.stages.contains(stage) => {}
-            None => {
-                spin.stages.push(stage.clone());
-                spin.packages.insert(stage.clone(), names.clone());
-            }
+        if let Some(listed) = spin.packages.get_mut(stage) {
+            let new: Vec<String> = names
+                .iter()
+                .filter(|name| !listed.contains(name))
+                .cloned()
+                .collect();
+            listed.extend(new);
+        } else if !builds_stage(spin, stage, previous) {
+            spin.stages.push(stage.clone());
+            spin.packages.insert(stage.clone(), names.clone());
         }
     }
     for (recipe, declarations) in &added.overrides {

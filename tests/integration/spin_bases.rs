@@ -151,3 +151,57 @@ fn an_unknown_base_and_changes_the_base_cannot_take_are_located() {
         .stderr_contains("did you mean packages?");
     test.run();
 }
+
+#[test]
+fn added_packages_narrow_a_stage_only_where_the_base_does_not_build_it() {
+    let stage1 = std::fs::read_to_string(
+        std::path::Path::new(crate::test::REPO).join("recipes/stage1/stage.rhai"),
+    )
+    .unwrap();
+    let test = project()
+        .file(
+            "recipes/stage2/stage.rhai",
+            format!("{stage1}\nconst PREVIOUS = \"stage1\";\n"),
+        )
+        .file("recipes/stage2/wanted.rhai", recipe("wanted", ""))
+        .file("recipes/stage2/unwanted.rhai", recipe("unwanted", ""))
+        .script(
+            "recipes/spins/first.rhai",
+            r#"
+            const TARGETS = ["x86_64"];
+            const STAGES = ["stage1"];
+            "#,
+        )
+        .script(
+            "recipes/spins/plus.rhai",
+            r#"
+            const BASE = "first";
+            const ADD = #{ packages: #{ stage2: ["wanted"] } };
+            "#,
+        );
+    let (test, _, ids) = plan(test, "plus");
+    assert_eq!(ids.len(), 5, "{ids:?}");
+    assert!(ids.contains(&"x86_64/stage2/wanted".to_string()), "{ids:?}");
+    assert!(
+        !ids.contains(&"x86_64/stage2/unwanted".to_string()),
+        "{ids:?}"
+    );
+    // stage1, which stage2 builds on, is built whole: adding to it changes nothing.
+    let test = test
+        .script(
+            "recipes/spins/second.rhai",
+            r#"
+            const TARGETS = ["x86_64"];
+            const STAGES = ["stage2"];
+            "#,
+        )
+        .script(
+            "recipes/spins/more.rhai",
+            r#"
+            const BASE = "second";
+            const ADD = #{ packages: #{ stage1: ["listed"] } };
+            "#,
+        );
+    let (_, _, ids) = plan(test, "more");
+    assert_eq!(ids.len(), 6, "{ids:?}");
+}
