@@ -14,8 +14,8 @@ use crate::spin::Spin;
 use crate::spin_changes::SpinChanges;
 
 /// A change `REMOVE` asked for that the base does not allow: the name to point at in the
-/// script, and what is wrong.
-type Miss = (String, String);
+/// script, what is wrong and what to do.
+type Miss = (String, String, Option<String>);
 
 /// The spin `name` names (or the default one), with its bases merged in.
 pub fn load(scripts: &Scripts, project: &Project, name: Option<&str>) -> Result<Spin> {
@@ -56,8 +56,8 @@ fn with_bases(
     let base = with_bases(scripts, project, base, chain)?;
     let previous = |stage: &str| previous_stage(scripts, project, stage);
     let (merged, misses) = merge(base, spin, &previous);
-    for (needle, message) in misses {
-        problems.add("REMOVE", Some(&needle), message, None);
+    for (needle, message, help) in misses {
+        problems.add("REMOVE", Some(&needle), message, help);
     }
     problems.finish()?;
     Ok(merged)
@@ -162,58 +162,62 @@ fn merge(base: Spin, spin: Spin, previous: &dyn Fn(&str) -> Option<String>) -> (
 /// Takes `removed` out of `spin`; what it does not have to take is a miss.
 fn remove(spin: &mut Spin, removed: &SpinChanges) -> Vec<Miss> {
     let mut misses = Vec::new();
-    for target in &removed.targets {
-        if !spin.targets.contains(target) {
-            misses.push((
-                target.clone(),
-                format!("REMOVE.targets: the base builds no target `{target}`"),
-            ));
-        }
+    for target in removed.targets.iter().filter(|t| !spin.targets.contains(t)) {
+        let message = format!("REMOVE.targets: the base builds no target `{target}`");
+        misses.push((target.clone(), message, among(target, &spin.targets)));
     }
     spin.targets
         .retain(|target| !removed.targets.contains(target));
-    for overlay in &removed.overlays {
-        if !spin.overlays.contains(overlay) {
-            let name = overlay
-                .file_name()
-                .unwrap_or_default()
-                .to_string_lossy()
-                .into_owned();
-            misses.push((
-                name,
-                format!(
-                    "REMOVE.overlays: the base has no overlay {}",
-                    overlay.display()
-                ),
-            ));
-        }
+    for overlay in removed
+        .overlays
+        .iter()
+        .filter(|o| !spin.overlays.contains(o))
+    {
+        let name = overlay.file_name().unwrap_or_default().to_string_lossy();
+        let message = format!(
+            "REMOVE.overlays: the base has no overlay {}",
+            overlay.display()
+        );
+        let known: Vec<String> = spin
+            .overlays
+            .iter()
+            .map(|o| o.display().to_string())
+            .collect();
+        misses.push((name.into_owned(), message, among("", &known)));
     }
     spin.overlays
         .retain(|overlay| !removed.overlays.contains(overlay));
     for (stage, names) in &removed.packages {
         let Some(listed) = spin.packages.get_mut(stage) else {
-            misses.push((stage.clone(), format!(
-                "REMOVE.packages.{stage}: the base lists no PACKAGES for {stage}, so it builds every recipe there; declare PACKAGES.{stage} with those to build"
-            )));
+            let message = format!("REMOVE.packages.{stage}: the base lists no PACKAGES for {stage}, so it builds every recipe there");
+            let help = format!("declare PACKAGES.{stage} with the recipes to build instead");
+            misses.push((stage.clone(), message, Some(help)));
             continue;
         };
         for name in names.iter().filter(|name| !listed.contains(name)) {
-            misses.push((
-                name.clone(),
-                format!("REMOVE.packages.{stage}: the base does not list `{name}`"),
-            ));
+            let message = format!("REMOVE.packages.{stage}: the base does not list `{name}`");
+            misses.push((name.clone(), message, among(name, listed)));
         }
         listed.retain(|name| !names.contains(name));
     }
+    let recipes: Vec<String> = spin.overrides.keys().map(|key| key.to_string()).collect();
     for recipe in removed.overrides.keys() {
         if spin.overrides.remove(recipe).is_none() {
-            misses.push((
-                recipe.to_string(),
-                format!("REMOVE.overrides: the base has no override for `{recipe}`"),
-            ));
+            let message = format!("REMOVE.overrides: the base has no override for `{recipe}`");
+            misses.push((recipe.to_string(), message, among(recipe, &recipes)));
         }
     }
     misses
+}
+
+/// `did you mean ...?` for the known name closest to `name`, else the known names.
+fn among(name: &str, known: &[String]) -> Option<String> {
+    let names: Vec<&str> = known.iter().map(String::as_str).collect();
+    match crate::suggest::closest(name, &names) {
+        Some(guess) => Some(format!("did you mean `{guess}`?")),
+        None if names.is_empty() => Some("the base has none".into()),
+        None => Some(format!("the base has: {}", names.join(", "))),
+    }
 }
 
 /// Adds `added` to `spin`. Packages of a stage the base builds whole (one PACKAGES does not
