@@ -6,7 +6,6 @@ use crate::lint::Holder;
 use crate::project::Project;
 use crate::recipe::Recipe;
 use crate::scripts::Scripts;
-use crate::spin::Spin;
 use crate::stage::Stage;
 use crate::target::Target;
 
@@ -134,7 +133,7 @@ fn check_stdlib(scripts: &Scripts) -> Vec<Error> {
 /// A spin is checked by reading and planning it: every recipe it builds, with its overrides,
 /// and every target and dependency must hold up.
 fn check_spin(scripts: &Scripts, project: &Project, path: &Path) -> Result<()> {
-    let spin = Spin::read(scripts, path)?;
+    let spin = crate::spin_base::read(scripts, project, path)?;
     let mut overlays = project.recipe_dirs[..project.recipe_dirs.len() - 1].to_vec();
     overlays.extend(spin.overlays.iter().cloned());
     let project = Project::new(&project.root, &overlays);

@@ -79,9 +79,11 @@ pub enum ReportFormat {
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
-    /// Build one recipe and the recipes it depends on.
+    /// Build one recipe and the recipes it depends on, into the spin's stage roots, whether
+    /// or not the spin's PACKAGES names it.
     Run {
-        /// The recipe file, e.g. recipes/stage1/musl.rhai.
+        /// The recipe: a file (recipes/stage1/musl.rhai), STAGE/NAME (stage1/musl) or a NAME
+        /// that only one stage has.
         recipe: PathBuf,
     },
     /// Build the spin's stages (all of them when none are named) for its targets.
@@ -119,9 +121,13 @@ pub enum Command {
         output: Option<PathBuf>,
     },
     /// Say why a recipe would be rebuilt: which of its inputs changed since its recorded build.
-    Explain { recipe: PathBuf },
+    Explain {
+        /// The recipe: a file, STAGE/NAME or NAME.
+        recipe: PathBuf,
+    },
     /// Print the latest log of a recipe's phase (by default the last phase that ran).
     Log {
+        /// The recipe: a file, STAGE/NAME or NAME.
         recipe: PathBuf,
         #[arg(long)]
         phase: Option<String>,
@@ -154,7 +160,8 @@ pub enum Command {
     },
     /// Fetch the sources of recipes into the store, or import local files into it.
     Fetch {
-        /// Recipes whose sources to fetch; default: every recipe the spin builds, for its targets
+        /// Recipes whose sources to fetch (files, STAGE/NAME or NAME); default: every recipe
+        /// the spin builds, for its targets
         recipes: Vec<PathBuf>,
         /// Put these local files into the store under their sha256.
         #[arg(long, value_name = "FILE", num_args = 1..)]
@@ -164,9 +171,17 @@ pub enum Command {
     New {
         /// The package name.
         name: String,
-        /// The source tarball's URL; it is fetched to fill in its sha256 and version.
+        /// The source tarball's upstream URL, written into the recipe. Its file is taken from
+        /// the store (by --sha256, or by its file name with --offline), from --file, or
+        /// downloaded, to fill in its sha256 and version.
         #[arg(long)]
         url: Option<String>,
+        /// The tarball's sha256: fetched and verified as builds fetch (store, mirrors, URL).
+        #[arg(long, value_name = "HASH")]
+        sha256: Option<String>,
+        /// A local copy of the tarball (a Debian .orig.tar.gz, say), imported into the store.
+        #[arg(long, value_name = "PATH")]
+        file: Option<PathBuf>,
         /// The build style.
         #[arg(long, default_value = "autotools")]
         style: String,

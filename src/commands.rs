@@ -5,7 +5,6 @@ use crate::build::Builder;
 use crate::cli::{Cli, Command};
 use crate::config::{self, Config};
 use crate::error::{Error, Result};
-use crate::fetch::Fetcher;
 use crate::lock::WorkLock;
 use crate::plan::Plan;
 use crate::progress::Progress;
@@ -50,20 +49,7 @@ pub fn dispatch(cli: &Cli) -> Exit {
         Command::Log { recipe, phase } => log(&Session::open(cli)?, recipe, phase.as_deref()),
         Command::Check { paths } => check(&Session::open(cli)?, paths),
         Command::Fetch { recipes, .. } => fetch(&Session::open(cli)?, recipes),
-        Command::New {
-            name,
-            url,
-            style,
-            stage,
-            output,
-        } => new_recipe(
-            &Session::open(cli)?,
-            name,
-            url.as_deref(),
-            style,
-            stage,
-            output.as_deref(),
-        ),
+        Command::New { .. } => crate::new_recipe::new_recipe(&Session::open(cli)?),
         Command::Api { definitions } => api(&Session::open(cli)?, definitions.as_deref()),
     }
 }
@@ -110,10 +96,13 @@ fn clean(cli: &Cli) -> Exit {
 
 /// `serpent run RECIPE` (with `recipe`) and `serpent build [STAGE...]`.
 fn build(session: &Session, recipe: Option<&Path>, stages: &[String]) -> Exit {
+    let recipe = recipe
+        .map(|recipe| session.recipe_path(recipe))
+        .transpose()?;
     let _lock = session.lock(&session.config.work_dir)?;
-    let plan = session.plan(recipe)?;
-    let selection = match recipe {
-        Some(recipe) => plan.instances_of(recipe),
+    let plan = session.plan(recipe.as_deref())?;
+    let selection = match &recipe {
+        Some(recipe) => instances_of_recipe(&plan, recipe)?,
         None => plan.instances_of_stages(stages)?,
     };
     build_selection(session, &session.config, &plan, &selection)?;
@@ -159,8 +148,9 @@ fn plan(session: &Session, stages: &[String], format: crate::cli::Format) -> Exi
 
 /// `serpent explain RECIPE`: which inputs changed since each instance was built.
 fn explain(session: &Session, recipe: &Path) -> Exit {
-    let plan = session.plan(Some(recipe))?;
-    for index in plan.instances_of(recipe) {
+    let recipe = session.recipe_path(recipe)?;
+    let plan = session.plan(Some(&recipe))?;
+    for index in instances_of_recipe(&plan, &recipe)? {
         println!("{}", crate::describe::explain(&plan, index));
     }
     Ok(0)
@@ -168,8 +158,9 @@ fn explain(session: &Session, recipe: &Path) -> Exit {
 
 /// `serpent log RECIPE [--phase P]`: the latest log of each instance, or the phase's.
 fn log(session: &Session, recipe: &Path, phase: Option<&str>) -> Exit {
-    let plan = session.plan(Some(recipe))?;
-    for index in plan.instances_of(recipe) {
+    let recipe = session.recipe_path(recipe)?;
+    let plan = session.plan(Some(&recipe))?;
+    for index in instances_of_recipe(&plan, &recipe)? {
         let logs = plan.instances[index].layout.logs();
         let path = match phase {
             Some(phase) => logs.join(format!("{phase}.log")),
@@ -177,12 +168,28 @@ fn log(session: &Session, recipe: &Path, phase: Option<&str>) -> Exit {
         };
         let text =
             std::fs::read_to_string(&path).map_err(|error| Error::io("no log at", &path, error))?;
+        // On stdout with the logs, so that a pipe gets each header before its log.
         if !session.config.quiet {
-            eprintln!("==> {}", path.display());
+            println!("==> {}", path.display());
         }
         print!("{text}");
     }
     Ok(0)
+}
+
+/// The instances of the recipe file the command line gave; none is an error, never a
+/// command that quietly does nothing.
+fn instances_of_recipe(plan: &Plan, recipe: &Path) -> Result<Vec<usize>> {
+    let instances = plan.instances_of(recipe);
+    if instances.is_empty() {
+        return Err(Error::Usage(format!(
+            "{} is not part of the plan for the spin `{}`: its folder is no stage the spin \
+             builds, or an overlay's recipe of the same name replaces it",
+            recipe.display(),
+            plan.spin.name
+        )));
+    }
+    Ok(instances)
 }
 
 /// `serpent check [PATH...]`.
@@ -221,8 +228,9 @@ fn fetch(session: &Session, recipes: &[PathBuf]) -> Exit {
         add(&plan, (0..plan.instances.len()).collect());
     }
     for recipe in recipes {
-        let plan = session.plan(Some(recipe))?;
-        add(&plan, plan.instances_of(recipe));
+        let recipe = session.recipe_path(recipe)?;
+        let plan = session.plan(Some(&recipe))?;
+        add(&plan, instances_of_recipe(&plan, &recipe)?);
     }
     session.fetcher.know_sources(sources.iter().map(declared));
     let mut errors = Vec::new();
@@ -250,49 +258,6 @@ fn fetch(session: &Session, recipes: &[PathBuf]) -> Exit {
 /// A source as the fetcher names it in errors: its hash and where it is declared.
 fn declared(source: &Source) -> (&str, &str) {
     (&source.sha256, &source.declared_at)
-}
-
-/// `serpent new NAME`: a recipe from the template, with its source's hash and version when
-/// a URL is given and the stage's COMMON_DEPENDS.
-fn new_recipe(
-    session: &Session,
-    name: &str,
-    url: Option<&str>,
-    style: &str,
-    stage: &str,
-    output: Option<&Path>,
-) -> Exit {
-    let config = &session.config;
-    let (version, source) = match url {
-        Some(url) => {
-            let sha256 = download_unverified(&session.fetcher, url, config.offline)?;
-            (
-                crate::template::version_from_url(name, url),
-                Some((url, sha256)),
-            )
-        }
-        None => (String::new(), None),
-    };
-    let stage_dir = config.root.join("recipes").join(stage);
-    let depends = if stage_dir.join("stage.rhai").is_file() {
-        crate::stage::Stage::load(&session.scripts, &stage_dir)?.common_depends
-    } else {
-        Vec::new()
-    };
-    let source = source.as_ref().map(|(url, sha)| (*url, sha.as_str()));
-    let text = crate::template::recipe(name, &version, style, source, &depends);
-    let path = output.map_or_else(|| stage_dir.join(format!("{name}.rhai")), Path::to_path_buf);
-    if path.exists() {
-        return Err(Error::Usage(format!(
-            "{} exists already; not overwriting it",
-            path.display()
-        )));
-    }
-    std::fs::write(&path, text).map_err(|error| Error::io("cannot write", &path, error))?;
-    if !config.quiet {
-        println!("wrote {}", path.display());
-    }
-    Ok(0)
 }
 
 /// `serpent api [--definitions DIR]`.
@@ -458,32 +423,6 @@ fn latest_log(dir: &Path) -> Option<PathBuf> {
         .filter_map(|entry| Some((entry.metadata().ok()?.modified().ok()?, entry.path())))
         .max()
         .map(|(_, path)| path)
-}
-
-/// Downloads a file whose hash is not known yet (for `serpent new --url`) and stores it by the
-/// hash it turns out to have, which the new recipe then pins.
-fn download_unverified(fetcher: &Fetcher, url: &str, offline: bool) -> Result<String> {
-    if let Some(problem) = crate::recipe::url_problem(url) {
-        return Err(Error::Usage(problem));
-    }
-    if let Some(path) = url.strip_prefix("file://") {
-        return Ok(fetcher.store().import(Path::new(path))?);
-    }
-    if offline {
-        return Err(Error::Usage(format!(
-            "cannot download {url}: --offline is set"
-        )));
-    }
-    let temp = tempfile::NamedTempFile::new()
-        .map_err(|error| Error::io("cannot create", std::env::temp_dir(), error))?;
-    let failed =
-        |error: &dyn std::fmt::Display| Error::Usage(format!("cannot download {url}: {error}"));
-    let mut response = reqwest::blocking::get(url)
-        .and_then(|r| r.error_for_status())
-        .map_err(|e| failed(&e))?;
-    let mut file = temp.as_file();
-    std::io::copy(&mut response, &mut file).map_err(|e| failed(&e))?;
-    Ok(fetcher.store().import(temp.path())?)
 }
 
 /// `serpent sandbox-run`: runs one command in a sandbox and returns its exit code (128 + the

@@ -81,7 +81,11 @@ impl Plan {
         )?;
         let extra_recipe = extra.as_deref().zip(extra_stage.as_deref());
         let (recipes, mut by_name) = load_recipes(scripts, &project, &spin, &stages, extra_recipe)?;
-        select_packages(scripts, &spin, &stages, &recipes, &mut by_name)?;
+        let wanted = Wanted {
+            spin: &spin,
+            extra: extra_recipe,
+        };
+        select_packages(scripts, &wanted, &stages, &recipes, &mut by_name)?;
 
         let mut plan = Plan {
             spin,
@@ -641,15 +645,36 @@ fn topological_order(instances: &[Instance]) -> Result<Vec<usize>> {
     Ok(order)
 }
 
+/// What the plan is asked to build: the spin's PACKAGES, and the recipe file given on the
+/// command line (with its stage's name), which is built whatever PACKAGES says.
+struct Wanted<'a> {
+    spin: &'a Spin,
+    extra: Option<(&'a Path, &'a str)>,
+}
+
+impl Wanted<'_> {
+    /// The names PACKAGES gives a stage, with the command line's recipe when it is of it.
+    fn roots(&self, stage_name: &str, names: &[String]) -> Vec<String> {
+        let mut roots = names.to_vec();
+        if let Some((path, extra_stage)) = self.extra {
+            if extra_stage == stage_name {
+                roots.push(folder_name(Path::new(path.file_stem().unwrap_or_default())));
+            }
+        }
+        roots
+    }
+}
+
 /// Narrows each stage the spin names in PACKAGES to those recipes and what they depend on
 /// within the stage.
 fn select_packages(
     scripts: &Scripts,
-    spin: &Spin,
+    wanted_by: &Wanted,
     stages: &[Stage],
     recipes: &[Recipe],
     by_name: &mut RecipesByName,
 ) -> Result<()> {
+    let spin = wanted_by.spin;
     let spin_file = spin
         .path
         .as_ref()
@@ -670,8 +695,11 @@ fn select_packages(
             .collect();
         let mut wanted: Vec<String> = Vec::new();
         // Each name with the recipe whose DEPENDS asked for it (none: the spin's PACKAGES).
-        let mut pending: Vec<(String, Option<usize>)> =
-            names.iter().map(|name| (name.clone(), None)).collect();
+        let mut pending: Vec<(String, Option<usize>)> = wanted_by
+            .roots(stage_name, names)
+            .into_iter()
+            .map(|name| (name, None))
+            .collect();
         while let Some((name, asked_by)) = pending.pop() {
             if wanted.contains(&name) {
                 continue;

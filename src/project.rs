@@ -81,6 +81,10 @@ impl Project {
         self.find(&format!("spins/{name}.rhai"))
     }
 
+    pub fn spin_names(&self) -> Vec<String> {
+        self.names_in("spins", |_| true)
+    }
+
     fn names_in(&self, folder: &str, keep: impl Fn(&Path) -> bool) -> Vec<String> {
         let mut names: Vec<String> = self
             .recipe_dirs

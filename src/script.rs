@@ -11,6 +11,7 @@ use rhai::{Stmt, AST};
 use crate::script_error::span_at;
 
 /// A compiled script and the text it was compiled from.
+#[derive(Debug)]
 pub struct Script {
     /// How messages name it: relative to the project root when inside it.
     pub name: String,

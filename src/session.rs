@@ -42,9 +42,9 @@ impl<'a> Session<'a> {
         })
     }
 
-    /// The spin the command line names (or the default one).
+    /// The spin the command line names (or the default one), with its bases merged in.
     pub fn spin(&self) -> Result<Spin> {
-        Spin::load(&self.scripts, &self.base, self.cli.spin.as_deref())
+        crate::spin_base::load(&self.scripts, &self.base, self.cli.spin.as_deref())
     }
 
     /// The project with the command line's overlays, then the spin's.
@@ -72,6 +72,12 @@ impl<'a> Session<'a> {
             self.cli.target.as_deref(),
             extra,
         )
+    }
+
+    /// The recipe file a command line argument names: a file, `STAGE/NAME` or `NAME`,
+    /// looked up in the spin's recipe folders.
+    pub fn recipe_path(&self, argument: &Path) -> Result<PathBuf> {
+        crate::recipe_lookup::recipe_path(&self.project(&self.spin()?), argument)
     }
 
     /// Holds `work_dir` for this process, waiting for another serpent unless `--no-wait`.

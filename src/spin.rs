@@ -1,6 +1,7 @@
 use std::path::{Path, PathBuf};
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 use rhai::{Dynamic, Map};
 use serde::Deserialize;
@@ -9,7 +10,9 @@ use crate::declaration::{optional, Kind, Schema};
 use crate::error::{Error, Result};
 use crate::problems::Problems;
 use crate::project::Project;
+use crate::script::Script;
 use crate::scripts::Scripts;
+use crate::spin_changes::SpinChanges;
 
 const SCHEMA: Schema = Schema {
     what: "spin declaration",
@@ -22,6 +25,9 @@ const SCHEMA: Schema = Schema {
         optional("OVERLAYS", Kind::Texts, "folders laid out like recipes/, relative to the project root, searched before recipes/"),
         optional("FLAGS", Kind::Table, "#{ add: #{ cflags: [..] }, remove: #{ ldflags: [..] } }: changes to every target's flags"),
         optional("OVERRIDES", Kind::Table, "recipe name (or stage/name) to the declarations that replace the recipe's own"),
+        optional("BASE", Kind::Text, "the spin this one extends: its declarations hold where this one sets none"),
+        optional("ADD", Kind::Table, "what to add to the base's targets, overlays, packages and overrides"),
+        optional("REMOVE", Kind::Table, "what to take from the base's targets, overlays, packages and overrides"),
     ],
 };
 
@@ -82,6 +88,15 @@ pub struct Spin {
     /// Stage name to the recipes the spin builds in it (with what they depend on); a stage
     /// not named here builds all of its recipes.
     pub packages: BTreeMap<String, Vec<String>>,
+    /// The spin this one extends (`BASE`), as the script names it; `spin_base` merges it in.
+    pub base: Option<String>,
+    /// The declarations the script sets itself, which replace its base's.
+    pub declared: Vec<String>,
+    /// `ADD` and `REMOVE`: changes to the base's declarations.
+    pub added: SpinChanges,
+    pub removed: SpinChanges,
+    /// The script it was read from, for pointing into it.
+    pub script: Option<Arc<Script>>,
 }
 
 impl Spin {
@@ -114,11 +129,12 @@ impl Spin {
     /// Reads a spin script. Every problem in it is reported at once, each at its place in
     /// the script, before any of it is used.
     pub fn read(scripts: &Scripts, path: &Path) -> Result<Spin> {
-        let script = scripts.compile(path)?;
+        let script = Arc::new(scripts.compile(path)?);
         let scope = scripts.evaluate(&script.ast, &script.name)?;
         let mut problems = Problems::of(&script);
         let read = SCHEMA.read(crate::recipe::declared_in(&scope), &mut problems);
         let declared: Declared = SCHEMA.typed(&read, &mut problems);
+        crate::spin_changes::check(&scope, &mut problems);
         problems.finish()?;
         let mut targets = declared.targets;
         if targets.is_empty() {
@@ -151,6 +167,14 @@ impl Spin {
                 })
                 .collect(),
             packages: declared.packages,
+            base: scope.get_value::<String>("BASE"),
+            declared: crate::recipe::declared_in(&scope)
+                .into_iter()
+                .map(|(name, _)| name)
+                .collect(),
+            added: SpinChanges::read(&scope, "ADD", &scripts.root),
+            removed: SpinChanges::read(&scope, "REMOVE", &scripts.root),
+            script: Some(script.clone()),
         })
     }
 

@@ -48,9 +48,40 @@ pub fn version_from_url(name: &str, url: &str) -> String {
         .trim_end_matches(".tar");
     let rest = stem.strip_prefix(name).unwrap_or(stem);
     let rest = rest.trim_start_matches(['-', '_', 'v']);
+    // Debian names its copy of upstream's tarball NAME_VERSION.orig.tar.gz, and a repack of
+    // it VERSION+dfsg or +ds: neither suffix is part of upstream's version.
+    let rest = rest.split(".orig").next().unwrap_or(rest);
+    let rest = rest
+        .split_once("+dfsg")
+        .or_else(|| rest.split_once("+ds"))
+        .map_or(rest, |(version, _)| version);
     if rest.starts_with(|c: char| c.is_ascii_digit()) {
         rest.to_string()
     } else {
         String::new()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::version_from_url;
+
+    #[test]
+    fn versions_come_from_upstream_and_debian_file_names() {
+        let cases = [
+            ("zlib", "https://zlib.net/zlib-1.3.1.tar.xz", "1.3.1"),
+            ("lz4", "file:///src/lz4_1.9.4.orig.tar.gz", "1.9.4"),
+            ("lz4", "/src/lz4_1.9.4.orig-doc.tar.gz", "1.9.4"),
+            (
+                "tcc",
+                "tcc_0.9.27+git20200814.62c30a4a.orig.tar.bz2",
+                "0.9.27+git20200814.62c30a4a",
+            ),
+            ("unzip", "unzip_6.0+dfsg1.orig.tar.xz", "6.0"),
+            ("foo", "https://host/download?id=7", ""),
+        ];
+        for (name, url, version) in cases {
+            assert_eq!(version_from_url(name, url), version, "{url}");
+        }
     }
 }

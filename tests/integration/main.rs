@@ -24,5 +24,7 @@ mod report;
 mod resume;
 mod sandbox;
 mod sbom;
+mod single_recipes;
+mod spin_bases;
 mod unpack;
 mod verify;
