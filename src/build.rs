@@ -840,6 +840,7 @@ impl Builder<'_> {
             recipe: recipe.source_name.clone(),
             key: key.to_string(),
             inputs: inputs.values.clone(),
+            details: inputs.details.clone(),
             seconds: (seconds * 10.0).round() / 10.0,
             output: Some(output),
             cut_off: Vec::new(),

@@ -156,8 +156,13 @@ fn plan(session: &Session, stages: &[String], format: crate::cli::Format) -> Exi
 
 /// `serpent explain RECIPE`: which inputs changed since each instance was built.
 fn explain(session: &Session, recipe: &Path) -> Exit {
-    let plan = session.plan(Some(recipe))?;
-    for index in plan.instances_of(recipe) {
+    let project = session.project(&session.spin()?);
+    let (recipe, replaced) = crate::overlay::effective(&project, recipe);
+    if let Some(replaced) = replaced {
+        println!("{replaced}");
+    }
+    let plan = session.plan(Some(&recipe))?;
+    for index in plan.instances_of(&recipe) {
         println!("{}", crate::describe::explain(&plan, index));
     }
     Ok(0)

@@ -150,6 +150,11 @@ impl Stage {
         env
     }
 
+    /// The compiled script, whose functions `serpent explain` tells apart.
+    pub fn ast(&self) -> &AST {
+        &self.ast
+    }
+
     /// The commands this stage compiles with for one target. `roots` is given to the script as
     /// a map with `root`, `previous` (empty when there is no previous stage), `stages` (stage
     /// name to root) and `isolation`.

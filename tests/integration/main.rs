@@ -12,6 +12,7 @@ mod conflict;
 mod containment;
 mod declared;
 mod errors;
+mod explain;
 mod fetch;
 mod file_functions;
 mod getconf_getent;
