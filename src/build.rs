@@ -519,7 +519,7 @@ impl Builder<'_> {
 
     /// The context a recipe's phases get: where its folders are, its tools and flags, the
     /// sandbox its commands run in, and the environment they start with.
-    fn context(
+    pub fn context(
         &self,
         recipe: &Recipe,
         instance: &Instance,
@@ -575,6 +575,7 @@ impl Builder<'_> {
             on_phase: Some(Box::new(move |phase| progress.phase(&id, phase))),
             verbose: self.config.verbose,
             failure: Mutex::new(None),
+            recorded: None,
         }))
     }
 
@@ -731,7 +732,7 @@ impl Builder<'_> {
     }
 
     /// Runs one phase: the recipe's own function, else its build style's, else nothing.
-    fn run_phase(
+    pub fn run_phase(
         &self,
         recipe: &Recipe,
         context: &Context,

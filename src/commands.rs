@@ -44,6 +44,9 @@ pub fn dispatch(cli: &Cli) -> Exit {
         }
         Command::Report { stages, format } => report(&Session::open(cli)?, stages, *format),
         Command::Explain { recipe } => explain(&Session::open(cli)?, recipe),
+        Command::Env { recipe, format } => {
+            crate::recipe_env::show(&Session::open(cli)?, recipe, *format)
+        }
         Command::Log { recipe, phase } => log(&Session::open(cli)?, recipe, phase.as_deref()),
         Command::Check { paths } => check(&Session::open(cli)?, paths),
         Command::Fetch { recipes, .. } => fetch(&Session::open(cli)?, recipes),

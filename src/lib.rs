@@ -31,6 +31,7 @@ pub mod problems;
 pub mod progress;
 pub mod project;
 pub mod recipe;
+pub mod recipe_env;
 pub mod recipe_files;
 pub mod record;
 pub mod remove;

@@ -11,6 +11,7 @@ mod code_shape;
 mod conflict;
 mod containment;
 mod declared;
+mod env;
 mod errors;
 mod explain;
 mod fetch;
