@@ -201,3 +201,47 @@ fn explain_on_a_recipe_an_overlay_replaces_names_the_replacement() {
     let output = test.run();
     insta::assert_snapshot!(output.stdout);
 }
+
+#[test]
+fn explain_names_the_patch_and_the_stdlib_function_that_changed() {
+    let mut test = Test::new()
+        .script(
+            "stdlib/greeting.rhai",
+            r#"
+            fn text() { "hello" }
+
+            fn unused() { "unchanged" }
+            "#,
+        )
+        .script(
+            "recipes/patches/p/add.patch",
+            r#"
+            --- /dev/null
+            +++ b/hello.txt
+            @@ -0,0 +1 @@
+            +hello
+            "#,
+        )
+        .script(
+            "recipes/stage1/p.rhai",
+            r#"
+            import "greeting" as greeting;
+            const NAME = "p";
+            const VERSION = "1";
+
+            fn install(ctx) {
+                ctx.copy(`${ctx.srcdir}/hello.txt`, `${ctx.destdir}/share/hello.txt`);
+                ctx.write(`${ctx.destdir}/share/greeting`, greeting::text());
+            }
+            "#,
+        )
+        .args(["build", "--target", "x86_64"]);
+    test.run();
+    edit(&test, "recipes/patches/p/add.patch", "+hello", "+hi");
+    edit(&test, "stdlib/greeting.rhai", "\"hello\"", "\"hi\"");
+    test = test
+        .args(["explain", "recipes/stage1/p.rhai", "--target", "x86_64"])
+        .stdout_contains("patch recipes/patches/p/add.patch: its contents changed")
+        .stdout_contains("stdlib/greeting.rhai: fn text() changed\n");
+    test.run();
+}
