@@ -245,3 +245,19 @@ fn explain_names_the_patch_and_the_stdlib_function_that_changed() {
         .stdout_contains("stdlib/greeting.rhai: fn text() changed\n");
     test.run();
 }
+
+#[test]
+fn explain_names_the_declaration_a_spin_overrides() {
+    let mut test = pair()
+        .file(
+            "recipes/spins/pinned.rhai",
+            "const TARGETS = [\"x86_64\"];\nconst OVERRIDES = #{ a: #{ version: \"1.5\" } };\n",
+        )
+        .args(["build", "--spin", "pinned"]);
+    test.run();
+    edit(&test, "recipes/spins/pinned.rhai", "\"1.5\"", "\"1.6\"");
+    test = test
+        .args(["explain", "recipes/stage1/a.rhai", "--spin", "pinned"])
+        .stdout_contains("spin override: VERSION: 1.5 -> 1.6");
+    test.run();
+}
