@@ -520,7 +520,7 @@ impl Builder<'_> {
 
     /// The context a recipe's phases get: where its folders are, its tools and flags, the
     /// sandbox its commands run in, and the environment they start with.
-    fn context(
+    pub fn context(
         &self,
         recipe: &Recipe,
         instance: &Instance,
@@ -576,6 +576,7 @@ impl Builder<'_> {
             on_phase: Some(Box::new(move |phase| progress.phase(&id, phase))),
             verbose: self.config.verbose,
             failure: Mutex::new(None),
+            recorded: None,
         }))
     }
 
@@ -729,7 +730,7 @@ impl Builder<'_> {
     }
 
     /// Runs one phase: the recipe's own function, else its build style's, else nothing.
-    fn run_phase(
+    pub fn run_phase(
         &self,
         recipe: &Recipe,
         context: &Context,
@@ -838,6 +839,7 @@ impl Builder<'_> {
             recipe: recipe.script.name.clone(),
             key: key.to_string(),
             inputs: inputs.values.clone(),
+            details: inputs.details.clone(),
             seconds: (seconds * 10.0).round() / 10.0,
             output: Some(output),
             cut_off: Vec::new(),

@@ -72,6 +72,12 @@ pub enum Format {
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum EnvFormat {
+    Text,
+    Json,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
 pub enum ReportFormat {
     Markdown,
     Json,
@@ -124,6 +130,15 @@ pub enum Command {
     Explain {
         /// The recipe: a file, STAGE/NAME or NAME.
         recipe: PathBuf,
+    },
+    /// Print what a recipe's phases will get for each target, without building: the triple,
+    /// sysroot, toolchain, flags, folders, environment, dependencies and the commands its
+    /// phases and build style would run (configure, cmake or meson arguments).
+    Env {
+        /// The recipe: a file, STAGE/NAME or NAME.
+        recipe: PathBuf,
+        #[arg(long, value_enum, default_value = "text")]
+        format: EnvFormat,
     },
     /// Print the latest log of a recipe's phase (by default the last phase that ran).
     Log {

@@ -46,6 +46,9 @@ pub fn dispatch(cli: &Cli) -> Exit {
             crate::sbom::command(&Session::open(cli)?, stages, output.as_deref())
         }
         Command::Explain { recipe } => explain(&Session::open(cli)?, recipe),
+        Command::Env { recipe, format } => {
+            crate::recipe_env::show(&Session::open(cli)?, recipe, *format)
+        }
         Command::Log { recipe, phase } => log(&Session::open(cli)?, recipe, phase.as_deref()),
         Command::Check { paths } => check(&Session::open(cli)?, paths),
         Command::Fetch { recipes, .. } => fetch(&Session::open(cli)?, recipes),
@@ -149,6 +152,11 @@ fn plan(session: &Session, stages: &[String], format: crate::cli::Format) -> Exi
 /// `serpent explain RECIPE`: which inputs changed since each instance was built.
 fn explain(session: &Session, recipe: &Path) -> Exit {
     let recipe = session.recipe_path(recipe)?;
+    let project = session.project(&session.spin()?);
+    let (recipe, replaced) = crate::overlay::effective(&project, &recipe);
+    if let Some(replaced) = replaced {
+        println!("{replaced}");
+    }
     let plan = session.plan(Some(&recipe))?;
     for index in instances_of_recipe(&plan, &recipe)? {
         println!("{}", crate::describe::explain(&plan, index));

@@ -52,6 +52,9 @@ pub struct Inner {
     /// Echo every command to stderr as it starts (`--verbose`).
     pub verbose: bool,
     pub failure: Mutex<Option<CommandFailure>>,
+    /// Set for `serpent env`: each command is written down here with its phase instead of
+    /// being run, so a recipe's phases can be followed without building.
+    pub recorded: Option<Mutex<Vec<(String, String)>>>,
 }
 
 fn fail<T>(message: impl Into<String>) -> ScriptResult<T> {
@@ -181,8 +184,33 @@ impl Context {
         Box::new(EvalAltResult::ErrorRuntime(message.into(), Position::NONE))
     }
 
+    /// Writes the command down instead of running it when the context only records; the
+    /// variables it sets over the phase's environment and a folder other than the build
+    /// folder are part of what is written.
+    fn record(&self, command: &Command) -> bool {
+        let Some(recorded) = &self.0.recorded else {
+            return false;
+        };
+        let base = self.env();
+        let mut line = String::new();
+        for (name, value) in &command.env {
+            if base.get(name) != Some(value) {
+                line.push_str(&format!("{name}={} ", crate::command::quote(value)));
+            }
+        }
+        line.push_str(&command.display());
+        if command.cwd != self.0.builddir {
+            line.push_str(&format!("  (in {})", command.cwd.display()));
+        }
+        recorded.lock().unwrap().push((self.phase(), line));
+        true
+    }
+
     fn run(&mut self, argv: Array, options: Map) -> ScriptResult<()> {
         let command = self.command(argv, options)?;
+        if self.record(&command) {
+            return Ok(());
+        }
         if self.0.verbose {
             eprintln!("{}: $ {}", self.0.name, command.display());
         }
@@ -193,6 +221,9 @@ impl Context {
 
     fn output(&mut self, argv: Array, options: Map) -> ScriptResult<String> {
         let command = self.command(argv, options)?;
+        if self.record(&command) {
+            return Ok(String::new());
+        }
         command
             .capture(&self.log_path())
             .map(|text| text.trim_end().to_string())

@@ -3,7 +3,7 @@ use std::fmt::Write;
 use serde::Serialize;
 
 use crate::cli::Format;
-use crate::key::differences;
+use crate::difference::{differences, Recorded};
 use crate::plan::{Plan, Status};
 use crate::record::Record;
 
@@ -17,6 +17,8 @@ struct Entry<'a> {
     target: &'a str,
     key: &'a str,
     status: Status,
+    /// Why it would be built: `new`, `changed: <the first difference>` or `up to date`.
+    why: String,
     output: String,
     depends: Vec<&'a str>,
 }
@@ -49,6 +51,7 @@ impl<'a> Entry<'a> {
             target: &plan.targets[instance.target].name,
             key: &instance.key,
             status: instance.status,
+            why: why(plan, index),
             output: instance.layout.package().to_string_lossy().into_owned(),
             depends: instance
                 .deps
@@ -127,13 +130,52 @@ fn text(plan: &Plan, entries: &[Entry]) -> String {
         if !entry.depends.is_empty() {
             let _ = write!(out, " <- {}", entry.depends.join(", "));
         }
-        out.push('\n');
+        let _ = writeln!(out, "  ({})", entry.why);
     }
     out
 }
 
+/// The plan's "why" for one instance, in a few words.
+fn why(plan: &Plan, index: usize) -> String {
+    let instance = &plan.instances[index];
+    match instance.status {
+        Status::Built => "up to date".to_string(),
+        Status::Missing => "new".to_string(),
+        Status::Stale => match Record::read(&instance.layout.record()) {
+            Some(record) if record.key == instance.key => {
+                "changed: its package is missing".to_string()
+            }
+            Some(record) => {
+                let first = changes(&record, instance).into_iter().next();
+                format!("changed: {}", first.unwrap_or_else(|| "its inputs".into()))
+            }
+            None => "new".to_string(),
+        },
+    }
+}
+
+/// How the instance's inputs differ from those its record was built with.
+fn changes(record: &Record, instance: &crate::plan::Instance) -> Vec<String> {
+    let recorded = Recorded {
+        values: &record.inputs,
+        details: &record.details,
+    };
+    differences(&recorded, &instance.inputs)
+}
+
 /// Why one instance would (or would not) be rebuilt.
 pub fn explain(plan: &Plan, index: usize) -> String {
+    let instance = &plan.instances[index];
+    let replacement = crate::overlay::replacement(plan, plan.recipe_of(instance));
+    let mut out = explain_record(plan, index);
+    if let Some(replacement) = replacement {
+        let _ = write!(out, "\n  {replacement}");
+    }
+    out
+}
+
+/// What the record says, against the current inputs.
+fn explain_record(plan: &Plan, index: usize) -> String {
     let instance = &plan.instances[index];
     let Some(record) = Record::read(&instance.layout.record()) else {
         return format!(
@@ -166,7 +208,7 @@ pub fn explain(plan: &Plan, index: usize) -> String {
         "{}: will be rebuilt; these inputs changed since the recorded build:",
         instance.id
     );
-    for line in differences(&record.inputs, &instance.inputs.values) {
+    for line in changes(&record, instance) {
         let _ = write!(out, "\n  {line}");
     }
     let pending: Vec<&str> = instance

@@ -4,16 +4,30 @@ use sha2::{Digest, Sha256};
 
 pub use crate::digest::sha256 as hash;
 
+/// The small facts behind one input's value (a target's flags, a recipe's declarations, a
+/// hash per function of a script), by name. They are recorded beside the inputs so that
+/// `serpent explain` can say in words what changed, but they are not part of the key: the key
+/// is made from the values alone.
+pub type Details = BTreeMap<String, String>;
+
 /// The inputs of one recipe instance, each named, and the key they make together. Any change
 /// to any input changes the key; `serpent explain` names the inputs that differ.
 #[derive(Debug, Clone, Default)]
 pub struct Inputs {
     pub values: BTreeMap<String, String>,
+    pub details: BTreeMap<String, Details>,
 }
 
 impl Inputs {
     pub fn add(&mut self, name: impl Into<String>, value: impl Into<String>) {
         self.values.insert(name.into(), value.into());
+    }
+
+    /// An input whose value is a hash, with the facts that explain a change of it.
+    pub fn add_detailed(&mut self, name: impl Into<String>, value: String, details: Details) {
+        let name = name.into();
+        self.details.insert(name.clone(), details);
+        self.values.insert(name, value);
     }
 
     pub fn key(&self) -> String {
@@ -25,41 +39,5 @@ impl Inputs {
             hasher.update([b'\n']);
         }
         crate::digest::hex(&hasher.finalize())
-    }
-}
-
-/// How the recorded inputs differ from the current ones, as lines a person reads.
-pub fn differences(
-    recorded: &BTreeMap<String, String>,
-    current: &BTreeMap<String, String>,
-) -> Vec<String> {
-    let mut lines = Vec::new();
-    for (name, value) in current {
-        match recorded.get(name) {
-            None => lines.push(format!("{name}: new input")),
-            Some(old) if old != value => lines.push(format!(
-                "{name}: changed ({} -> {})",
-                short(old),
-                short(value)
-            )),
-            Some(_) => {}
-        }
-    }
-    for name in recorded.keys() {
-        if !current.contains_key(name) {
-            lines.push(format!("{name}: no longer an input"));
-        }
-    }
-    lines
-}
-
-/// A hash cut to 12 digits, alone or after a word (`output 3fa9…`).
-fn short(value: &str) -> String {
-    let (word, hash) = value.rsplit_once(' ').unwrap_or(("", value));
-    if hash.len() == 64 && hash.chars().all(|c| c.is_ascii_hexdigit()) {
-        let space = if word.is_empty() { "" } else { " " };
-        format!("{word}{space}{}", &hash[..12])
-    } else {
-        value.to_string()
     }
 }

@@ -5,6 +5,7 @@ use serde::Serialize;
 
 use crate::config::Config;
 use crate::error::{Error, Result};
+use crate::input_details;
 use crate::key::{hash, Inputs};
 use crate::layout::Layout;
 use crate::project::Project;
@@ -237,13 +238,18 @@ impl Plan {
             .spin
             .override_for(&self.stages[instance.stage].name, &recipe.name)
         {
-            inputs.add(
+            let details = overrides
+                .iter()
+                .map(|(field, value)| (field.to_uppercase(), input_details::flat(value)))
+                .collect();
+            inputs.add_detailed(
                 "spin override",
                 hash(
                     serde_json::to_string(&rhai::Dynamic::from(overrides))
                         .unwrap_or_default()
                         .as_bytes(),
                 ),
+                details,
             );
         }
         for dep in &instance.deps {
@@ -270,19 +276,22 @@ impl Plan {
         let target = &self.targets[instance.target];
         let mut inputs = Inputs::default();
         inputs.add("tool", env!("CARGO_PKG_VERSION"));
-        inputs.add(
+        inputs.add_detailed(
             format!("recipe {}", recipe.script.name),
             hash(recipe.script.bytes()),
+            input_details::recipe(recipe),
         );
-        inputs.add(
+        inputs.add_detailed(
             format!("stage {}", scripts.source_name(&stage.path)),
             hash(stage.script.bytes()),
+            input_details::stage(stage),
         );
         let target_data =
             serde_json::to_string(&rhai::Dynamic::from(target.data.clone())).unwrap_or_default();
-        inputs.add(
+        inputs.add_detailed(
             format!("target {}", target.name),
             hash(target_data.as_bytes()),
+            input_details::target(target),
         );
         let imports: Vec<String> = recipe
             .imports
@@ -291,7 +300,12 @@ impl Plan {
             .cloned()
             .collect();
         for (name, module) in scripts.import_closure(&imports) {
-            inputs.add(format!("stdlib/{name}.rhai"), hash(&module.bytes));
+            let text = String::from_utf8_lossy(&module.bytes);
+            inputs.add_detailed(
+                format!("stdlib/{name}.rhai"),
+                hash(&module.bytes),
+                input_details::functions(&module.ast, &text),
+            );
         }
         inputs
     }

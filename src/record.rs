@@ -15,6 +15,10 @@ pub struct Record {
     pub recipe: String,
     pub key: String,
     pub inputs: BTreeMap<String, String>,
+    /// The small facts behind the inputs (flags, declarations, a hash per function), from
+    /// which `serpent explain` says what changed. Absent in records of older serpents.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub details: BTreeMap<String, crate::key::Details>,
     pub seconds: f64,
     /// The hash of the package's files (paths, kinds, modes, contents, link targets), which
     /// dependents are keyed on.

@@ -89,9 +89,10 @@ impl<'a> Session<'a> {
 /// A path the project root may be found from: the recipe or script the command names.
 fn project_hint(command: &Command) -> Option<PathBuf> {
     match command {
-        Command::Run { recipe } | Command::Explain { recipe } | Command::Log { recipe, .. } => {
-            recipe.parent().map(Path::to_path_buf)
-        }
+        Command::Run { recipe }
+        | Command::Explain { recipe }
+        | Command::Env { recipe, .. }
+        | Command::Log { recipe, .. } => recipe.parent().map(Path::to_path_buf),
         Command::Check { paths } => paths
             .first()
             .and_then(|path| path.parent().map(Path::to_path_buf)),

@@ -147,7 +147,9 @@ fn explain_names_the_inputs_that_changed() {
         output.stdout
     );
     assert!(
-        output.stdout.contains("depends x86_64/stage1/b: changed"),
+        output
+            .stdout
+            .contains("depends x86_64/stage1/b: its inputs changed, so it is rebuilt first"),
         "{}",
         output.stdout
     );
@@ -156,7 +158,7 @@ fn explain_names_the_inputs_that_changed() {
     assert!(
         output
             .stdout
-            .contains("recipe recipes/stage1/a.rhai: changed"),
+            .contains("recipe recipes/stage1/a.rhai: VERSION: 1 -> 2"),
         "{}",
         output.stdout
     );

@@ -75,7 +75,7 @@ fn carried_files_land_in_the_source_tree_and_their_bytes_are_part_of_the_key() {
     assert!(
         explained
             .stdout
-            .contains("file recipes/files/tool/tool.c: changed"),
+            .contains("file recipes/files/tool/tool.c: its contents changed"),
         "{}",
         explained.stdout
     );
