@@ -42,7 +42,11 @@ pub fn dispatch(cli: &Cli) -> Exit {
         Command::Plan { stages, format } | Command::Graph { stages, format } => {
             plan(&Session::open(cli)?, stages, *format)
         }
-        Command::Report { stages, format } => report(&Session::open(cli)?, stages, *format),
+        Command::Report {
+            stages,
+            format,
+            trace,
+        } => report(&Session::open(cli)?, stages, *format, trace.as_deref()),
         Command::Explain { recipe } => explain(&Session::open(cli)?, recipe),
         Command::Log { recipe, phase } => log(&Session::open(cli)?, recipe, phase.as_deref()),
         Command::Check { paths } => check(&Session::open(cli)?, paths),
@@ -341,7 +345,10 @@ fn build_selection(
     for recipe in &plan.recipes {
         fetcher.know_sources(recipe.sources.iter().map(declared));
     }
-    let progress = Arc::new(crate::progress::Progress::new(config.quiet));
+    let progress = Arc::new(crate::progress::Progress::new(
+        config.quiet,
+        session.cli.message_format == crate::cli::MessageFormat::Json,
+    ));
     let builder = Builder {
         scripts,
         config,
@@ -352,22 +359,10 @@ fn build_selection(
         keep_going,
         merging: std::sync::Mutex::new(()),
         outputs: Default::default(),
+        timeline: crate::timeline::Timeline::new(&config.work_dir),
+        slots: Default::default(),
     };
-    let summary = builder.build(selection)?;
-    if !config.quiet {
-        if summary.built.is_empty() {
-            println!(
-                "nothing to do: {} recipe instance(s) up to date",
-                summary.reused
-            );
-        } else {
-            println!(
-                "built {} recipe instance(s), {} up to date",
-                summary.built.len(),
-                summary.reused
-            );
-        }
-    }
+    builder.build(selection)?;
     drop::<Arc<Progress>>(progress);
     Ok(())
 }
@@ -643,7 +638,17 @@ fn patch_series(dir: &Path, patches: &[PathBuf], strip: usize) -> Exit {
 }
 
 /// `serpent report`: the records of the spin's packages (in the stages named, or all).
-fn report(session: &Session, stages: &[String], format: crate::cli::ReportFormat) -> Exit {
+/// With `--trace FILE`, the timeline as trace events instead, and its summary.
+fn report(
+    session: &Session,
+    stages: &[String],
+    format: crate::cli::ReportFormat,
+    trace: Option<&Path>,
+) -> Exit {
+    if let Some(file) = trace {
+        print!("{}", crate::trace::export(&session.config.work_dir, file)?);
+        return Ok(0);
+    }
     let plan = session.plan(None)?;
     let selection = plan.closure(&plan.instances_of_stages(stages)?);
     let rows = crate::report::rows(&plan, &selection);

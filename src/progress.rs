@@ -1,16 +1,24 @@
+//! How a build tells what it is doing: live bars on a terminal, plain lines elsewhere,
+//! nothing but errors with `--quiet`, or one JSON object a line on stdout with
+//! `--message-format json`. The builder hands every [`Event`] here.
+
+mod event;
+
 use std::collections::BTreeMap;
-use std::io::IsTerminal;
-use std::sync::Mutex;
+use std::io::{IsTerminal, Read, Seek, SeekFrom};
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use indicatif::{MultiProgress, ProgressBar, ProgressStyle};
 
-/// How a build tells the person at the terminal what is going on: live bars on a terminal,
-/// plain one-line events elsewhere, nothing but errors with `--quiet`.
+pub use event::Event;
+
 pub enum Progress {
     Quiet,
     Lines(Mutex<Counts>),
     Bars(Bars),
+    Json,
 }
 
 #[derive(Default)]
@@ -19,15 +27,21 @@ pub struct Counts {
     total: usize,
 }
 
+/// The running instances' spinners, each with its phase and that phase's log, whose last
+/// line a ticker shows.
+type Running = Arc<Mutex<BTreeMap<String, (ProgressBar, String, PathBuf)>>>;
+
 pub struct Bars {
     multi: MultiProgress,
     overall: ProgressBar,
-    running: Mutex<BTreeMap<String, ProgressBar>>,
+    running: Running,
 }
 
 impl Progress {
-    pub fn new(quiet: bool) -> Progress {
-        if quiet {
+    pub fn new(quiet: bool, json: bool) -> Progress {
+        if json {
+            Progress::Json
+        } else if quiet {
             Progress::Quiet
         } else if std::io::stderr().is_terminal() {
             let multi = MultiProgress::new();
@@ -35,10 +49,12 @@ impl Progress {
             overall.set_style(
                 ProgressStyle::with_template("{bar:30} {pos}/{len} recipes, {elapsed}").unwrap(),
             );
+            let running = Running::default();
+            show_log_steps(running.clone());
             Progress::Bars(Bars {
                 multi,
                 overall,
-                running: Mutex::new(BTreeMap::new()),
+                running,
             })
         } else {
             Progress::Lines(Mutex::new(Counts::default()))
@@ -47,70 +63,39 @@ impl Progress {
 
     pub fn total(&self, total: usize) {
         match self {
-            Progress::Quiet => {}
+            Progress::Quiet | Progress::Json => {}
             Progress::Lines(counts) => counts.lock().unwrap().total = total,
             Progress::Bars(bars) => bars.overall.set_length(total as u64),
         }
     }
 
-    pub fn started(&self, id: &str, version: &str) {
+    pub fn event(&self, event: Event) {
         match self {
             Progress::Quiet => {}
-            Progress::Lines(counts) => {
-                let counts = counts.lock().unwrap();
-                eprintln!("[{}/{}] {id} {version}: started", counts.done, counts.total);
-            }
-            Progress::Bars(bars) => {
-                let bar = bars
-                    .multi
-                    .insert_before(&bars.overall, ProgressBar::new_spinner());
-                bar.set_style(ProgressStyle::with_template("{spinner} {msg} {elapsed}").unwrap());
-                bar.set_message(format!("{id} {version}"));
-                bar.enable_steady_tick(Duration::from_millis(200));
-                bars.running.lock().unwrap().insert(id.to_string(), bar);
-            }
-        }
-    }
-
-    pub fn phase(&self, id: &str, phase: &str) {
-        match self {
-            Progress::Quiet => {}
-            Progress::Lines(_) => eprintln!("    {id}: {phase}"),
-            Progress::Bars(bars) => {
-                if let Some(bar) = bars.running.lock().unwrap().get(id) {
-                    bar.set_message(format!("{id}: {phase}"));
-                }
-            }
-        }
-    }
-
-    /// `outcome` is a short word: built, failed, skipped.
-    pub fn finished(&self, id: &str, outcome: &str, seconds: f64) {
-        match self {
-            Progress::Quiet => {}
+            Progress::Json => println!(
+                "{}",
+                serde_json::to_string(&event).expect("an event serializes")
+            ),
             Progress::Lines(counts) => {
                 let mut counts = counts.lock().unwrap();
-                counts.done += 1;
-                eprintln!(
-                    "[{}/{}] {id}: {outcome} in {seconds:.1}s",
-                    counts.done, counts.total
-                );
-            }
-            Progress::Bars(bars) => {
-                if let Some(bar) = bars.running.lock().unwrap().remove(id) {
-                    bar.finish_and_clear();
+                if let Some(line) = line_of(&event) {
+                    if counted(&event) {
+                        counts.done += 1;
+                    }
+                    eprintln!("[{}/{}] {line}", counts.done, counts.total);
+                } else if let Event::Phase { id, phase, .. } = &event {
+                    eprintln!("    {id}: {phase}");
                 }
-                bars.overall.inc(1);
-                bars.multi
-                    .suspend(|| eprintln!("{id}: {outcome} in {seconds:.1}s"));
+                summarize(&event);
             }
+            Progress::Bars(bars) => bars.show(&event),
         }
     }
 
     pub fn message(&self, text: &str) {
         match self {
             Progress::Quiet => {}
-            Progress::Lines(_) => eprintln!("{text}"),
+            Progress::Lines(_) | Progress::Json => eprintln!("{text}"),
             Progress::Bars(bars) => bars.multi.suspend(|| eprintln!("{text}")),
         }
     }
@@ -119,5 +104,184 @@ impl Progress {
         if let Progress::Bars(bars) = self {
             bars.overall.finish_and_clear();
         }
+    }
+}
+
+impl Bars {
+    fn show(&self, event: &Event) {
+        let mut running = self.running.lock().unwrap();
+        match event {
+            Event::Started {
+                id,
+                version,
+                estimate_seconds,
+                ..
+            } => {
+                let bar = self
+                    .multi
+                    .insert_before(&self.overall, ProgressBar::new_spinner());
+                bar.set_style(
+                    ProgressStyle::with_template("{spinner} {prefix} {msg} {elapsed}").unwrap(),
+                );
+                bar.set_prefix(match estimate_seconds {
+                    Some(seconds) => format!("{id} {version} (last build {seconds:.0} s)"),
+                    None => format!("{id} {version}"),
+                });
+                bar.enable_steady_tick(Duration::from_millis(200));
+                running.insert(id.clone(), (bar, String::new(), PathBuf::new()));
+            }
+            Event::Phase { id, phase, log } => {
+                if let Some((bar, shown, shown_log)) = running.get_mut(id) {
+                    bar.set_message(phase.clone());
+                    (*shown, *shown_log) = (phase.clone(), log.clone());
+                }
+            }
+            _ => {
+                if let Some(line) = line_of(event) {
+                    if let Some((bar, ..)) = running.remove(event_id(event)) {
+                        bar.finish_and_clear();
+                    }
+                    if counted(event) {
+                        self.overall.inc(1);
+                    }
+                    self.multi.suspend(|| eprintln!("{line}"));
+                }
+                summarize(event);
+            }
+        }
+    }
+}
+
+/// The line a person reads for an event that starts or ends an instance.
+fn line_of(event: &Event) -> Option<String> {
+    match event {
+        Event::Started {
+            id,
+            version,
+            estimate_seconds,
+            ..
+        } => Some(match estimate_seconds {
+            Some(seconds) => format!("{id} {version}: started, its last build took {seconds:.1}s"),
+            None => format!("{id} {version}: started"),
+        }),
+        Event::Finished { id, seconds } => Some(format!("{id}: built in {seconds:.1}s")),
+        Event::Failed { id, seconds, .. } => Some(format!("{id}: FAILED in {seconds:.1}s")),
+        Event::UpToDate { id, why, fresh } if !fresh => Some(format!("{id}: up to date: {why}")),
+        _ => None,
+    }
+}
+
+/// Whether the event ends one of the instances the build counts.
+fn counted(event: &Event) -> bool {
+    !matches!(event, Event::Started { .. })
+}
+
+fn event_id(event: &Event) -> &str {
+    match event {
+        Event::Started { id, .. }
+        | Event::Phase { id, .. }
+        | Event::Finished { id, .. }
+        | Event::Failed { id, .. }
+        | Event::UpToDate { id, .. }
+        | Event::Skipped { id } => id,
+        Event::BuildFinished { .. } => "",
+    }
+}
+
+/// The last line on stdout, for a build that succeeded.
+fn summarize(event: &Event) {
+    if let Event::BuildFinished {
+        success: true,
+        built,
+        up_to_date,
+        ..
+    } = event
+    {
+        if *built == 0 {
+            println!("nothing to do: {up_to_date} recipe instance(s) up to date");
+        } else {
+            println!("built {built} recipe instance(s), {up_to_date} up to date");
+        }
+    }
+}
+
+/// Shows, every second, how far each running phase got, by its log, until the bars are gone.
+fn show_log_steps(running: Running) {
+    std::thread::spawn(move || loop {
+        std::thread::sleep(Duration::from_secs(1));
+        if Arc::strong_count(&running) == 1 {
+            break;
+        }
+        for (bar, phase, log) in running.lock().unwrap().values() {
+            if let Some(step) = last_line(log).as_deref().and_then(step_of) {
+                bar.set_message(format!("{phase}: {step}"));
+            }
+        }
+    });
+}
+
+/// The last line of a log, from its last 4 KiB.
+fn last_line(log: &Path) -> Option<String> {
+    let mut file = std::fs::File::open(log).ok()?;
+    let _ = file.seek(SeekFrom::End(-4096));
+    let mut tail = Vec::new();
+    file.read_to_end(&mut tail).ok()?;
+    let text = String::from_utf8_lossy(&tail);
+    let line = text.lines().rev().find(|line| !line.trim().is_empty())?;
+    Some(line.trim().to_string())
+}
+
+/// How far a log's last line says the phase is: ninja's `[n/m]` step or cmake's `[ 45%]`
+/// when the line has one, else the line itself, shortened.
+fn step_of(line: &str) -> Option<String> {
+    if let Some(step) = bracketed_step(line) {
+        return Some(step);
+    }
+    let short: String = line.chars().take(60).collect();
+    (!short.is_empty()).then_some(short)
+}
+
+fn bracketed_step(line: &str) -> Option<String> {
+    let inside = line.strip_prefix('[')?.split_once(']')?.0.trim();
+    let is_step = match inside.split_once('/') {
+        Some((done, total)) => [done, total]
+            .iter()
+            .all(|n| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit())),
+        None => inside
+            .strip_suffix('%')
+            .is_some_and(|n| n.trim().parse::<u8>().is_ok()),
+    };
+    is_step.then(|| format!("[{inside}]"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_logged_step_count_is_the_phase_progress() {
+        assert_eq!(
+            step_of("[12/345] Building C object lib/CMakeFiles/x.dir/a.c.o").as_deref(),
+            Some("[12/345]")
+        );
+        assert_eq!(
+            step_of("[ 45%] Building CXX object foo.o").as_deref(),
+            Some("[45%]")
+        );
+        assert_eq!(
+            step_of("[option] not a step").as_deref(),
+            Some("[option] not a step")
+        );
+        assert_eq!(step_of("").as_deref(), None);
+    }
+
+    #[test]
+    fn the_last_line_of_a_log_is_read_from_its_end() {
+        let dir = tempfile::tempdir().unwrap();
+        let log = dir.path().join("build.log");
+        let mut text = "x".repeat(10_000);
+        text += "\n[3/7] Linking\n\n";
+        std::fs::write(&log, text).unwrap();
+        assert_eq!(last_line(&log).as_deref(), Some("[3/7] Linking"));
     }
 }

@@ -23,5 +23,6 @@ mod recipe_files;
 mod report;
 mod resume;
 mod sandbox;
+mod timeline;
 mod unpack;
 mod verify;
