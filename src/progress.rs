@@ -27,9 +27,9 @@ pub struct Counts {
     total: usize,
 }
 
-/// The running instances' spinners, each with its phase and that phase's log, whose last
-/// line a ticker shows.
-type Running = Arc<Mutex<BTreeMap<String, (ProgressBar, String, PathBuf)>>>;
+/// The running instances' spinners, each with its phase, that phase's log (whose last line a
+/// ticker shows) and how long its last build took.
+type Running = Arc<Mutex<BTreeMap<String, (ProgressBar, String, PathBuf, Option<f64>)>>>;
 
 pub struct Bars {
     multi: MultiProgress,
@@ -128,10 +128,18 @@ impl Bars {
                     None => format!("{id} {version}"),
                 });
                 bar.enable_steady_tick(Duration::from_millis(200));
-                running.insert(id.clone(), (bar, String::new(), PathBuf::new()));
+                running.insert(
+                    id.clone(),
+                    (
+                        bar,
+                        "starting".to_string(),
+                        PathBuf::new(),
+                        *estimate_seconds,
+                    ),
+                );
             }
             Event::Phase { id, phase, log } => {
-                if let Some((bar, shown, shown_log)) = running.get_mut(id) {
+                if let Some((bar, shown, shown_log, _)) = running.get_mut(id) {
                     bar.set_message(phase.clone());
                     (*shown, *shown_log) = (phase.clone(), log.clone());
                 }
@@ -212,22 +220,41 @@ fn show_log_steps(running: Running) {
         if Arc::strong_count(&running) == 1 {
             break;
         }
-        for (bar, phase, log) in running.lock().unwrap().values() {
-            if let Some(step) = last_line(log).as_deref().and_then(step_of) {
-                bar.set_message(format!("{phase}: {step}"));
-            }
+        for (bar, phase, log, estimate) in running.lock().unwrap().values() {
+            let step = last_line(log).as_deref().and_then(step_of);
+            let left = estimate.map(|seconds| seconds - bar.elapsed().as_secs_f64());
+            bar.set_message(status(phase, step, left));
         }
     });
 }
 
-/// The last line of a log, from its last 4 KiB.
+/// What a running instance's spinner says: its phase, how far the log says it got, and how
+/// long it has left if it takes as long as its last build.
+fn status(phase: &str, step: Option<String>, left: Option<f64>) -> String {
+    let mut status = phase.to_string();
+    if let Some(step) = step {
+        status += &format!(": {step}");
+    }
+    match left {
+        Some(left) if left >= 1.0 => status += &format!(", about {left:.0} s left"),
+        Some(_) => status += ", taking longer than last time",
+        None => {}
+    }
+    status
+}
+
+/// The last line of a log, from its last 4 KiB, not counting the folder of a command.
 fn last_line(log: &Path) -> Option<String> {
     let mut file = std::fs::File::open(log).ok()?;
     let _ = file.seek(SeekFrom::End(-4096));
     let mut tail = Vec::new();
     file.read_to_end(&mut tail).ok()?;
     let text = String::from_utf8_lossy(&tail);
-    let line = text.lines().rev().find(|line| !line.trim().is_empty())?;
+    // Below the command a log starts with is the folder it runs in: the command says more.
+    let line = text.lines().rev().find(|line| {
+        let line = line.trim();
+        !line.is_empty() && !line.starts_with("(in /")
+    })?;
     Some(line.trim().to_string())
 }
 
@@ -276,12 +303,28 @@ mod tests {
     }
 
     #[test]
+    fn a_spinner_says_the_phase_the_step_and_the_time_left() {
+        assert_eq!(
+            status("build", Some("[3/7]".into()), Some(42.4)),
+            "build: [3/7], about 42 s left"
+        );
+        assert_eq!(
+            status("check", None, Some(0.2)),
+            "check, taking longer than last time"
+        );
+        assert_eq!(status("install", None, None), "install");
+    }
+
+    #[test]
     fn the_last_line_of_a_log_is_read_from_its_end() {
         let dir = tempfile::tempdir().unwrap();
         let log = dir.path().join("build.log");
         let mut text = "x".repeat(10_000);
         text += "\n[3/7] Linking\n\n";
-        std::fs::write(&log, text).unwrap();
+        std::fs::write(&log, &text).unwrap();
         assert_eq!(last_line(&log).as_deref(), Some("[3/7] Linking"));
+        text += "$ make -j2\n  (in /build/build)\n";
+        std::fs::write(&log, &text).unwrap();
+        assert_eq!(last_line(&log).as_deref(), Some("$ make -j2"));
     }
 }

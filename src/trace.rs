@@ -140,7 +140,7 @@ fn run_summary(number: usize, runs: usize, entries: &[&Entry]) -> String {
         .collect();
     out += &format!(
         "  job slots busy {}%: {}\n",
-        share(busy.iter().sum::<f64>()) / busy.len().max(1) as f64,
+        share(busy.iter().sum::<f64>() / busy.len().max(1) as f64),
         per_slot.join(", ")
     );
     let path = critical_path(&built);
