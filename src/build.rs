@@ -35,6 +35,7 @@ use crate::unpack::{unpack, UnpackOptions};
 use crate::usage;
 use crate::view;
 
+mod eta;
 mod schedule;
 use schedule::Schedule;
 
@@ -62,7 +63,13 @@ pub struct Builder<'a> {
     /// Which job slots are taken: an instance holding a job token takes the lowest free one,
     /// so the timeline can show the slots as lanes.
     pub slots: Mutex<Vec<bool>>,
+    /// The instances under way: when each took its job slot (none yet while it waits for
+    /// one) and how long its last build took, for the time the build has left.
+    pub running: Mutex<BTreeMap<usize, UnderWay>>,
 }
+
+/// When an instance under way took its job slot, and how long its last build took.
+type UnderWay = (Option<Instant>, Option<f64>);
 
 /// How one instance of a build ended.
 enum Done {
@@ -131,7 +138,14 @@ impl Builder<'_> {
         self.timeline.begin(self.config.jobs)?;
         self.progress.total(todo.len());
         let mut schedule = Schedule::new(todo, |index| &self.plan.instances[index].deps);
-        let errors = self.run_schedule(&mut schedule, summary);
+        let estimates: BTreeMap<usize, f64> = todo
+            .iter()
+            .filter_map(|index| {
+                let record = Record::read(&self.plan.instances[*index].layout.record())?;
+                Some((*index, record.seconds))
+            })
+            .collect();
+        let errors = self.run_schedule(&mut schedule, summary, &estimates);
         self.progress.clear();
         if !errors.is_empty() {
             return Err(self.failure(summary, &schedule, errors));
@@ -159,13 +173,20 @@ impl Builder<'_> {
     /// Builds the scheduled instances, each on its own thread as soon as its dependencies are
     /// done, and returns the errors of those that failed. Without --keep-going the first
     /// failure starts nothing more, but what already runs is let finish and is reported.
-    fn run_schedule(&self, schedule: &mut Schedule, summary: &mut Summary) -> Vec<Error> {
+    fn run_schedule(
+        &self,
+        schedule: &mut Schedule,
+        summary: &mut Summary,
+        estimates: &BTreeMap<usize, f64>,
+    ) -> Vec<Error> {
         let mut errors: Vec<Error> = Vec::new();
         let (sender, receiver) = mpsc::channel::<(usize, Result<Done>, f64)>();
         std::thread::scope(|scope| loop {
             let stop = !errors.is_empty() && !self.keep_going;
             if !stop {
                 while let Some(index) = schedule.ready() {
+                    let estimate = estimates.get(&index).copied();
+                    self.running.lock().unwrap().insert(index, (None, estimate));
                     let sender = sender.clone();
                     scope.spawn(move || {
                         let (result, seconds) = self.build_one(index, timeline::now());
@@ -177,6 +198,8 @@ impl Builder<'_> {
                 break;
             }
             let (index, result, seconds) = receiver.recv().expect("a builder thread reports");
+            self.running.lock().unwrap().remove(&index);
+            self.progress.left(self.time_left(schedule, estimates));
             let id = self.plan.instances[index].id.clone();
             match result {
                 Ok(done) => {
@@ -205,6 +228,29 @@ impl Builder<'_> {
             }
         });
         errors
+    }
+
+    /// How long the rest of the build takes if each instance takes as long as its last build;
+    /// unknown while one of them was never built.
+    fn time_left(&self, schedule: &Schedule, estimates: &BTreeMap<usize, f64>) -> Option<f64> {
+        let mut running = BTreeMap::new();
+        let mut waiting = BTreeMap::new();
+        for (index, (took_slot, estimate)) in self.running.lock().unwrap().iter() {
+            let estimate = (*estimate)?;
+            // One waiting for a job slot needs nothing more, but a slot.
+            match took_slot {
+                Some(at) => {
+                    running.insert(*index, (estimate - at.elapsed().as_secs_f64()).max(0.0));
+                }
+                None => {
+                    waiting.insert(*index, (estimate, Vec::new()));
+                }
+            }
+        }
+        for (index, needs) in schedule.unstarted() {
+            waiting.insert(index, (*estimates.get(&index)?, needs.to_vec()));
+        }
+        Some(eta::remaining(self.config.jobs, &running, &waiting))
     }
 
     /// The error of a build that had failures. When one error alone does not tell what
@@ -325,6 +371,9 @@ impl Builder<'_> {
         };
         let slot = self.take_slot();
         let started = Instant::now();
+        if let Some((took_slot, _)) = self.running.lock().unwrap().get_mut(&index) {
+            *took_slot = Some(started);
+        }
         let result = self
             .timeline
             .write(|run| Entry::Instance {

@@ -361,6 +361,7 @@ fn build_selection(
         outputs: Default::default(),
         timeline: crate::timeline::Timeline::new(&config.work_dir),
         slots: Default::default(),
+        running: Default::default(),
     };
     builder.build(selection)?;
     drop::<Arc<Progress>>(progress);

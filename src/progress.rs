@@ -25,6 +25,8 @@ pub enum Progress {
 pub struct Counts {
     done: usize,
     total: usize,
+    /// How long the rest of the build takes, by the last builds' times.
+    left: Option<f64>,
 }
 
 /// The running instances' spinners, each with its phase, that phase's log (whose last line a
@@ -47,7 +49,8 @@ impl Progress {
             let multi = MultiProgress::new();
             let overall = multi.add(ProgressBar::new(0));
             overall.set_style(
-                ProgressStyle::with_template("{bar:30} {pos}/{len} recipes, {elapsed}").unwrap(),
+                ProgressStyle::with_template("{bar:30} {pos}/{len} recipes, {elapsed}{msg}")
+                    .unwrap(),
             );
             let running = Running::default();
             show_log_steps(running.clone());
@@ -69,6 +72,19 @@ impl Progress {
         }
     }
 
+    /// How long the rest of the build takes, if known; shown with the next event that ends an
+    /// instance.
+    pub fn left(&self, seconds: Option<f64>) {
+        match self {
+            Progress::Quiet | Progress::Json => {}
+            Progress::Lines(counts) => counts.lock().unwrap().left = seconds,
+            Progress::Bars(bars) => bars.overall.set_message(match seconds {
+                Some(seconds) if seconds > 0.0 => format!(", about {} left", about(seconds)),
+                _ => String::new(),
+            }),
+        }
+    }
+
     pub fn event(&self, event: Event) {
         match self {
             Progress::Quiet => {}
@@ -79,10 +95,14 @@ impl Progress {
             Progress::Lines(counts) => {
                 let mut counts = counts.lock().unwrap();
                 if let Some(line) = line_of(&event) {
+                    let mut count = String::new();
                     if counted(&event) {
                         counts.done += 1;
+                        if let Some(left) = counts.left.filter(|_| counts.done < counts.total) {
+                            count = format!(", about {} left", about(left));
+                        }
                     }
-                    eprintln!("[{}/{}] {line}", counts.done, counts.total);
+                    eprintln!("[{}/{}{count}] {line}", counts.done, counts.total);
                 } else if let Event::Phase { id, phase, .. } = &event {
                     eprintln!("    {id}: {phase}");
                 }
@@ -176,6 +196,16 @@ fn line_of(event: &Event) -> Option<String> {
         Event::Failed { id, seconds, .. } => Some(format!("{id}: FAILED in {seconds:.1}s")),
         Event::UpToDate { id, why, fresh } if !fresh => Some(format!("{id}: up to date: {why}")),
         _ => None,
+    }
+}
+
+/// `12 s`, `5 min`, `2 h 5 min`, rounded up to the second.
+fn about(seconds: f64) -> String {
+    let seconds = seconds.ceil().max(1.0) as u64;
+    match seconds {
+        0..90 => format!("{seconds} s"),
+        90..5400 => format!("{} min", (seconds + 30) / 60),
+        _ => format!("{} h {} min", seconds / 3600, (seconds % 3600) / 60),
     }
 }
 
@@ -313,6 +343,14 @@ mod tests {
             "check, taking longer than last time"
         );
         assert_eq!(status("install", None, None), "install");
+    }
+
+    #[test]
+    fn the_time_left_reads_the_way_people_say_it() {
+        assert_eq!(about(0.2), "1 s");
+        assert_eq!(about(41.3), "42 s");
+        assert_eq!(about(400.0), "7 min");
+        assert_eq!(about(7500.0), "2 h 5 min");
     }
 
     #[test]

@@ -240,19 +240,32 @@ fn the_time_of_a_build_that_waited_for_a_slot_leaves_the_wait_out() {
     }
 }
 
+/// q needs p: after p changes, both are built again, each with a record of its last build.
 #[test]
-fn a_rebuild_shows_how_long_the_last_build_took() {
+fn a_rebuild_shows_the_last_build_time_and_the_time_left() {
     let mut test = Test::new()
         .file("recipes/stage1/p.rhai", recipe("p", &[], false))
-        .args(["run", "recipes/stage1/p.rhai", "--target", "x86_64"])
-        .stderr_lacks("its last build took");
+        .file("recipes/stage1/q.rhai", recipe("q", &["p"], false))
+        .args(["run", "recipes/stage1/q.rhai", "--target", "x86_64"])
+        .stderr_lacks("its last build took")
+        .stderr_lacks(" left");
     test.run();
     test = test
         .file(
             "recipes/stage1/p.rhai",
             recipe("p", &[], false).replace("quick", "changed"),
         )
-        .args(["run", "recipes/stage1/p.rhai", "--target", "x86_64"])
+        .args(["run", "recipes/stage1/q.rhai", "--target", "x86_64"])
         .stderr_contains("x86_64/stage1/p 1: started, its last build took ");
-    test.run();
+    let stderr = test.run().stderr;
+    let finished = stderr
+        .lines()
+        .find(|line| line.contains("] x86_64/stage1/p: built in "))
+        .unwrap_or_else(|| panic!("{stderr}"));
+    // What is left is q, whose last build took a moment.
+    let count = finished.split_once(']').unwrap().0;
+    assert!(
+        count.starts_with("[1/2, about ") && count.ends_with(" s left"),
+        "{stderr}"
+    );
 }
