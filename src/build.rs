@@ -138,11 +138,18 @@ impl Builder<'_> {
         self.timeline.begin(self.config.jobs)?;
         self.progress.total(todo.len());
         let mut schedule = Schedule::new(todo, |index| &self.plan.instances[index].deps);
+        // A build that failed left no record, but the timeline still has its last success.
+        let earlier = Timeline::read(&self.config.work_dir)
+            .map(|entries| timeline::build_times(&entries))
+            .unwrap_or_default();
         let estimates: BTreeMap<usize, f64> = todo
             .iter()
             .filter_map(|index| {
-                let record = Record::read(&self.plan.instances[*index].layout.record())?;
-                Some((*index, record.seconds))
+                let instance = &self.plan.instances[*index];
+                let seconds = Record::read(&instance.layout.record())
+                    .map(|record| record.seconds)
+                    .or_else(|| earlier.get(&instance.id).copied())?;
+                Some((*index, seconds))
             })
             .collect();
         let errors = self.run_schedule(&mut schedule, summary, &estimates);
@@ -371,8 +378,9 @@ impl Builder<'_> {
         };
         let slot = self.take_slot();
         let started = Instant::now();
-        if let Some((took_slot, _)) = self.running.lock().unwrap().get_mut(&index) {
-            *took_slot = Some(started);
+        let mut estimate = None;
+        if let Some((took_slot, last)) = self.running.lock().unwrap().get_mut(&index) {
+            (*took_slot, estimate) = (Some(started), *last);
         }
         let result = self
             .timeline
@@ -393,7 +401,7 @@ impl Builder<'_> {
                     id: instance.id.clone(),
                     version: self.plan.recipe_of(instance).version.clone(),
                     slot,
-                    estimate_seconds: record.map(|record| record.seconds),
+                    estimate_seconds: estimate,
                 });
                 self.build_on_slot(index, slot, started, (&inputs, &key))
             });

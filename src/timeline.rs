@@ -5,6 +5,7 @@
 
 mod entry;
 
+use std::collections::BTreeMap;
 use std::fs::{File, OpenOptions};
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -80,6 +81,34 @@ impl Timeline {
     }
 }
 
+/// How long each instance's last successful build in the timeline took: from taking its job
+/// slot to the end of its merge.
+pub fn build_times(entries: &[Entry]) -> BTreeMap<String, f64> {
+    let mut took_slot = BTreeMap::new();
+    let mut times = BTreeMap::new();
+    for entry in entries {
+        match entry {
+            Entry::Instance { run, id, start, .. } => {
+                took_slot.insert((*run, id.as_str()), *start);
+            }
+            Entry::Span {
+                run,
+                id,
+                phase,
+                end,
+                ok: true,
+                ..
+            } if phase == "merge" => {
+                if let Some(start) = took_slot.get(&(*run, id.as_str())) {
+                    times.insert(id.clone(), end - start);
+                }
+            }
+            _ => {}
+        }
+    }
+    times
+}
+
 /// Whether the file is empty or its last byte ends a line.
 fn ends_a_line(file: &mut File) -> bool {
     use std::io::{Read, Seek, SeekFrom};
@@ -119,6 +148,35 @@ mod tests {
         assert_eq!(entries.len(), 3);
         assert_ne!(entries[0].run(), entries[1].run());
         assert!(matches!(entries[2], Entry::Run { jobs: 1, .. }));
+    }
+
+    #[test]
+    fn a_build_time_is_the_last_merged_build_of_the_instance() {
+        let instance = |run, start| Entry::Instance {
+            run,
+            id: "x86_64/stage2/make".into(),
+            slot: 0,
+            ready: start,
+            start,
+            deps: Vec::new(),
+        };
+        let merge = |run, end, ok| Entry::Span {
+            run,
+            id: "x86_64/stage2/make".into(),
+            phase: "merge".into(),
+            slot: 0,
+            start: end - 0.5,
+            end,
+            ok,
+        };
+        let entries = [
+            instance(1, 10.0),
+            merge(1, 40.0, true),
+            instance(2, 100.0),
+            merge(2, 150.0, false),
+        ];
+        let times = build_times(&entries);
+        assert_eq!(times["x86_64/stage2/make"], 30.0);
     }
 
     #[test]

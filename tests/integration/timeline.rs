@@ -269,3 +269,28 @@ fn a_rebuild_shows_the_last_build_time_and_the_time_left() {
         "{stderr}"
     );
 }
+
+/// A failed build removes the record; the timeline still has the last build that succeeded.
+#[test]
+fn after_a_failed_build_the_timeline_gives_the_last_build_time() {
+    let run_p = ["run", "recipes/stage1/p.rhai", "--target", "x86_64"];
+    let mut test = Test::new()
+        .file("recipes/stage1/p.rhai", recipe("p", &[], false))
+        .args(run_p);
+    test.run();
+    let failing = recipe("p", &[], false).replace("echo quick > sum", "exit 1");
+    test = test
+        .file("recipes/stage1/p.rhai", failing)
+        .args(run_p)
+        .status(1);
+    test.run();
+    assert!(!test.work().join("x86_64/stage1/records/p.json").exists());
+    test = test
+        .file(
+            "recipes/stage1/p.rhai",
+            recipe("p", &[], false).replace("quick", "fixed"),
+        )
+        .args(run_p)
+        .stderr_contains("x86_64/stage1/p 1: started, its last build took ");
+    test.run();
+}
