@@ -180,19 +180,35 @@ fn json_messages_name_the_failed_log_and_what_was_skipped() {
         output.stderr
     );
 
-    // An instance built already is reported as such.
-    test = test.args([
-        "run",
-        "recipes/stage1/x.rhai",
-        "--target",
-        "x86_64",
-        "--message-format",
-        "json",
-    ]);
+    // `build` streams the same events; what was built already is up to date.
+    test = test
+        .args([
+            "build",
+            "--target",
+            "x86_64",
+            "-k",
+            "--message-format",
+            "json",
+        ])
+        .status(1);
     let stdout = test.run().stdout;
-    let first: Value = serde_json::from_str(stdout.lines().next().unwrap()).unwrap();
-    assert_eq!(first["reason"], "up-to-date", "{stdout}");
-    assert_eq!(first["fresh"], true, "{stdout}");
+    let events: Vec<Value> = stdout
+        .lines()
+        .map(|line| serde_json::from_str(line).unwrap_or_else(|_| panic!("not JSON: {line}")))
+        .collect();
+    let reason_of = |name: &str| {
+        let id = format!("x86_64/stage1/{name}");
+        let event = events.iter().find(|event| event["id"] == id);
+        event.map(|event| (event["reason"].clone(), event["fresh"].clone()))
+    };
+    let fresh = Some(("up-to-date".into(), Value::Bool(true)));
+    assert_eq!(reason_of("a"), fresh, "{stdout}");
+    assert_eq!(reason_of("x"), fresh, "{stdout}");
+    assert_eq!(reason_of("b").unwrap().0, "started", "{stdout}");
+    assert!(
+        events.iter().any(|event| event["reason"] == "failed"),
+        "{stdout}"
+    );
 }
 
 /// `[n/m] <id>: built in <seconds>s` lines, by id.
