@@ -18,7 +18,7 @@ use crate::layout::Layout;
 use crate::merge;
 use crate::patch::{apply_series, SeriesFailure, SeriesPatch};
 use crate::plan::{Instance, Plan, Status};
-use crate::progress::Progress;
+use crate::progress::{Event, Progress};
 use crate::recipe::Recipe;
 use crate::recipe_files;
 use crate::record::Record;
@@ -30,11 +30,13 @@ use crate::script_error::ScriptError;
 use crate::scripts::{Scripts, PHASES};
 use crate::stage::Roots;
 use crate::target::Target;
+use crate::timeline::{self, Entry, Timeline};
 use crate::undeclared;
 use crate::unpack::{unpack, UnpackOptions};
 use crate::usage;
 use crate::view;
 
+mod eta;
 mod schedule;
 use schedule::Schedule;
 
@@ -57,7 +59,18 @@ pub struct Builder<'a> {
     /// The output hash of each instance built or found built in this run, which its
     /// dependents are keyed on.
     pub outputs: Mutex<BTreeMap<usize, String>>,
+    /// Where each instance's job slot and steps are written down as they happen.
+    pub timeline: Timeline,
+    /// Which job slots are taken: an instance holding a job token takes the lowest free one,
+    /// so the timeline can show the slots as lanes.
+    pub slots: Mutex<Vec<bool>>,
+    /// The instances under way: when each took its job slot (none yet while it waits for
+    /// one) and how long its last build took, for the time the build has left.
+    pub running: Mutex<BTreeMap<usize, UnderWay>>,
 }
+
+/// When an instance under way took its job slot, and how long its last build took.
+type UnderWay = (Option<Instant>, Option<f64>);
 
 /// How one instance of a build ended.
 enum Done {
@@ -73,6 +86,33 @@ pub struct Summary {
     pub reused: usize,
     pub failed: Vec<String>,
     pub skipped: Vec<String>,
+}
+
+impl<'a> Builder<'a> {
+    /// A builder for `plan` in `config`'s work dir, with a job pool of `config.jobs`.
+    pub fn new(
+        session: &'a crate::session::Session,
+        config: &'a Config,
+        plan: &'a Plan,
+        progress: Arc<Progress>,
+    ) -> Result<Builder<'a>> {
+        let jobserver = jobserver::Client::new(config.jobs)
+            .map_err(|error| Error::io("cannot create the job pool in", &config.work_dir, error))?;
+        Ok(Builder {
+            scripts: &session.scripts,
+            config,
+            fetcher: &session.fetcher,
+            plan,
+            progress,
+            jobserver,
+            keep_going: session.cli.keep_going,
+            merging: Mutex::new(()),
+            outputs: Default::default(),
+            timeline: Timeline::new(&config.work_dir),
+            slots: Default::default(),
+            running: Default::default(),
+        })
+    }
 }
 
 impl Builder<'_> {
@@ -94,23 +134,58 @@ impl Builder<'_> {
             reused: wanted.len() - todo.len(),
             ..Summary::default()
         };
+        for index in wanted.iter().filter(|index| !todo.contains(index)) {
+            self.progress.event(Event::UpToDate {
+                id: plan.instances[*index].id.clone(),
+                fresh: true,
+                why: "its record matches its inputs".into(),
+            });
+        }
         self.outputs.lock().unwrap().extend(
             wanted
                 .iter()
                 .filter_map(|index| Some((*index, plan.instances[*index].output.clone()?))),
         );
+        let result = self.build_todo(&todo, &mut summary);
+        self.progress.event(Event::BuildFinished {
+            success: result.is_ok(),
+            built: summary.built.len(),
+            up_to_date: summary.reused,
+            failed: summary.failed.len(),
+            skipped: summary.skipped.len(),
+        });
+        result.map(|()| summary)
+    }
+
+    /// Builds the instances not built yet, in dependency order, noting them in the timeline.
+    fn build_todo(&self, todo: &[usize], summary: &mut Summary) -> Result<()> {
         if todo.is_empty() {
-            return Ok(summary);
+            return Ok(());
         }
-        self.fetch_before_building(&todo)?;
+        self.fetch_before_building(todo)?;
+        self.timeline.begin(self.config.jobs)?;
         self.progress.total(todo.len());
-        let mut schedule = Schedule::new(&todo, |index| &plan.instances[index].deps);
-        let errors = self.run_schedule(&mut schedule, &mut summary);
+        let mut schedule = Schedule::new(todo, |index| &self.plan.instances[index].deps);
+        // A build that failed left no record, but the timeline still has its last success.
+        let earlier = Timeline::read(&self.config.work_dir)
+            .map(|entries| timeline::build_times(&entries))
+            .unwrap_or_default();
+        let estimates: BTreeMap<usize, f64> = todo
+            .iter()
+            .filter_map(|index| {
+                let instance = &self.plan.instances[*index];
+                let seconds = Record::read(&instance.layout.record())
+                    .map(|record| record.seconds)
+                    .or_else(|| earlier.get(&instance.id).copied())?;
+                Some((*index, seconds))
+            })
+            .collect();
+        let errors = self.run_schedule(&mut schedule, summary, &estimates);
         self.progress.clear();
         if !errors.is_empty() {
             return Err(self.failure(summary, &schedule, errors));
         }
-        Ok(summary)
+        Ok(())
     }
 
     /// Fetches every missing source before any build starts. With --keep-going a source that
@@ -133,18 +208,24 @@ impl Builder<'_> {
     /// Builds the scheduled instances, each on its own thread as soon as its dependencies are
     /// done, and returns the errors of those that failed. Without --keep-going the first
     /// failure starts nothing more, but what already runs is let finish and is reported.
-    fn run_schedule(&self, schedule: &mut Schedule, summary: &mut Summary) -> Vec<Error> {
+    fn run_schedule(
+        &self,
+        schedule: &mut Schedule,
+        summary: &mut Summary,
+        estimates: &BTreeMap<usize, f64>,
+    ) -> Vec<Error> {
         let mut errors: Vec<Error> = Vec::new();
         let (sender, receiver) = mpsc::channel::<(usize, Result<Done>, f64)>();
         std::thread::scope(|scope| loop {
             let stop = !errors.is_empty() && !self.keep_going;
             if !stop {
                 while let Some(index) = schedule.ready() {
+                    let estimate = estimates.get(&index).copied();
+                    self.running.lock().unwrap().insert(index, (None, estimate));
                     let sender = sender.clone();
                     scope.spawn(move || {
-                        let started = Instant::now();
-                        let result = self.build_one(index);
-                        let _ = sender.send((index, result, started.elapsed().as_secs_f64()));
+                        let (result, seconds) = self.build_one(index, timeline::now());
+                        let _ = sender.send((index, result, seconds));
                     });
                 }
             }
@@ -152,24 +233,29 @@ impl Builder<'_> {
                 break;
             }
             let (index, result, seconds) = receiver.recv().expect("a builder thread reports");
+            self.running.lock().unwrap().remove(&index);
+            self.progress.left(self.time_left(schedule, estimates));
             let id = self.plan.instances[index].id.clone();
             match result {
                 Ok(done) => {
                     if let Done::CutOff = done {
-                        self.progress.finished(
-                            &id,
-                            "up to date: its dependencies' outputs did not change",
-                            seconds,
-                        );
+                        self.progress.event(Event::UpToDate {
+                            id,
+                            fresh: false,
+                            why: "its dependencies' outputs did not change".into(),
+                        });
                         summary.reused += 1;
                     } else {
-                        self.progress.finished(&id, "built", seconds);
+                        self.progress.event(Event::Finished {
+                            id: id.clone(),
+                            seconds,
+                        });
                         summary.built.push(id);
                     }
                     schedule.done(index);
                 }
                 Err(error) => {
-                    self.progress.finished(&id, "FAILED", seconds);
+                    self.progress.event(self.failed(index, &error, seconds));
                     summary.failed.push(id);
                     errors.push(error);
                     schedule.failed(index);
@@ -179,10 +265,33 @@ impl Builder<'_> {
         errors
     }
 
+    /// How long the rest of the build takes if each instance takes as long as its last build;
+    /// unknown while one of them was never built.
+    fn time_left(&self, schedule: &Schedule, estimates: &BTreeMap<usize, f64>) -> Option<f64> {
+        let mut running = BTreeMap::new();
+        let mut waiting = BTreeMap::new();
+        for (index, (took_slot, estimate)) in self.running.lock().unwrap().iter() {
+            let estimate = (*estimate)?;
+            // One waiting for a job slot needs nothing more, but a slot.
+            match took_slot {
+                Some(at) => {
+                    running.insert(*index, (estimate - at.elapsed().as_secs_f64()).max(0.0));
+                }
+                None => {
+                    waiting.insert(*index, (estimate, Vec::new()));
+                }
+            }
+        }
+        for (index, needs) in schedule.unstarted() {
+            waiting.insert(index, (*estimates.get(&index)?, needs.to_vec()));
+        }
+        Some(eta::remaining(self.config.jobs, &running, &waiting))
+    }
+
     /// The error of a build that had failures. When one error alone does not tell what
     /// happened (several failed, some were not built because of them, or some were built),
     /// says so first, listing what was not built.
-    fn failure(&self, mut summary: Summary, schedule: &Schedule, mut errors: Vec<Error>) -> Error {
+    fn failure(&self, summary: &mut Summary, schedule: &Schedule, mut errors: Vec<Error>) -> Error {
         summary.skipped.extend(
             schedule
                 .not_built()
@@ -190,6 +299,9 @@ impl Builder<'_> {
         );
         summary.skipped.sort();
         summary.skipped.dedup();
+        for id in &summary.skipped {
+            self.progress.event(Event::Skipped { id: id.clone() });
+        }
         if !summary.skipped.is_empty() || summary.failed.len() > 1 || !summary.built.is_empty() {
             self.progress.message(&format!(
                 "failed: {}\nnot built because of that: {}\nbuilt: {}",
@@ -251,44 +363,157 @@ impl Builder<'_> {
         }
     }
 
-    /// Builds one instance while holding one jobserver token, unless keying it on its
-    /// dependencies' new outputs finds it built already.
-    fn build_one(&self, index: usize) -> Result<Done> {
+    /// The event of an instance that failed: the phase and log of the command that failed, or
+    /// else the newest log of its build.
+    fn failed(&self, index: usize, error: &Error, seconds: f64) -> Event {
+        let instance = &self.plan.instances[index];
+        let (phase, log) = match error {
+            Error::Command(failure) => (Some(failure.phase.clone()), Some(failure.log.clone())),
+            _ => (None, newest_log(&instance.layout.logs())),
+        };
+        Event::Failed {
+            id: instance.id.clone(),
+            seconds,
+            phase,
+            log,
+            message: error.to_string(),
+        }
+    }
+
+    /// Builds one instance while holding one jobserver token and a job slot, unless keying it
+    /// on its dependencies' new outputs finds it built already. `ready` is when its
+    /// dependencies were done; the seconds returned count from when it took its slot.
+    fn build_one(&self, index: usize, ready: f64) -> (Result<Done>, f64) {
         let (inputs, key) = self
             .plan
             .rekey(index, |dep| self.outputs.lock().unwrap().get(&dep).cloned());
         let instance = &self.plan.instances[index];
-        if let Some(mut record) = Record::read(&instance.layout.record()) {
-            if record.key == key && instance.layout.package().is_dir() {
-                if let Some(output) = record.output.clone() {
-                    self.outputs.lock().unwrap().insert(index, output);
-                    // Said by `serpent explain`: which rebuilt dependencies changed nothing.
-                    record.cut_off = instance
-                        .deps
-                        .iter()
-                        .filter(|dep| self.plan.instances[**dep].status != Status::Built)
-                        .map(|dep| self.plan.instances[*dep].id.clone())
-                        .collect();
-                    record.write(&instance.layout.record())?;
-                    return Ok(Done::CutOff);
-                }
-            }
+        let record = Record::read(&instance.layout.record());
+        match self.cut_off(index, record.clone(), &key) {
+            Ok(false) => {}
+            cut_off => return (cut_off.map(|_| Done::CutOff), 0.0),
         }
-        let token = self.jobserver.acquire().map_err(|error| {
-            Error::io(
-                "cannot take a job token from",
-                self.config.work_dir.clone(),
-                error,
-            )
-        })?;
-        let recipe = self.plan.recipe_of(instance);
+        let token = match self.jobserver.acquire() {
+            Ok(token) => token,
+            Err(error) => {
+                let error = Error::io(
+                    "cannot take a job token from",
+                    self.config.work_dir.clone(),
+                    error,
+                );
+                return (Err(error), 0.0);
+            }
+        };
+        let slot = self.take_slot();
         let started = Instant::now();
-        self.progress.started(&instance.id, &recipe.version);
+        let mut estimate = None;
+        if let Some((took_slot, last)) = self.running.lock().unwrap().get_mut(&index) {
+            (*took_slot, estimate) = (Some(started), *last);
+        }
+        let result = self
+            .timeline
+            .write(|run| Entry::Instance {
+                run,
+                id: instance.id.clone(),
+                slot,
+                ready,
+                start: timeline::now(),
+                deps: instance
+                    .deps
+                    .iter()
+                    .map(|dep| self.plan.instances[*dep].id.clone())
+                    .collect(),
+            })
+            .and_then(|()| {
+                self.progress.event(Event::Started {
+                    id: instance.id.clone(),
+                    version: self.plan.recipe_of(instance).version.clone(),
+                    slot,
+                    estimate_seconds: estimate,
+                });
+                self.build_on_slot(index, slot, started, (&inputs, &key))
+            });
+        let seconds = started.elapsed().as_secs_f64();
+        self.slots.lock().unwrap()[slot] = false;
+        drop(token);
+        (result.map(|()| Done::Built), seconds)
+    }
+
+    /// Whether the record says the instance is built with this key already (its dependencies
+    /// were rebuilt to the outputs it was built on); it notes so in the record.
+    fn cut_off(&self, index: usize, record: Option<Record>, key: &str) -> Result<bool> {
+        let instance = &self.plan.instances[index];
+        let Some(mut record) = record else {
+            return Ok(false);
+        };
+        let Some(output) = record.output.clone() else {
+            return Ok(false);
+        };
+        if record.key != key || !instance.layout.package().is_dir() {
+            return Ok(false);
+        }
+        self.outputs.lock().unwrap().insert(index, output);
+        // Said by `serpent explain`: which rebuilt dependencies changed nothing.
+        record.cut_off = instance
+            .deps
+            .iter()
+            .filter(|dep| self.plan.instances[**dep].status != Status::Built)
+            .map(|dep| self.plan.instances[*dep].id.clone())
+            .collect();
+        record.write(&instance.layout.record())?;
+        Ok(true)
+    }
+
+    /// The lowest job slot not taken, taken.
+    fn take_slot(&self) -> usize {
+        let mut slots = self.slots.lock().unwrap();
+        let slot = slots.iter().position(|taken| !taken).unwrap_or(slots.len());
+        if slot == slots.len() {
+            slots.push(true);
+        } else {
+            slots[slot] = true;
+        }
+        slot
+    }
+
+    /// Runs `step` of an instance's build on its job slot and writes it into the timeline.
+    fn span<T>(
+        &self,
+        (id, slot): (&str, usize),
+        phase: &str,
+        step: impl FnOnce() -> Result<T>,
+    ) -> Result<T> {
+        let start = timeline::now();
+        let result = step();
+        let end = timeline::now();
+        self.timeline.write(|run| Entry::Span {
+            run,
+            id: id.to_string(),
+            phase: phase.to_string(),
+            slot,
+            start,
+            end,
+            ok: result.is_ok(),
+        })?;
+        result
+    }
+
+    /// Builds the instance on its job slot: resumes or prepares its sources, assembles its
+    /// view, runs its phases, then merges and records the package.
+    fn build_on_slot(
+        &self,
+        index: usize,
+        slot: usize,
+        started: Instant,
+        (inputs, key): (&Inputs, &str),
+    ) -> Result<()> {
+        let instance = &self.plan.instances[index];
+        let recipe = self.plan.recipe_of(instance);
         let layout = &instance.layout;
         // A record that no longer matches is removed first: from here until the new one is
         // written, the instance is not built, whatever happens to this process.
         let _ = std::fs::remove_file(layout.record());
-        let mut state = self.start_or_resume(recipe, instance, &key)?;
+        let mut state = self.start_or_resume(recipe, instance, key, slot)?;
         let in_view = self.plan.view_of(index);
         let packages: Vec<PathBuf> = in_view
             .iter()
@@ -306,18 +531,18 @@ impl Builder<'_> {
             ));
         }
         usage::take();
-        let phases = self.run_phases(recipe, instance, &mut state);
+        let phases = self.run_phases(recipe, instance, &mut state, slot);
         self.refuse_changed_dependencies(instance, &in_view, &seal)?;
         phases?;
         let destdir = layout.destdir();
         self.refuse_links_into_work_dir(instance)?;
         reproducible::clamp_times(&destdir, state.source_date_epoch)
             .map_err(|error| Error::io("cannot set the times of", &destdir, error))?;
-        let seconds = started.elapsed().as_secs_f64();
-        self.commit(index, (&inputs, &key), seconds, state.usage)?;
-        remove_all(&layout.view())?;
-        drop(token);
-        Ok(Done::Built)
+        self.span((&instance.id, slot), "merge", || {
+            let seconds = started.elapsed().as_secs_f64();
+            self.commit(index, (inputs, key), seconds, state.usage)
+        })?;
+        remove_all(&layout.view())
     }
 
     /// Runs the phases that have not finished yet, noting each as it finishes.
@@ -326,6 +551,7 @@ impl Builder<'_> {
         recipe: &Recipe,
         instance: &Instance,
         state: &mut BuildState,
+        slot: usize,
     ) -> Result<()> {
         let layout = &instance.layout;
         let context = self.context(recipe, instance, state.source_date_epoch)?;
@@ -342,7 +568,11 @@ impl Builder<'_> {
                 std::fs::create_dir_all(&destdir)
                     .map_err(|error| Error::io("cannot create", &destdir, error))?;
             }
-            self.run_phase(recipe, &context, instance, phase)?;
+            if self.has_phase(recipe, phase) {
+                self.span((&instance.id, slot), phase, || {
+                    self.run_phase(recipe, &context, instance, phase)
+                })?;
+            }
             state.usage = state.usage.and(usage::take());
             state.env = context.env();
             state.finish(phase, &layout.build_state())?;
@@ -407,6 +637,7 @@ impl Builder<'_> {
         recipe: &Recipe,
         instance: &Instance,
         key: &str,
+        slot: usize,
     ) -> Result<BuildState> {
         let layout = &instance.layout;
         if !self.config.fresh {
@@ -432,7 +663,9 @@ impl Builder<'_> {
                 .map_err(|error| Error::io("cannot create", &dir, error))?;
         }
         let mut state = BuildState::new(key);
-        state.source_date_epoch = self.prepare_sources(recipe, instance)?;
+        state.source_date_epoch = self.span((&instance.id, slot), resume::SOURCES, || {
+            self.prepare_sources(recipe, instance)
+        })?;
         state.finish(resume::SOURCES, &layout.build_state())?;
         Ok(state)
     }
@@ -546,6 +779,7 @@ impl Builder<'_> {
         );
         let progress = self.progress.clone();
         let id = instance.id.clone();
+        let logs = layout.logs();
         Ok(Context::new(Inner {
             name: recipe.name.clone(),
             version: recipe.version.clone(),
@@ -573,7 +807,13 @@ impl Builder<'_> {
             logs: layout.logs(),
             env: Mutex::new(env),
             phase: Mutex::new(String::new()),
-            on_phase: Some(Box::new(move |phase| progress.phase(&id, phase))),
+            on_phase: Some(Box::new(move |phase| {
+                progress.event(Event::Phase {
+                    id: id.clone(),
+                    phase: phase.to_string(),
+                    log: logs.join(format!("{phase}.log")),
+                })
+            })),
             verbose: self.config.verbose,
             failure: Mutex::new(None),
             recorded: None,
@@ -727,6 +967,16 @@ impl Builder<'_> {
             binds,
             emulator,
         })))
+    }
+
+    /// Whether the recipe or its build style has the phase.
+    fn has_phase(&self, recipe: &Recipe, phase: &str) -> bool {
+        recipe.phases.iter().any(|name| name == phase)
+            || recipe.style.as_ref().is_some_and(|style| {
+                self.scripts
+                    .module(style)
+                    .is_some_and(|module| module.phases.iter().any(|name| name == phase))
+            })
     }
 
     /// Runs one phase: the recipe's own function, else its build style's, else nothing.
@@ -948,6 +1198,16 @@ fn builddir(recipe: &Recipe, layout: &Layout) -> PathBuf {
     } else {
         layout.builddir()
     }
+}
+
+/// The log last written in a build's log folder.
+fn newest_log(logs: &Path) -> Option<PathBuf> {
+    std::fs::read_dir(logs)
+        .ok()?
+        .flatten()
+        .filter_map(|entry| Some((entry.metadata().ok()?.modified().ok()?, entry.path())))
+        .max()
+        .map(|(_, path)| path)
 }
 
 /// Where another package of the stage keeps its own copy of `file`.

@@ -53,6 +53,10 @@ pub struct Cli {
     /// When to color output.
     #[arg(long, global = true, value_enum, default_value = "auto")]
     pub color: Color,
+    /// How `build` and `run` tell what they do: progress for people, or one JSON object a
+    /// line on stdout per event (progress is not shown).
+    #[arg(long, global = true, value_enum, default_value = "human")]
+    pub message_format: MessageFormat,
     #[command(subcommand)]
     pub command: Command,
 }
@@ -69,6 +73,12 @@ pub enum Format {
     Text,
     Json,
     Dot,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum MessageFormat {
+    Human,
+    Json,
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
@@ -115,6 +125,10 @@ pub enum Command {
         stages: Vec<String>,
         #[arg(long, value_enum, default_value = "markdown")]
         format: ReportFormat,
+        /// Instead, write the builds' timeline to FILE as Chrome trace-event JSON (for
+        /// Perfetto) and print each run's critical path and how busy its job slots were.
+        #[arg(long, value_name = "FILE")]
+        trace: Option<PathBuf>,
     },
     /// Write an SPDX 2.3 JSON SBOM of the built stages (all when none are named) for the
     /// spin's targets: every package with its version, license, sources and their sha256s,

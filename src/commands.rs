@@ -41,7 +41,11 @@ pub fn dispatch(cli: &Cli) -> Exit {
         Command::Plan { stages, format } | Command::Graph { stages, format } => {
             plan(&Session::open(cli)?, stages, *format)
         }
-        Command::Report { stages, format } => report(&Session::open(cli)?, stages, *format),
+        Command::Report {
+            stages,
+            format,
+            trace,
+        } => report(&Session::open(cli)?, stages, *format, trace.as_deref()),
         Command::Sbom { stages, output } => {
             crate::sbom::command(&Session::open(cli)?, stages, output.as_deref())
         }
@@ -312,45 +316,17 @@ fn build_selection(
     plan: &Plan,
     selection: &[usize],
 ) -> Result<()> {
-    let (scripts, fetcher) = (&session.scripts, &session.fetcher);
-    let keep_going = session.cli.keep_going;
-    let jobserver = jobserver::Client::new(config.jobs).map_err(|error| {
-        Error::io(
-            "cannot create the job pool in",
-            config.work_dir.clone(),
-            error,
-        )
-    })?;
     for recipe in &plan.recipes {
-        fetcher.know_sources(recipe.sources.iter().map(declared));
+        session
+            .fetcher
+            .know_sources(recipe.sources.iter().map(declared));
     }
-    let progress = Arc::new(crate::progress::Progress::new(config.quiet));
-    let builder = Builder {
-        scripts,
-        config,
-        fetcher,
-        plan,
-        progress: progress.clone(),
-        jobserver,
-        keep_going,
-        merging: std::sync::Mutex::new(()),
-        outputs: Default::default(),
-    };
-    let summary = builder.build(selection)?;
-    if !config.quiet {
-        if summary.built.is_empty() {
-            println!(
-                "nothing to do: {} recipe instance(s) up to date",
-                summary.reused
-            );
-        } else {
-            println!(
-                "built {} recipe instance(s), {} up to date",
-                summary.built.len(),
-                summary.reused
-            );
-        }
-    }
+    let progress = Arc::new(crate::progress::Progress::new(
+        config.quiet,
+        session.cli.message_format == crate::cli::MessageFormat::Json,
+    ));
+    let builder = Builder::new(session, config, plan, progress.clone())?;
+    builder.build(selection)?;
     drop::<Arc<Progress>>(progress);
     Ok(())
 }
@@ -600,7 +576,17 @@ fn patch_series(dir: &Path, patches: &[PathBuf], strip: usize) -> Exit {
 }
 
 /// `serpent report`: the records of the spin's packages (in the stages named, or all).
-fn report(session: &Session, stages: &[String], format: crate::cli::ReportFormat) -> Exit {
+/// With `--trace FILE`, the timeline as trace events instead, and its summary.
+fn report(
+    session: &Session,
+    stages: &[String],
+    format: crate::cli::ReportFormat,
+    trace: Option<&Path>,
+) -> Exit {
+    if let Some(file) = trace {
+        print!("{}", crate::trace::export(&session.config.work_dir, file)?);
+        return Ok(0);
+    }
     let plan = session.plan(None)?;
     let selection = plan.closure(&plan.instances_of_stages(stages)?);
     let rows = crate::report::rows(&plan, &selection);

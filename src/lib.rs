@@ -58,6 +58,8 @@ pub mod store;
 pub mod suggest;
 pub mod target;
 pub mod template;
+pub mod timeline;
+pub mod trace;
 pub mod tree;
 pub mod undeclared;
 pub mod unpack;

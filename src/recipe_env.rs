@@ -61,23 +61,8 @@ pub fn show(session: &Session, recipe: &Path, format: EnvFormat) -> Result<i32> 
         eprintln!("{replaced}");
     }
     let plan = session.plan(Some(&recipe))?;
-    let builder = Builder {
-        scripts: &session.scripts,
-        config: &session.config,
-        fetcher: &session.fetcher,
-        plan: &plan,
-        progress: Arc::new(Progress::new(true)),
-        jobserver: jobserver::Client::new(session.config.jobs).map_err(|error| {
-            Error::io(
-                "cannot create the job pool in",
-                &session.config.work_dir,
-                error,
-            )
-        })?,
-        keep_going: false,
-        merging: Mutex::new(()),
-        outputs: Default::default(),
-    };
+    let progress = Arc::new(Progress::new(true, false));
+    let builder = Builder::new(session, &session.config, &plan, progress)?;
     let mut shown = Vec::new();
     for index in plan.instances_of(&recipe) {
         shown.push(effective(&builder, index)?);

@@ -104,6 +104,14 @@ impl Schedule {
         }
     }
 
+    /// The instances not started yet (waiting or ready), each with what it needs.
+    pub fn unstarted(&self) -> impl Iterator<Item = (usize, &[usize])> + '_ {
+        self.waiting
+            .keys()
+            .chain(&self.ready)
+            .map(|index| (*index, self.needs[index].as_slice()))
+    }
+
     /// Every instance that was not built and did not fail: given up, still waiting, or
     /// ready but not started because the build stopped.
     pub fn not_built(&self) -> impl Iterator<Item = usize> + '_ {

@@ -28,5 +28,6 @@ mod sandbox;
 mod sbom;
 mod single_recipes;
 mod spin_bases;
+mod timeline;
 mod unpack;
 mod verify;
