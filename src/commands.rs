@@ -61,6 +61,7 @@ pub fn dispatch(cli: &Cli) -> Exit {
             stage,
             output.as_deref(),
         ),
+        Command::Completions { shell } => crate::completions::print_registration(*shell),
         Command::Api { definitions } => api(&Session::open(cli)?, definitions.as_deref()),
     }
 }

@@ -9,6 +9,8 @@ pub mod cli;
 pub mod command;
 pub mod command_failure;
 pub mod commands;
+pub mod completers;
+pub mod completions;
 pub mod config;
 pub mod context;
 pub mod describe;
@@ -59,6 +61,7 @@ use clap::Parser;
 /// Runs the command line and returns the process exit code: 0 done, 1 a build failed,
 /// 2 bad usage or a bad recipe.
 pub fn main() -> i32 {
+    completions::answer_if_asked();
     let cli = cli::Cli::parse();
     let color = match cli.color {
         cli::Color::Always => true,

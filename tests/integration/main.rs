@@ -8,6 +8,7 @@ mod bootstrap;
 mod check;
 mod chroot;
 mod code_shape;
+mod completions;
 mod conflict;
 mod containment;
 mod declared;
