@@ -202,6 +202,11 @@ pub enum Command {
         #[arg(value_enum)]
         shell: CompletionShell,
     },
+    /// Write man pages into DIR: serpent.1 and serpent-COMMAND.1 for each subcommand.
+    Man {
+        #[arg(value_name = "DIR")]
+        dir: PathBuf,
+    },
     /// Unpack an archive the way recipes do (for benchmarks and debugging).
     #[command(hide = true)]
     Unpack {

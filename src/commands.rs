@@ -62,6 +62,7 @@ pub fn dispatch(cli: &Cli) -> Exit {
             output.as_deref(),
         ),
         Command::Completions { shell } => crate::completions::print_registration(*shell),
+        Command::Man { dir } => crate::man::write_pages(dir),
         Command::Api { definitions } => api(&Session::open(cli)?, definitions.as_deref()),
     }
 }

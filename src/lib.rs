@@ -23,6 +23,7 @@ pub mod layout;
 pub mod limits;
 pub mod lint;
 pub mod lock;
+pub mod man;
 pub mod merge;
 pub mod patch;
 pub mod plan;

@@ -17,6 +17,7 @@ mod fetch;
 mod file_functions;
 mod getconf_getent;
 mod graph;
+mod man;
 mod merge;
 mod new;
 mod patch;
