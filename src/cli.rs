@@ -190,9 +190,15 @@ pub enum Command {
         #[arg(long, short = 'o')]
         output: Option<PathBuf>,
     },
+    /// Write Rhai definition files (.d.rhai) into DIR, so an editor with the Rhai language
+    /// server completes `ctx.`, the stdlib modules and recipe declarations, with their docs.
+    Definitions {
+        #[arg(value_name = "DIR")]
+        dir: PathBuf,
+    },
     /// Print the recipe API reference, generated from what the tool registers.
     Api {
-        /// Also write .d.rhai definition files for editors into this folder.
+        /// Also write the .d.rhai definition files into this folder (as `serpent definitions`).
         #[arg(long, value_name = "DIR")]
         definitions: Option<PathBuf>,
     },

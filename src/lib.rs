@@ -13,6 +13,7 @@ pub mod completers;
 pub mod completions;
 pub mod config;
 pub mod context;
+pub mod definitions;
 pub mod describe;
 pub mod digest;
 pub mod error;

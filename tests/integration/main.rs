@@ -12,6 +12,7 @@ mod completions;
 mod conflict;
 mod containment;
 mod declared;
+mod definitions;
 mod errors;
 mod fetch;
 mod file_functions;
