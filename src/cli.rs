@@ -208,6 +208,14 @@ pub enum Command {
         #[arg(value_enum)]
         shell: CompletionShell,
     },
+    /// Check this host for what the spin needs to build: user namespaces, qemu-user and
+    /// binfmt_misc for foreign targets, the host's clang and lld for the quick stage1, free
+    /// space. One line per check, each miss with how to fix it; exit status 0 when all pass.
+    Doctor {
+        /// Free space wanted in the work dir and in the store, e.g. 500M, 20G.
+        #[arg(long, value_name = "SIZE", default_value = "10G", value_parser = crate::size::parse_size)]
+        min_free: u64,
+    },
     /// Write man pages into DIR: serpent.1 and serpent-COMMAND.1 for each subcommand.
     Man {
         #[arg(value_name = "DIR")]

@@ -62,6 +62,7 @@ pub fn dispatch(cli: &Cli) -> Exit {
             output.as_deref(),
         ),
         Command::Completions { shell } => crate::completions::print_registration(*shell),
+        Command::Doctor { min_free } => crate::doctor::doctor(&Session::open(cli)?, *min_free),
         Command::Man { dir } => crate::man::write_pages(dir),
         Command::Definitions { dir } => {
             crate::definitions::print_definitions(&Session::open(cli)?.scripts, dir)

@@ -13,6 +13,7 @@ mod conflict;
 mod containment;
 mod declared;
 mod definitions;
+mod doctor;
 mod errors;
 mod fetch;
 mod file_functions;
