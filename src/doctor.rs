@@ -32,9 +32,12 @@ pub fn doctor(session: &Session, min_free: u64) -> Result<i32> {
     let spin = session.spin()?;
     let project = session.project(&spin);
     let work_dir = &session.config.work_dir;
-    let mut checks = vec![user_namespaces(work_dir)];
+    let namespaces = user_namespaces(work_dir);
+    let sandbox_works = namespaces.is_ok();
+    let mut checks = vec![namespaces];
     for name in target_names(session, &spin) {
-        checks.extend(emulation(&session.scripts, &project, &name, work_dir));
+        let emulation = emulation(&session.scripts, &project, &name, work_dir, sandbox_works);
+        checks.extend(emulation);
     }
     checks.extend(toolchain::quick_toolchain(&session.scripts, &project));
     checks.push(space::free_space(
@@ -87,6 +90,11 @@ fn probe(work_dir: &Path, emulator: Option<Emulator>) -> std::result::Result<(),
     };
     match sandbox.run(&invocation, Stdio::null(), Stdio::null(), Stdio::null()) {
         Ok(_) | Err(SandboxError::Exec { .. }) => Ok(()),
+        // The step and its error; the hints after them are the check's fix.
+        Err(SandboxError::Setup { step, message }) => Err(format!(
+            "cannot {step}: {}",
+            message.split(';').next().unwrap_or("")
+        )),
         Err(error) => Err(error.to_string()),
     }
 }
@@ -99,7 +107,13 @@ fn user_namespaces(work_dir: &Path) -> Check {
 }
 
 /// For a target of another architecture: its qemu-user emulator, and binfmt_misc to run it.
-fn emulation(scripts: &Scripts, project: &Project, name: &str, work_dir: &Path) -> Vec<Check> {
+fn emulation(
+    scripts: &Scripts,
+    project: &Project,
+    name: &str,
+    work_dir: &Path,
+    sandbox_works: bool,
+) -> Vec<Check> {
     let target = match Target::load(scripts, project, name) {
         Ok(target) => target,
         Err(error) => {
@@ -134,6 +148,11 @@ fn emulation(scripts: &Scripts, project: &Project, name: &str, work_dir: &Path) 
     let registration = format!("binfmt_misc for {}", emulator.name);
     let host_registered = crate::sandbox::host_registration_enabled(&emulator.name);
     let interpreter = emulator.interpreter.display().to_string();
+    if !sandbox_works {
+        let found = "not checked: no sandbox can be set up without user namespaces";
+        let binfmt = Check::missing(registration, found, "allow user namespaces first");
+        return vec![Check::ok(qemu, interpreter), binfmt];
+    }
     let binfmt = match probe(work_dir, Some(emulator.clone())) {
         Ok(()) if host_registered => Check::ok(registration, "the host's registration is enabled"),
         Ok(()) => Check::ok(registration, "a private binfmt_misc in the sandbox (Linux 6.7+)"),

@@ -122,3 +122,35 @@ fn a_size_that_is_not_one_is_refused() {
         .stderr_contains("`lots` is not a size: write a number with K, M, G or T, e.g. 20G")
         .run();
 }
+
+/// util-linux's unshare gives serpent a user namespace of its own in which no further user
+/// namespace may be created (user.max_user_namespaces is per namespace), as on a host that
+/// forbids them.
+#[test]
+fn without_user_namespaces_it_fails_and_says_how_to_allow_them() {
+    let test = Test::new();
+    let script = format!(
+        "echo 0 > /proc/sys/user/max_user_namespaces && exec {} --root {REPO} --spin mini doctor",
+        env!("CARGO_BIN_EXE_serpent")
+    );
+    let output = test
+        .command("unshare")
+        .args(["--user", "--map-root-user", "sh", "-c", &script])
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert_eq!(output.status.code(), Some(1), "{stdout}");
+    let line = stdout.lines().next().unwrap_or_default();
+    assert!(
+        line.starts_with("missing user namespaces: cannot create the user, mount, pid, ipc, uts and network namespaces: ENOSPC"),
+        "{stdout}"
+    );
+    assert!(
+        line.ends_with("; fix: allow unprivileged user namespaces: `sysctl user.max_user_namespaces` above 0, and kernel.unprivileged_userns_clone=1 (older Debian kernels) or kernel.apparmor_restrict_unprivileged_userns=0 (Ubuntu)"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("missing binfmt_misc for qemu-aarch64: not checked: no sandbox can be set up without user namespaces"),
+        "{stdout}"
+    );
+}
