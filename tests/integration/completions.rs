@@ -117,30 +117,36 @@ fn fish_completes_spin_names() {
     assert_eq!(stdout.lines().collect::<Vec<_>>(), ["mine", "mini"]);
 }
 
-/// zsh calls its completion function only from its line editor, so `compdef` and `_describe`
-/// (zsh's completion system) are stand-ins here that record what the function hands them.
+/// zsh completes only in its line editor, so an interactive zsh runs in a pseudo-terminal
+/// (zsh's own zpty module) and gets `serpent --spin mi` and Tab twice typed into it: the first
+/// Tab completes the common prefix, the second lists the candidates.
 #[test]
 fn zsh_completes_spin_names() {
     let test = project();
     let script = r#"
-compdef() { :; }
-_describe() { print -l -- "${(@P)3}"; }
-eval "$(serpent completions zsh)"
-words=(serpent --spin mi)
-CURRENT=3
-_clap_dynamic_completer_serpent
+zmodload zsh/zpty
+zpty -b z 'PS1="> " zsh -f -i'
+zpty -w z 'autoload -Uz compinit && compinit -u -D && source <(serpent completions zsh) && print READY_$((1+1))'
+zpty -r z out '*READY_2*'
+zpty -w -n z $'serpent --spin mi\t'
+zpty -r z out '*--spin min*'
+zpty -w -n z $'\t'
+zpty -r z out '*mine*mini*'
+print -r -- "${out##*$'\n'}"
+zpty -d z
 "#;
     let output = test
-        .command("zsh")
+        .command("timeout")
         .env("PATH", path_with_serpent())
-        .args(["-f", "-c", script])
+        .args(["60", "zsh", "-f", "-c", script])
         .output()
         .unwrap();
     let stdout = String::from_utf8_lossy(&output.stdout);
     assert!(
         output.status.success(),
-        "{}",
+        "{stdout}{}",
         String::from_utf8_lossy(&output.stderr)
     );
-    assert_eq!(stdout.lines().collect::<Vec<_>>(), ["mine", "mini"]);
+    let listing: String = stdout.chars().filter(|c| !c.is_control()).collect();
+    assert!(listing.contains("mine  mini"), "{stdout:?}");
 }
