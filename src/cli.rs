@@ -1,6 +1,9 @@
 use std::path::PathBuf;
 
 use clap::{Parser, Subcommand, ValueEnum};
+use clap_complete::engine::ArgValueCompleter;
+
+use crate::completers;
 
 /// serpent: bootstrap a musl + LLVM Linux system from source, with recipes written in Rhai.
 #[derive(Debug, Parser)]
@@ -16,7 +19,7 @@ pub struct Cli {
     #[arg(long, global = true, env = "SERPENT_STORE")]
     pub store: Option<PathBuf>,
     /// A target name from recipes/targets/ or a path to a target script (default: the host's arch).
-    #[arg(long, short = 't', global = true)]
+    #[arg(long, short = 't', global = true, add = ArgValueCompleter::new(completers::targets))]
     pub target: Option<String>,
     /// How many jobs may run at once (default: the number of cores).
     #[arg(long, short = 'j', global = true)]
@@ -29,7 +32,7 @@ pub struct Cli {
     #[arg(long = "mirror", global = true, value_name = "URL")]
     pub mirrors: Vec<String>,
     /// The spin: a name in recipes/spins/ or a path (default: recipes/spins/default.rhai).
-    #[arg(long, global = true, env = "SERPENT_SPIN")]
+    #[arg(long, global = true, env = "SERPENT_SPIN", add = ArgValueCompleter::new(completers::spins))]
     pub spin: Option<String>,
     /// A folder laid out like recipes/ whose scripts replace or add to ours. Repeatable;
     /// searched in order, before the spin's overlays and recipes/.
@@ -93,6 +96,13 @@ pub enum ReportFormat {
     Json,
 }
 
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum CompletionShell {
+    Bash,
+    Zsh,
+    Fish,
+}
+
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Build one recipe and the recipes it depends on, into the spin's stage roots, whether
@@ -100,21 +110,25 @@ pub enum Command {
     Run {
         /// The recipe: a file (recipes/stage1/musl.rhai), STAGE/NAME (stage1/musl) or a NAME
         /// that only one stage has.
+        #[arg(add = ArgValueCompleter::new(completers::script_paths()))]
         recipe: PathBuf,
     },
     /// Build the spin's stages (all of them when none are named) for its targets.
     Build {
         /// Stage names, e.g. stage1.
+        #[arg(add = ArgValueCompleter::new(completers::stages))]
         stages: Vec<String>,
     },
     /// Show what a build would do, without building.
     Plan {
+        #[arg(add = ArgValueCompleter::new(completers::stages))]
         stages: Vec<String>,
         #[arg(long, value_enum, default_value = "text")]
         format: Format,
     },
     /// Show the build graph.
     Graph {
+        #[arg(add = ArgValueCompleter::new(completers::stages))]
         stages: Vec<String>,
         #[arg(long, value_enum, default_value = "text")]
         format: Format,
@@ -122,6 +136,7 @@ pub enum Command {
     /// Tabulate what the work dir's records say each package cost: wall and CPU time, peak
     /// memory and size, as Markdown (for the docs) or JSON.
     Report {
+        #[arg(add = ArgValueCompleter::new(completers::stages))]
         stages: Vec<String>,
         #[arg(long, value_enum, default_value = "markdown")]
         format: ReportFormat,
@@ -143,6 +158,7 @@ pub enum Command {
     /// Say why a recipe would be rebuilt: which of its inputs changed since its recorded build.
     Explain {
         /// The recipe: a file, STAGE/NAME or NAME.
+        #[arg(add = ArgValueCompleter::new(completers::script_paths()))]
         recipe: PathBuf,
     },
     /// Print what a recipe's phases will get for each target, without building: the triple,
@@ -150,6 +166,7 @@ pub enum Command {
     /// phases and build style would run (configure, cmake or meson arguments).
     Env {
         /// The recipe: a file, STAGE/NAME or NAME.
+        #[arg(add = ArgValueCompleter::new(completers::script_paths()))]
         recipe: PathBuf,
         #[arg(long, value_enum, default_value = "text")]
         format: EnvFormat,
@@ -157,6 +174,7 @@ pub enum Command {
     /// Print the latest log of a recipe's phase (by default the last phase that ran).
     Log {
         /// The recipe: a file, STAGE/NAME or NAME.
+        #[arg(add = ArgValueCompleter::new(completers::script_paths()))]
         recipe: PathBuf,
         #[arg(long)]
         phase: Option<String>,
@@ -166,6 +184,7 @@ pub enum Command {
     /// passes through.
     Shell {
         /// The stage, e.g. stage3.
+        #[arg(add = ArgValueCompleter::new(completers::stages))]
         stage: String,
         /// The command and its arguments (default: the root's /bin/sh, else /serpent/bin/sh).
         #[arg(last = true)]
@@ -175,6 +194,7 @@ pub enum Command {
     /// second work dir at another path, and compare the packages file by file.
     Verify {
         /// Stage names, e.g. stage2; their dependencies are verified too.
+        #[arg(add = ArgValueCompleter::new(completers::stages))]
         stages: Vec<String>,
         /// The second work dir, wiped first (default: the work dir's path with -verify added).
         #[arg(long, value_name = "DIR")]
@@ -185,12 +205,14 @@ pub enum Command {
     /// Check every recipe, stage and target (or just the files given) without building.
     Check {
         /// Recipe, stage or target files; default: everything under recipes/.
+        #[arg(add = ArgValueCompleter::new(completers::script_paths()))]
         paths: Vec<PathBuf>,
     },
     /// Fetch the sources of recipes into the store, or import local files into it.
     Fetch {
         /// Recipes whose sources to fetch (files, STAGE/NAME or NAME); default: every recipe
         /// the spin builds, for its targets
+        #[arg(add = ArgValueCompleter::new(completers::script_paths()))]
         recipes: Vec<PathBuf>,
         /// Put these local files into the store under their sha256.
         #[arg(long, value_name = "FILE", num_args = 1..)]
@@ -221,11 +243,36 @@ pub enum Command {
         #[arg(long, short = 'o')]
         output: Option<PathBuf>,
     },
+    /// Write Rhai definition files (.d.rhai) into DIR, so an editor with the Rhai language
+    /// server completes `ctx.`, the stdlib modules and recipe declarations, with their docs.
+    Definitions {
+        #[arg(value_name = "DIR")]
+        dir: PathBuf,
+    },
     /// Print the recipe API reference, generated from what the tool registers.
     Api {
-        /// Also write .d.rhai definition files for editors into this folder.
+        /// Also write the .d.rhai definition files into this folder (as `serpent definitions`).
         #[arg(long, value_name = "DIR")]
         definitions: Option<PathBuf>,
+    },
+    /// Print the script that makes SHELL complete serpent's subcommands, options, spin, target
+    /// and stage names and recipe paths: `source <(serpent completions bash)`.
+    Completions {
+        #[arg(value_enum)]
+        shell: CompletionShell,
+    },
+    /// Check this host for what the spin needs to build: user namespaces, qemu-user and
+    /// binfmt_misc for foreign targets, the host's clang and lld for the quick stage1, free
+    /// space. One line per check, each miss with how to fix it; exit status 0 when all pass.
+    Doctor {
+        /// Free space wanted in the work dir and in the store, e.g. 500M, 20G.
+        #[arg(long, value_name = "SIZE", default_value = "10G", value_parser = crate::size::parse_size)]
+        min_free: u64,
+    },
+    /// Write man pages into DIR: serpent.1 and serpent-COMMAND.1 for each subcommand.
+    Man {
+        #[arg(value_name = "DIR")]
+        dir: PathBuf,
     },
     /// Unpack an archive the way recipes do (for benchmarks and debugging).
     #[command(hide = true)]

@@ -57,6 +57,12 @@ pub fn dispatch(cli: &Cli) -> Exit {
         Command::Check { paths } => check(&Session::open(cli)?, paths),
         Command::Fetch { recipes, .. } => fetch(&Session::open(cli)?, recipes),
         Command::New { .. } => crate::new_recipe::new_recipe(&Session::open(cli)?),
+        Command::Completions { shell } => crate::completions::print_registration(*shell),
+        Command::Doctor { min_free } => crate::doctor::doctor(&Session::open(cli)?, *min_free),
+        Command::Man { dir } => crate::man::write_pages(dir),
+        Command::Definitions { dir } => {
+            crate::definitions::print_definitions(&Session::open(cli)?.scripts, dir)
+        }
         Command::Api { definitions } => api(&Session::open(cli)?, definitions.as_deref()),
     }
 }
@@ -276,14 +282,7 @@ fn declared(source: &Source) -> (&str, &str) {
 fn api(session: &Session, definitions: Option<&Path>) -> Exit {
     print!("{}", crate::api::reference(&session.scripts)?);
     if let Some(dir) = definitions {
-        std::fs::create_dir_all(dir).map_err(|error| Error::io("cannot create", dir, error))?;
-        session
-            .scripts
-            .engine
-            .definitions()
-            .include_standard_packages(false)
-            .write_to_dir(dir)
-            .map_err(|error| Error::io("cannot write definitions to", dir, error))?;
+        crate::definitions::write_definitions(&session.scripts, dir)?;
     }
     Ok(0)
 }

@@ -4,6 +4,7 @@ use serde::Deserialize;
 
 use crate::cli::Cli;
 use crate::error::{Error, Result};
+pub use crate::project::find_root;
 
 /// Settings from the user's config file; the command line overrides them.
 #[derive(Debug, Default, Deserialize)]
@@ -104,13 +105,4 @@ pub fn read_config_file(path: &Path) -> Result<ConfigFile> {
         Err(error) if error.kind() == std::io::ErrorKind::NotFound => Ok(ConfigFile::default()),
         Err(error) => Err(Error::io("cannot read", path, error)),
     }
-}
-
-/// The project root: the nearest folder, from `start` upwards, holding `recipes/` and `stdlib/`.
-pub fn find_root(start: &Path) -> Option<PathBuf> {
-    let start = std::path::absolute(start).ok()?;
-    start
-        .ancestors()
-        .find(|dir| dir.join("recipes").is_dir() && dir.join("stdlib").is_dir())
-        .map(Path::to_path_buf)
 }

@@ -9,12 +9,16 @@ pub mod cli;
 pub mod command;
 pub mod command_failure;
 pub mod commands;
+pub mod completers;
+pub mod completions;
 pub mod config;
 pub mod context;
 pub mod declaration;
+pub mod definitions;
 pub mod describe;
 pub mod difference;
 pub mod digest;
+pub mod doctor;
 pub mod error;
 pub mod fetch;
 pub mod file_conflict;
@@ -26,6 +30,7 @@ pub mod license;
 pub mod limits;
 pub mod lint;
 pub mod lock;
+pub mod man;
 pub mod merge;
 pub mod new_recipe;
 pub mod overlay;
@@ -50,6 +55,7 @@ pub mod script_error;
 pub mod scripts;
 pub mod session;
 pub mod signatures;
+pub mod size;
 pub mod spin;
 pub mod spin_base;
 pub mod spin_changes;
@@ -74,6 +80,7 @@ use clap::Parser;
 /// Runs the command line and returns the process exit code: 0 done, 1 a build failed,
 /// 2 bad usage or a bad recipe.
 pub fn main() -> i32 {
+    completions::answer_if_asked();
     let cli = cli::Cli::parse();
     let color = match cli.color {
         cli::Color::Always => true,

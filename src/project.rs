@@ -35,6 +35,10 @@ impl Project {
         self.names_in("targets", |_| true)
     }
 
+    pub fn spin_names(&self) -> Vec<String> {
+        self.names_in("spins", |_| true)
+    }
+
     /// Every stage: a folder with a `stage.rhai`, by name.
     pub fn stage_names(&self) -> Vec<String> {
         let mut names: Vec<String> = self
@@ -81,10 +85,6 @@ impl Project {
         self.find(&format!("spins/{name}.rhai"))
     }
 
-    pub fn spin_names(&self) -> Vec<String> {
-        self.names_in("spins", |_| true)
-    }
-
     fn names_in(&self, folder: &str, keep: impl Fn(&Path) -> bool) -> Vec<String> {
         let mut names: Vec<String> = self
             .recipe_dirs
@@ -100,4 +100,13 @@ impl Project {
         names.dedup();
         names
     }
+}
+
+/// The project root: the nearest folder, from `start` upwards, holding `recipes/` and `stdlib/`.
+pub fn find_root(start: &Path) -> Option<PathBuf> {
+    let start = std::path::absolute(start).ok()?;
+    start
+        .ancestors()
+        .find(|dir| dir.join("recipes").is_dir() && dir.join("stdlib").is_dir())
+        .map(Path::to_path_buf)
 }

@@ -339,7 +339,7 @@ impl Sandbox {
 }
 
 /// Whether /proc/sys/fs/binfmt_misc/NAME exists on the host and is enabled.
-fn host_registration_enabled(name: &str) -> bool {
+pub fn host_registration_enabled(name: &str) -> bool {
     std::fs::read_to_string(Path::new("/proc/sys/fs/binfmt_misc").join(name))
         .map(|text| text.lines().next() == Some("enabled"))
         .unwrap_or(false)
