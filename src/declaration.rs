@@ -60,6 +60,16 @@ pub struct Schema {
 }
 
 impl Kind {
+    /// The Rhai type a value of this kind has, for editors' definitions.
+    pub fn rhai_type(self) -> &'static str {
+        match self {
+            Kind::Text => "String",
+            Kind::Texts | Kind::List => "Array",
+            Kind::Table | Kind::TextsByName => "Map",
+            Kind::Flag => "bool",
+        }
+    }
+
     fn name(self) -> &'static str {
         match self {
             Kind::Text => "a string",

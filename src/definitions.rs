@@ -43,10 +43,13 @@ pub fn print_definitions(scripts: &Scripts, dir: &Path) -> Result<i32> {
 /// A recipe's top-level declarations as global constants, each with its meaning as its doc.
 fn declarations() -> String {
     let mut text = String::from("module static;\n");
-    for (name, meaning) in crate::recipe::fields() {
+    for field in crate::recipe::SCHEMA.fields {
         let _ = write!(
             text,
-            "\n/// A recipe declaration: {meaning}.\nconst {name}: ?;\n"
+            "\n/// A recipe declaration: {}.\nconst {}: {};\n",
+            field.doc,
+            field.name,
+            field.kind.rhai_type()
         );
     }
     text

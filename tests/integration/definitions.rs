@@ -88,8 +88,13 @@ fn every_stdlib_function_and_declaration_is_defined_with_its_doc() {
         }
     }
     let declarations = &files["declarations.d.rhai"];
-    for (name, meaning) in serpent::recipe::fields() {
-        let constant = format!("/// A recipe declaration: {meaning}.\nconst {name}: ?;");
+    for field in serpent::recipe::SCHEMA.fields {
+        let constant = format!(
+            "/// A recipe declaration: {}.\nconst {}: {};",
+            field.doc,
+            field.name,
+            field.kind.rhai_type()
+        );
         assert!(
             declarations.contains(&constant),
             "{constant}\n{declarations}"
