@@ -116,6 +116,20 @@ impl<'a> Builder<'a> {
 }
 
 impl Builder<'_> {
+    /// The calls that cannot work in the recipes of `todo`, all reported before anything
+    /// builds, so a typo in an install phase does not wait for a long build to fail.
+    fn check_calls(&self, todo: &[usize]) -> Result<()> {
+        let recipes: std::collections::BTreeSet<usize> = todo
+            .iter()
+            .map(|index| self.plan.instances[*index].recipe)
+            .collect();
+        let problems = recipes
+            .into_iter()
+            .filter_map(|recipe| self.plan.recipes[recipe].check_calls(self.scripts).err())
+            .collect();
+        Error::from_all(problems)
+    }
+
     /// Builds `selection` and everything it depends on that is not built already.
     pub fn build(&self, selection: &[usize]) -> Result<Summary> {
         // A merge a killed serpent left half done is undone before anything looks at a root.
@@ -130,6 +144,7 @@ impl Builder<'_> {
             .copied()
             .filter(|index| plan.instances[*index].status != Status::Built)
             .collect();
+        self.check_calls(&todo)?;
         let mut summary = Summary {
             reused: wanted.len() - todo.len(),
             ..Summary::default()

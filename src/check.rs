@@ -151,6 +151,7 @@ fn check_recipe(
         return Err(Error::Usage(format!("no such file: {}", path.display())));
     }
     let recipe = Recipe::load(scripts, path, &project.recipe_dirs, None)?;
+    recipe.check_calls(scripts)?;
     warnings.extend(license_warning(&recipe.script, recipe.license.as_deref()));
     let stage_dir = path.parent().unwrap_or(Path::new("."));
     // An overlay may replace a recipe without its stage: the stage is then the project's.

@@ -133,6 +133,15 @@ impl Error {
     }
 
     /// The process exit code: 2 for bad usage or a bad recipe, 1 for a build that failed.
+    /// Nothing when `errors` is empty, the one error, or all of them together.
+    pub fn from_all(mut errors: Vec<Error>) -> std::result::Result<(), Error> {
+        match errors.len() {
+            0 => Ok(()),
+            1 => Err(errors.remove(0)),
+            _ => Err(Error::Many(errors)),
+        }
+    }
+
     pub fn exit_code(&self) -> i32 {
         match self {
             Error::Usage(_) | Error::Recipe(_) => 2,

@@ -150,17 +150,8 @@ impl Recipe {
             values.retain(|(existing, _)| *existing != name);
             values.push((name, value.clone()));
         }
-        let findings = crate::lint::check_calls(
-            scripts,
-            &script.ast,
-            &script.text,
-            crate::lint::Holder::Recipe,
-        );
         let mut problems = Problems::of(&script);
         let read = Recipe::from_values(scripts, &script, &values, recipe_dirs, &mut problems);
-        for finding in findings {
-            problems.add_at(finding.span, finding.message, finding.help);
-        }
         problems.finish()?;
         let mut recipe = read.expect("a recipe without problems was read whole");
         recipe.imports = imports_of(&script.text);
@@ -171,6 +162,23 @@ impl Recipe {
         }
         recipe.stage = stage;
         Ok(recipe)
+    }
+
+    /// The calls in the recipe that cannot work (an unknown function, arguments of the wrong
+    /// kinds), found without running it. `serpent check` reports them, and a build before it
+    /// starts anything; a recipe built already under its key passed this when it was built.
+    pub fn check_calls(&self, scripts: &Scripts) -> Result<()> {
+        let findings = crate::lint::check_calls(
+            scripts,
+            &self.script.ast,
+            &self.script.text,
+            crate::lint::Holder::Recipe,
+        );
+        let mut problems = Problems::of(&self.script);
+        for finding in findings {
+            problems.add_at(finding.span, finding.message, finding.help);
+        }
+        problems.finish()
     }
 
     /// A scope holding what the recipe's top level is given (`STAGE`), for running its

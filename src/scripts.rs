@@ -45,7 +45,7 @@ pub struct Scripts {
     pub root: PathBuf,
     stdlib: Arc<Stdlib>,
     /// serpent's own functions, and with them the engine's standard ones (listed when needed).
-    own: Signatures,
+    own: OnceLock<Signatures>,
     standard: OnceLock<Signatures>,
 }
 
@@ -106,7 +106,7 @@ impl Scripts {
         explain_wrong_arguments(&mut engine);
 
         let scripts = Scripts {
-            own: Signatures::of(&engine, false),
+            own: OnceLock::new(),
             standard: OnceLock::new(),
             engine,
             root: root.to_path_buf(),
@@ -150,7 +150,8 @@ impl Scripts {
 
     /// The functions serpent registers: the `ctx` methods and properties.
     pub fn signatures(&self) -> &Signatures {
-        &self.own
+        // Listing them takes a few milliseconds, which a build with nothing to do need not spend.
+        self.own.get_or_init(|| Signatures::of(&self.engine, false))
     }
 
     /// Every function a script can call without importing anything.

@@ -247,3 +247,39 @@ fn usage_errors_exit_with_2() {
         .stderr_contains("did you mean `x86_64`?")
         .run();
 }
+
+/// A call that cannot work is reported before anything builds, not after the recipes before
+/// it have spent their time.
+#[test]
+fn a_call_that_cannot_work_stops_the_build_before_it_starts() {
+    let mut test = Test::new()
+        .script(
+            "recipes/stage1/first.rhai",
+            r#"
+            const NAME = "first";
+            const VERSION = "1";
+            fn install(ctx) {
+                ctx.write(`${ctx.destdir}/first`, "built");
+            }
+            "#,
+        )
+        .script(
+            "recipes/stage1/second.rhai",
+            r#"
+            const NAME = "second";
+            const VERSION = "1";
+            const DEPENDS = ["first"];
+            fn install(ctx) {
+                ctx.wirte(`${ctx.destdir}/second`, "built");
+            }
+            "#,
+        )
+        .args(["run", "recipes/stage1/second.rhai", "--target", "x86_64"])
+        .status(2)
+        .stderr_contains("wirte");
+    test.run();
+    assert!(!test
+        .work()
+        .join("x86_64/stage1/records/first.json")
+        .exists());
+}
