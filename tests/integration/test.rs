@@ -15,6 +15,7 @@ pub struct Test {
 /// A check on one run's output, made after its exit status.
 enum Expectation {
     StdoutContains(String),
+    StdoutLacks(String),
     StderrContains(String),
     StderrLacks(String),
 }
@@ -82,6 +83,12 @@ impl Test {
         self
     }
 
+    /// The next run's stdout must not contain `text`.
+    pub fn stdout_lacks(mut self, text: impl Into<String>) -> Test {
+        self.expected.push(Expectation::StdoutLacks(text.into()));
+        self
+    }
+
     /// The next run's stderr must contain `text`.
     pub fn stderr_contains(mut self, text: impl Into<String>) -> Test {
         self.expected.push(Expectation::StderrContains(text.into()));
@@ -124,6 +131,9 @@ impl Test {
             let (holds, what) = match &expectation {
                 Expectation::StdoutContains(text) => {
                     (stdout.contains(text), format!("stdout lacks {text:?}"))
+                }
+                Expectation::StdoutLacks(text) => {
+                    (!stdout.contains(text), format!("stdout has {text:?}"))
                 }
                 Expectation::StderrContains(text) => {
                     (stderr.contains(text), format!("stderr lacks {text:?}"))
@@ -196,9 +206,11 @@ fn hide_duration(line: &str) -> String {
     }
 }
 
-/// `text` without the indentation of its first non-empty line, and without a leading newline.
+/// `text` without the indentation of its first non-empty line, without a leading newline and
+/// without the indentation of the closing quote, so that it ends in one newline.
 pub fn dedent(text: &str) -> String {
     let text = text.strip_prefix('\n').unwrap_or(text);
+    let text = text.trim_end_matches([' ', '\t']);
     let indent = text
         .lines()
         .find(|line| !line.trim().is_empty())
