@@ -9,7 +9,14 @@ use crate::test::{sha256, Test};
 fn recipe(name: &str, depends: &[&str], install: &str) -> String {
     let depends: Vec<String> = depends.iter().map(|dep| format!("\"{dep}\"")).collect();
     format!(
-        "const NAME = \"{name}\";\nconst VERSION = \"1\";\nconst DEPENDS = [{}];\n\nfn install(ctx) {{\n{install}\n}}\n",
+        r#"const NAME = "{name}";
+const VERSION = "1";
+const DEPENDS = [{}];
+
+fn install(ctx) {{
+{install}
+}}
+"#,
         depends.join(", ")
     )
 }

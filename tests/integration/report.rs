@@ -19,9 +19,13 @@ fn install(ctx) {
 fn the_report_gives_each_built_package_its_times_memory_and_size() {
     let mut test = Test::new()
         .file("recipes/stage1/busy.rhai", BUSY)
-        .file(
+        .script(
             "recipes/stage1/later.rhai",
-            "const NAME = \"later\";\nconst VERSION = \"1\";\nfn install(ctx) {}\n",
+            r#"
+            const NAME = "later";
+            const VERSION = "1";
+            fn install(ctx) {}
+            "#,
         )
         .args(["run", "recipes/stage1/busy.rhai", "--target", "x86_64"]);
     test.run();
