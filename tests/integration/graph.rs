@@ -153,22 +153,25 @@ fn explain_names_the_inputs_that_changed() {
 #[test]
 fn editing_a_stdlib_module_rebuilds_only_its_importers() {
     let mut test = chain()
-        .file("stdlib/greeting.rhai", "fn text() { \"hello\" }\n")
-        .file(
+        .script("stdlib/greeting.rhai", r#"fn text() { "hello" }"#)
+        .script(
             "recipes/stage1/e.rhai",
-            recipe("e", &[], "").replace("const NAME", "import \"greeting\" as greeting;\nconst NAME").replace(
-                "fn install(ctx) {\n",
-                "fn install(ctx) {\n    ctx.write(`${ctx.destdir}/share/greeting`, greeting::text());\n",
-            ),
+            r#"
+            import "greeting" as greeting;
+            const NAME = "e";
+            const VERSION = "1";
+
+            fn install(ctx) {
+                ctx.write(`${ctx.destdir}/share/greeting`, greeting::text());
+                ctx.write(`${ctx.destdir}/share/e.txt`, `e for ${ctx.arch} with ${ctx.cflags}`);
+            }
+            "#,
         )
         .args(["build", "--target", "x86_64"]);
     test.run();
-    std::fs::write(
-        test.root().join("stdlib/greeting.rhai"),
-        "fn text() { \"hi\" }\n",
-    )
-    .unwrap();
-    test = test.args(["build", "--target", "x86_64"]);
+    test = test
+        .script("stdlib/greeting.rhai", r#"fn text() { "hi" }"#)
+        .args(["build", "--target", "x86_64"]);
     let output = test.run();
     assert_eq!(built(&output), ["x86_64/stage1/e"]);
     let greeting = test.work().join("x86_64/stage1/sysroot/share/greeting");
@@ -384,7 +387,11 @@ fn independent_recipes_run_at_the_same_time() {
         recipe(
             name,
             &[],
-            &format!("ctx.shell(\"date +%s.%N > {name}.start; sleep 1; date +%s.%N > {name}.end\");\n    ctx.copy(\"{name}.start\", `${{ctx.destdir}}/share/{name}.start`);\n    ctx.copy(\"{name}.end\", `${{ctx.destdir}}/share/{name}.end`);"),
+            &format!(
+                r#"ctx.shell("date +%s.%N > {name}.start; sleep 1; date +%s.%N > {name}.end");
+    ctx.copy("{name}.start", `${{ctx.destdir}}/share/{name}.start`);
+    ctx.copy("{name}.end", `${{ctx.destdir}}/share/{name}.end`);"#
+            ),
         )
     };
     let mut test = Test::new()
@@ -485,7 +492,13 @@ fn tree(dir: &Path) -> Vec<(String, String)> {
 
 #[test]
 fn a_build_killed_at_any_moment_reruns_to_the_same_result() {
-    let slow_b = recipe("b", &["a"], "ctx.shell(\"touch started; sleep 1\");\n    ctx.write(`${ctx.destdir}/share/partial`, \"half\");\n    ctx.shell(\"sleep 1\");");
+    let slow_b = recipe(
+        "b",
+        &["a"],
+        r#"ctx.shell("touch started; sleep 1");
+    ctx.write(`${ctx.destdir}/share/partial`, "half");
+    ctx.shell("sleep 1");"#,
+    );
     let test = chain().file("recipes/stage1/b.rhai", &slow_b);
     let reference = chain().file("recipes/stage1/b.rhai", &slow_b);
     let work = test.work();

@@ -108,9 +108,9 @@ fn a_spin_removes_from_its_base_and_replaces_what_it_declares() {
 #[test]
 fn bases_that_form_a_cycle_are_refused_naming_the_chain() {
     let mut test = project()
-        .script("recipes/spins/a.rhai", "const BASE = \"b\";\n")
-        .script("recipes/spins/b.rhai", "const BASE = \"c\";\n")
-        .script("recipes/spins/c.rhai", "const BASE = \"a\";\n")
+        .script("recipes/spins/a.rhai", r#"const BASE = "b";"#)
+        .script("recipes/spins/b.rhai", r#"const BASE = "c";"#)
+        .script("recipes/spins/c.rhai", r#"const BASE = "a";"#)
         .args(["plan", "--spin", "a"])
         .status(2);
     let output = test.run();
