@@ -8,6 +8,7 @@ pub const REPO: &str = env!("CARGO_MANIFEST_DIR");
 pub struct Test {
     pub dir: tempfile::TempDir,
     args: Vec<String>,
+    env: Vec<(String, String)>,
     expected_status: i32,
     expected: Vec<Expectation>,
 }
@@ -18,6 +19,7 @@ enum Expectation {
     StdoutLacks(String),
     StderrContains(String),
     StderrLacks(String),
+    StderrEmpty,
 }
 
 /// What one run printed.
@@ -46,6 +48,7 @@ impl Test {
         Test {
             dir,
             args: Vec::new(),
+            env: Vec::new(),
             expected_status: 0,
             expected: Vec::new(),
         }
@@ -101,6 +104,18 @@ impl Test {
         self
     }
 
+    /// The next run's stderr must be empty.
+    pub fn stderr_empty(mut self) -> Test {
+        self.expected.push(Expectation::StderrEmpty);
+        self
+    }
+
+    /// Sets an environment variable for this and every later run, over the one `command` sets.
+    pub fn env(mut self, name: &str, value: &str) -> Test {
+        self.env.push((name.to_string(), value.to_string()));
+        self
+    }
+
     pub fn args<I: IntoIterator<Item = S>, S: Into<String>>(mut self, args: I) -> Test {
         self.args.extend(args.into_iter().map(Into::into));
         self
@@ -117,6 +132,7 @@ impl Test {
         let output = self
             .command(env!("CARGO_BIN_EXE_serpent"))
             .args(&self.args)
+            .envs(self.env.iter().map(|(name, value)| (name, value)))
             .output()
             .unwrap();
         let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
@@ -141,6 +157,7 @@ impl Test {
                 Expectation::StderrLacks(text) => {
                     (!stderr.contains(text), format!("stderr has {text:?}"))
                 }
+                Expectation::StderrEmpty => (stderr.is_empty(), "stderr is not empty".to_string()),
             };
             assert!(
                 holds,
