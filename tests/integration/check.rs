@@ -45,17 +45,20 @@ fn overlay_recipes_and_examples_are_checked() {
 
 #[test]
 fn every_problem_is_reported_with_its_position() {
-    let bad = r#"const NAME = "zlib";
-const VERSON = "1.3.1";
-const SOURCES = [
-    #{ url: "https://zlib.net/zlib-1.3.1.tar.xz", sha256: "38ef96b8" },
-    #{ url: "ftp://example.org/x.tar.gz", sha256: "38ef96b8dfe510d42707d9c781877914792541133e1870841463bfa73f883e32" },
-    #{ url: "https://example.org/y.tar.gz" },
-];
-const STYLE = "autotool";
-"#;
     let output = Test::new()
-        .file("recipes/stage1/zlib.rhai", bad)
+        .script(
+            "recipes/stage1/zlib.rhai",
+            r#"
+            const NAME = "zlib";
+            const VERSON = "1.3.1";
+            const SOURCES = [
+                #{ url: "https://zlib.net/zlib-1.3.1.tar.xz", sha256: "38ef96b8" },
+                #{ url: "ftp://example.org/x.tar.gz", sha256: "38ef96b8dfe510d42707d9c781877914792541133e1870841463bfa73f883e32" },
+                #{ url: "https://example.org/y.tar.gz" },
+            ];
+            const STYLE = "autotool";
+            "#,
+        )
         .args(["check"])
         .status(2)
         .run();
@@ -124,25 +127,28 @@ fn plan_blames_the_dependency_line_not_the_spin() {
 /// name is misspelt (so it would never run).
 #[test]
 fn calls_that_cannot_work_are_reported_with_the_closest_name() {
-    let recipe = r#"import "autotools" as autotools;
-const NAME = "demo";
-const VERSION = "1";
-const STYLE = "autotools";
-
-fn setup(ctx) {
-    autotools::confgure(ctx, ["--disable-nls"]);
-}
-
-fn buidl(ctx) {
-    ctx.rnu(["make", "-C", "src"]);
-}
-
-fn install(ctx) {
-    ctx.run("make install");
-}
-"#;
     let output = Test::new()
-        .file("recipes/stage1/demo.rhai", recipe)
+        .script(
+            "recipes/stage1/demo.rhai",
+            r#"
+            import "autotools" as autotools;
+            const NAME = "demo";
+            const VERSION = "1";
+            const STYLE = "autotools";
+
+            fn setup(ctx) {
+                autotools::confgure(ctx, ["--disable-nls"]);
+            }
+
+            fn buidl(ctx) {
+                ctx.rnu(["make", "-C", "src"]);
+            }
+
+            fn install(ctx) {
+                ctx.run("make install");
+            }
+            "#,
+        )
         .args(["check"])
         .status(2)
         .run();
@@ -153,22 +159,25 @@ fn install(ctx) {
 /// functions (with their numbers of arguments) and the engine's.
 #[test]
 fn helper_calls_are_checked_against_their_definitions() {
-    let recipe = r#"const NAME = "demo";
-const VERSION = "1";
-
-fn flags(ctx, extra) {
-    [ctx.cflags] + extra
-}
-
-fn install(ctx) {
-    let all = flags(ctx);
-    let names = ["a", "b"].map(|name| name.to_uper());
-    let dir = ctx.destdri;
-    prnt(dir);
-}
-"#;
     let output = Test::new()
-        .file("recipes/stage1/demo.rhai", recipe)
+        .script(
+            "recipes/stage1/demo.rhai",
+            r#"
+            const NAME = "demo";
+            const VERSION = "1";
+
+            fn flags(ctx, extra) {
+                [ctx.cflags] + extra
+            }
+
+            fn install(ctx) {
+                let all = flags(ctx);
+                let names = ["a", "b"].map(|name| name.to_uper());
+                let dir = ctx.destdri;
+                prnt(dir);
+            }
+            "#,
+        )
         .args(["check"])
         .status(2)
         .run();
@@ -179,35 +188,38 @@ fn install(ctx) {
 /// through `Fn` are all fine.
 #[test]
 fn valid_calls_pass() {
-    let recipe = r#"import "autotools" as autotools;
-const NAME = "demo";
-const VERSION = "1";
-
-fn setup(ctx) {
-    autotools::configure(ctx, ["--disable-nls"]);
-    let tools = ["cc", "ar"].map(|tool| `${ctx.prefix}/${tool}`);
-    let step = Fn("helper");
-    step.call(ctx);
-    let each = |name| ctx.write(name, "");
-    each.call("a.txt");
-    ctx.run(["true"], #{ cwd: ctx.srcdir });
-    print(type_of(tools));
-    let counter = #{ next: |count| count + 1 };
-    let two = counter.next(1);
-    let alias = ctx;
-    alias.write("b.txt", `${two}`);
-}
-
-fn helper(ctx) {
-    ctx.shell("true");
-}
-
-fn install(ctx) {
-    ctx.make(["install", `DESTDIR=${ctx.destdir}`]);
-}
-"#;
     Test::new()
-        .file("recipes/stage1/demo.rhai", recipe)
+        .script(
+            "recipes/stage1/demo.rhai",
+            r#"
+            import "autotools" as autotools;
+            const NAME = "demo";
+            const VERSION = "1";
+
+            fn setup(ctx) {
+                autotools::configure(ctx, ["--disable-nls"]);
+                let tools = ["cc", "ar"].map(|tool| `${ctx.prefix}/${tool}`);
+                let step = Fn("helper");
+                step.call(ctx);
+                let each = |name| ctx.write(name, "");
+                each.call("a.txt");
+                ctx.run(["true"], #{ cwd: ctx.srcdir });
+                print(type_of(tools));
+                let counter = #{ next: |count| count + 1 };
+                let two = counter.next(1);
+                let alias = ctx;
+                alias.write("b.txt", `${two}`);
+            }
+
+            fn helper(ctx) {
+                ctx.shell("true");
+            }
+
+            fn install(ctx) {
+                ctx.make(["install", `DESTDIR=${ctx.destdir}`]);
+            }
+            "#,
+        )
         .args(["check"])
         .stdout_contains("no problems")
         .run();

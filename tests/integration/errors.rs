@@ -22,18 +22,21 @@ fn syntax_error_points_at_line_and_column() {
 
 #[test]
 fn runtime_error_in_stdlib_shows_the_call_chain() {
-    let recipe = r#"import "meson" as meson;
-const NAME = "demo";
-const VERSION = "1";
-
-fn setup(ctx) {
-    let list = meson::quoted_list(42);
-}
-
-fn install(ctx) {}
-"#;
     let output = Test::new()
-        .file("recipes/stage1/demo.rhai", recipe)
+        .script(
+            "recipes/stage1/demo.rhai",
+            r#"
+            import "meson" as meson;
+            const NAME = "demo";
+            const VERSION = "1";
+
+            fn setup(ctx) {
+                let list = meson::quoted_list(42);
+            }
+
+            fn install(ctx) {}
+            "#,
+        )
         .args(["run", "recipes/stage1/demo.rhai", "--target", "x86_64"])
         .status(1)
         .run();
@@ -42,17 +45,20 @@ fn install(ctx) {}
 
 #[test]
 fn failed_command_names_recipe_phase_status_and_log() {
-    let recipe = r#"const NAME = "demo";
-const VERSION = "1";
-
-fn build(ctx) {
-    ctx.shell("echo compiling thing.c; echo 'thing.c:1: error: no' >&2; exit 3");
-}
-
-fn install(ctx) {}
-"#;
     let mut test = Test::new()
-        .file("recipes/stage1/demo.rhai", recipe)
+        .script(
+            "recipes/stage1/demo.rhai",
+            r#"
+            const NAME = "demo";
+            const VERSION = "1";
+
+            fn build(ctx) {
+                ctx.shell("echo compiling thing.c; echo 'thing.c:1: error: no' >&2; exit 3");
+            }
+
+            fn install(ctx) {}
+            "#,
+        )
         .args(["run", "recipes/stage1/demo.rhai", "--target", "x86_64"])
         .status(1);
     let output = test.run();
