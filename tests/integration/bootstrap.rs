@@ -228,15 +228,11 @@ fn the_mini_spin_bootstraps_both_targets_and_a_program_built_inside_stage3_runs(
         work.to_str().unwrap(),
     ]
     .map(str::to_string);
-    test = test.args(["build"]).args(common.clone());
-    let output = test.run();
-    assert!(
-        output
-            .stdout
-            .contains("built 34 recipe instance(s), 0 up to date"),
-        "{}",
-        output.stdout
-    );
+    test = test
+        .args(["build"])
+        .args(common.clone())
+        .stdout_contains("built 34 recipe instance(s), 0 up to date");
+    test.run();
 
     let sources = test.dir.path().join("src");
     std::fs::create_dir_all(&sources).unwrap();
@@ -343,15 +339,11 @@ fn the_mini_spin_bootstraps_both_targets_and_a_program_built_inside_stage3_runs(
     }
 
     // A second run finds everything built and does nothing.
-    test = test.args(["build"]).args(common.clone());
-    let output = test.run();
-    assert!(
-        output
-            .stdout
-            .contains("nothing to do: 34 recipe instance(s) up to date"),
-        "{}",
-        output.stdout
-    );
+    test = test
+        .args(["build"])
+        .args(common.clone())
+        .stdout_contains("nothing to do: 34 recipe instance(s) up to date");
+    test.run();
 
     // The same inputs built again from nothing, in a work dir at another path, give the same
     // packages, bit for bit.
@@ -359,13 +351,9 @@ fn the_mini_spin_bootstraps_both_targets_and_a_program_built_inside_stage3_runs(
     test = test
         .args(["verify", "stage2", "--target", "x86_64", "--into"])
         .args([elsewhere.to_str().unwrap()])
-        .args(common);
-    let verified = test.run();
-    assert!(
-        verified.stdout.contains("12 of 12 package(s) identical"),
-        "{}",
-        verified.stdout
-    );
+        .args(common)
+        .stdout_contains("12 of 12 package(s) identical");
+    test.run();
 }
 
 /// A new target as pure script: examples/riscv64 adds a target and a spin, the quick stage1
@@ -384,13 +372,9 @@ fn the_riscv64_example_builds_musl_and_hello_and_runs_under_qemu() {
             spin.to_str().unwrap(),
             "--work-dir",
             work.to_str().unwrap(),
-        ]);
-    let output = test.run();
-    assert!(
-        output.stdout.contains("built 6 recipe instance(s)"),
-        "{}",
-        output.stdout
-    );
+        ])
+        .stdout_contains("built 6 recipe instance(s)");
+    test.run();
     let hello = work.join("riscv64/hello/root/usr/bin/hello");
     let kind = file_kind(&hello);
     assert!(

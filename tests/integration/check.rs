@@ -28,9 +28,12 @@ fn overlay_recipes_and_examples_are_checked() {
             "recipes/overlays/fork/stage1/zlib.rhai",
             GOOD.replace("1.3.1", "1.3"),
         )
-        .file(
+        .script(
             "examples/port/spins/port.rhai",
-            "const TARGETS = [\"x86_64\"];\nconst OVERLAYS = [\"recipes/overlays/fork\"];\n",
+            r#"
+            const TARGETS = ["x86_64"];
+            const OVERLAYS = ["recipes/overlays/fork"];
+            "#,
         )
         .args(["check"])
         .run();
@@ -42,17 +45,20 @@ fn overlay_recipes_and_examples_are_checked() {
 
 #[test]
 fn every_problem_is_reported_with_its_position() {
-    let bad = r#"const NAME = "zlib";
-const VERSON = "1.3.1";
-const SOURCES = [
-    #{ url: "https://zlib.net/zlib-1.3.1.tar.xz", sha256: "38ef96b8" },
-    #{ url: "ftp://example.org/x.tar.gz", sha256: "38ef96b8dfe510d42707d9c781877914792541133e1870841463bfa73f883e32" },
-    #{ url: "https://example.org/y.tar.gz" },
-];
-const STYLE = "autotool";
-"#;
     let output = Test::new()
-        .file("recipes/stage1/zlib.rhai", bad)
+        .script(
+            "recipes/stage1/zlib.rhai",
+            r#"
+            const NAME = "zlib";
+            const VERSON = "1.3.1";
+            const SOURCES = [
+                #{ url: "https://zlib.net/zlib-1.3.1.tar.xz", sha256: "38ef96b8" },
+                #{ url: "ftp://example.org/x.tar.gz", sha256: "38ef96b8dfe510d42707d9c781877914792541133e1870841463bfa73f883e32" },
+                #{ url: "https://example.org/y.tar.gz" },
+            ];
+            const STYLE = "autotool";
+            "#,
+        )
         .args(["check"])
         .status(2)
         .run();
@@ -62,57 +68,37 @@ const STYLE = "autotool";
 #[test]
 fn unknown_dependency_names_the_closest() {
     let recipe = GOOD.replace("const STYLE", "const DEPENDS = [\"mussl\"];\nconst STYLE");
-    let output = Test::new()
+    Test::new()
         .file("recipes/stage1/zlib.rhai", recipe)
         .file("recipes/stage1/musl.rhai", GOOD.replace("zlib", "musl"))
         .args(["check"])
         .status(2)
+        .stderr_contains("unknown dependency \"mussl\"")
+        .stderr_contains("did you mean \"musl\"?")
         .run();
-    assert!(
-        output.stderr.contains("unknown dependency \"mussl\""),
-        "{}",
-        output.stderr
-    );
-    assert!(
-        output.stderr.contains("did you mean \"musl\"?"),
-        "{}",
-        output.stderr
-    );
 }
 
 #[test]
 fn broken_target_is_reported() {
-    let output = Test::new()
+    Test::new()
         .file(
             "recipes/targets/riscv64.rhai",
-            "#{ arch: \"riscv64\", tripel: \"x\" }",
+            r#"#{ arch: "riscv64", tripel: "x" }"#,
         )
         .args(["check"])
         .status(2)
+        .stderr_contains("unknown target field `tripel`")
+        .stderr_contains("did you mean `triple`?")
+        .stderr_contains("missing target field `llvm_arch`")
         .run();
-    assert!(
-        output.stderr.contains("unknown target field `tripel`"),
-        "{}",
-        output.stderr
-    );
-    assert!(
-        output.stderr.contains("did you mean `triple`?"),
-        "{}",
-        output.stderr
-    );
-    assert!(
-        output.stderr.contains("missing target field `llvm_arch`"),
-        "{}",
-        output.stderr
-    );
 }
 
 #[test]
 fn the_repository_passes_check() {
-    let output = Test::new()
+    Test::new()
         .args(["check", "--root", crate::test::REPO])
+        .stdout_contains("no problems")
         .run();
-    assert!(output.stdout.contains("no problems"), "{}", output.stdout);
 }
 
 /// A misspelt DEPENDS entry is the recipe's mistake, whether `check` or `plan` finds it (a spin
@@ -123,9 +109,12 @@ fn plan_blames_the_dependency_line_not_the_spin() {
     let output = Test::new()
         .file("recipes/stage1/zlib.rhai", recipe)
         .file("recipes/stage1/musl.rhai", GOOD.replace("zlib", "musl"))
-        .file(
+        .script(
             "recipes/spins/small.rhai",
-            "const TARGETS = [\"x86_64\"];\nconst PACKAGES = #{ stage1: [\"zlib\"] };\n",
+            r#"
+            const TARGETS = ["x86_64"];
+            const PACKAGES = #{ stage1: ["zlib"] };
+            "#,
         )
         .args(["--spin", "small", "plan"])
         .status(2)
@@ -138,25 +127,28 @@ fn plan_blames_the_dependency_line_not_the_spin() {
 /// name is misspelt (so it would never run).
 #[test]
 fn calls_that_cannot_work_are_reported_with_the_closest_name() {
-    let recipe = r#"import "autotools" as autotools;
-const NAME = "demo";
-const VERSION = "1";
-const STYLE = "autotools";
-
-fn setup(ctx) {
-    autotools::confgure(ctx, ["--disable-nls"]);
-}
-
-fn buidl(ctx) {
-    ctx.rnu(["make", "-C", "src"]);
-}
-
-fn install(ctx) {
-    ctx.run("make install");
-}
-"#;
     let output = Test::new()
-        .file("recipes/stage1/demo.rhai", recipe)
+        .script(
+            "recipes/stage1/demo.rhai",
+            r#"
+            import "autotools" as autotools;
+            const NAME = "demo";
+            const VERSION = "1";
+            const STYLE = "autotools";
+
+            fn setup(ctx) {
+                autotools::confgure(ctx, ["--disable-nls"]);
+            }
+
+            fn buidl(ctx) {
+                ctx.rnu(["make", "-C", "src"]);
+            }
+
+            fn install(ctx) {
+                ctx.run("make install");
+            }
+            "#,
+        )
         .args(["check"])
         .status(2)
         .run();
@@ -167,22 +159,25 @@ fn install(ctx) {
 /// functions (with their numbers of arguments) and the engine's.
 #[test]
 fn helper_calls_are_checked_against_their_definitions() {
-    let recipe = r#"const NAME = "demo";
-const VERSION = "1";
-
-fn flags(ctx, extra) {
-    [ctx.cflags] + extra
-}
-
-fn install(ctx) {
-    let all = flags(ctx);
-    let names = ["a", "b"].map(|name| name.to_uper());
-    let dir = ctx.destdri;
-    prnt(dir);
-}
-"#;
     let output = Test::new()
-        .file("recipes/stage1/demo.rhai", recipe)
+        .script(
+            "recipes/stage1/demo.rhai",
+            r#"
+            const NAME = "demo";
+            const VERSION = "1";
+
+            fn flags(ctx, extra) {
+                [ctx.cflags] + extra
+            }
+
+            fn install(ctx) {
+                let all = flags(ctx);
+                let names = ["a", "b"].map(|name| name.to_uper());
+                let dir = ctx.destdri;
+                prnt(dir);
+            }
+            "#,
+        )
         .args(["check"])
         .status(2)
         .run();
@@ -193,57 +188,66 @@ fn install(ctx) {
 /// through `Fn` are all fine.
 #[test]
 fn valid_calls_pass() {
-    let recipe = r#"import "autotools" as autotools;
-const NAME = "demo";
-const VERSION = "1";
+    Test::new()
+        .script(
+            "recipes/stage1/demo.rhai",
+            r#"
+            import "autotools" as autotools;
+            const NAME = "demo";
+            const VERSION = "1";
 
-fn setup(ctx) {
-    autotools::configure(ctx, ["--disable-nls"]);
-    let tools = ["cc", "ar"].map(|tool| `${ctx.prefix}/${tool}`);
-    let step = Fn("helper");
-    step.call(ctx);
-    let each = |name| ctx.write(name, "");
-    each.call("a.txt");
-    ctx.run(["true"], #{ cwd: ctx.srcdir });
-    print(type_of(tools));
-    let counter = #{ next: |count| count + 1 };
-    let two = counter.next(1);
-    let alias = ctx;
-    alias.write("b.txt", `${two}`);
-}
+            fn setup(ctx) {
+                autotools::configure(ctx, ["--disable-nls"]);
+                let tools = ["cc", "ar"].map(|tool| `${ctx.prefix}/${tool}`);
+                let step = Fn("helper");
+                step.call(ctx);
+                let each = |name| ctx.write(name, "");
+                each.call("a.txt");
+                ctx.run(["true"], #{ cwd: ctx.srcdir });
+                print(type_of(tools));
+                let counter = #{ next: |count| count + 1 };
+                let two = counter.next(1);
+                let alias = ctx;
+                alias.write("b.txt", `${two}`);
+            }
 
-fn helper(ctx) {
-    ctx.shell("true");
-}
+            fn helper(ctx) {
+                ctx.shell("true");
+            }
 
-fn install(ctx) {
-    ctx.make(["install", `DESTDIR=${ctx.destdir}`]);
-}
-"#;
-    let output = Test::new()
-        .file("recipes/stage1/demo.rhai", recipe)
+            fn install(ctx) {
+                ctx.make(["install", `DESTDIR=${ctx.destdir}`]);
+            }
+            "#,
+        )
         .args(["check"])
+        .stdout_contains("no problems")
         .run();
-    assert!(output.stdout.contains("no problems"), "{}", output.stderr);
 }
 
 /// A build style's phases run only when a recipe uses the style: check reads the calls of every
 /// stdlib module too.
 #[test]
 fn calls_in_stdlib_modules_are_checked() {
-    let style = "fn build(ctx) {\n    ctx.make(ctx.recipe.make_args);\n}\n\nfn install(ctx) {\n    ctx.mak([\"install\"]);\n}\n";
-    let output = Test::new()
-        .file("stdlib/plain.rhai", style)
+    Test::new()
+        .script(
+            "stdlib/plain.rhai",
+            r#"
+            fn build(ctx) {
+                ctx.make(ctx.recipe.make_args);
+            }
+
+            fn install(ctx) {
+                ctx.mak(["install"]);
+            }
+            "#,
+        )
         .args(["check"])
         .status(2)
+        .stderr_contains("ctx has no method `mak`")
+        .stderr_contains("stdlib/plain.rhai:6:9")
+        .stderr_contains("did you mean `make`?")
         .run();
-    assert!(
-        output.stderr.contains("ctx has no method `mak`")
-            && output.stderr.contains("stdlib/plain.rhai:6:9")
-            && output.stderr.contains("did you mean `make`?"),
-        "{}",
-        output.stderr
-    );
 }
 
 /// A value of the right kind but the wrong shape (a flag list that does not exist, a word that

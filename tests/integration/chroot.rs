@@ -65,13 +65,10 @@ fn project() -> Test {
 
 #[test]
 fn a_chroot_stage_builds_inside_with_the_previous_stage_read_only() {
-    let mut test = project().args(["build", "stage3", "--target", "x86_64"]);
-    let output = test.run();
-    assert!(
-        output.stdout.contains("built 3 recipe instance(s)"),
-        "{}",
-        output.stdout
-    );
+    let mut test = project()
+        .args(["build", "stage3", "--target", "x86_64"])
+        .stdout_contains("built 3 recipe instance(s)");
+    test.run();
     let share = test.work().join("x86_64/stage3/root/share");
     let seen = std::fs::read_to_string(share.join("seen")).unwrap();
     let mut lines = seen.lines();
@@ -139,13 +136,26 @@ fn an_aarch64_chroot_stage_runs_through_qemu() {
         "cannot build the aarch64 test program"
     );
     let tool = format!(
-        "const NAME = \"hello\";\nconst VERSION = \"1\";\nfn install(ctx) {{ ctx.copy(\"{}\", `${{ctx.destdir}}/bin/hello`); }}\n",
+        r#"const NAME = "hello";
+const VERSION = "1";
+fn install(ctx) {{ ctx.copy("{}", `${{ctx.destdir}}/bin/hello`); }}
+"#,
         hello.display()
     );
-    let runs = "const NAME = \"runs\";\nconst VERSION = \"1\";\nconst DEPENDS = [\"probe\"];\nfn install(ctx) {\n    ctx.setenv(\"ANSWER\", \"42\");\n    ctx.shell(\"mkdir -p $DESTDIR; /serpent/bin/hello > $DESTDIR/said; echo $? >> $DESTDIR/said\", #{ env: #{ DESTDIR: ctx.destdir } });\n}\n";
     test = test
         .file("recipes/stage2/hello.rhai", tool)
-        .file("recipes/stage3/runs.rhai", runs)
+        .script(
+            "recipes/stage3/runs.rhai",
+            r#"
+            const NAME = "runs";
+            const VERSION = "1";
+            const DEPENDS = ["probe"];
+            fn install(ctx) {
+                ctx.setenv("ANSWER", "42");
+                ctx.shell("mkdir -p $DESTDIR; /serpent/bin/hello > $DESTDIR/said; echo $? >> $DESTDIR/said", #{ env: #{ DESTDIR: ctx.destdir } });
+            }
+            "#,
+        )
         .args(["build", "stage3", "--target", "aarch64"]);
     test.run();
     let said = std::fs::read_to_string(test.work().join("aarch64/stage3/root/said")).unwrap();

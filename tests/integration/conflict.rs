@@ -6,7 +6,15 @@ use crate::test::Test;
 fn sharing_recipe(name: &str, depends: &[&str], version: &str) -> String {
     let depends: Vec<String> = depends.iter().map(|dep| format!("\"{dep}\"")).collect();
     format!(
-        "const NAME = \"{name}\";\nconst VERSION = \"{version}\";\nconst DEPENDS = [{}];\n\nfn install(ctx) {{\n    ctx.write(`${{ctx.destdir}}/share/{name}.txt`, \"{name}\");\n    ctx.write(`${{ctx.destdir}}/share/common.txt`, \"{name} {version}\");\n}}\n",
+        r#"const NAME = "{name}";
+const VERSION = "{version}";
+const DEPENDS = [{}];
+
+fn install(ctx) {{
+    ctx.write(`${{ctx.destdir}}/share/{name}.txt`, "{name}");
+    ctx.write(`${{ctx.destdir}}/share/common.txt`, "{name} {version}");
+}}
+"#,
         depends.join(", ")
     )
 }

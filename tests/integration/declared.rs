@@ -120,21 +120,16 @@ fn a_build_sees_its_dependencies_and_theirs_and_nothing_else() {
         .file("recipes/stage2/probe.rhai", PROBE);
     let (test, _) = run(test, "recipes/stage2/program.rhai", 0);
     // -v says what the view holds: middle and, through it, greeting.
-    let mut test = test.args([
-        "run",
-        "recipes/stage2/probe.rhai",
-        "--target",
-        "x86_64",
-        "-v",
-    ]);
-    let output = test.run();
-    assert!(
-        output
-            .stderr
-            .contains("x86_64/stage2/probe: its view of the stage is 2 package(s), 2 file(s)"),
-        "{}",
-        output.stderr
-    );
+    let mut test = test
+        .args([
+            "run",
+            "recipes/stage2/probe.rhai",
+            "--target",
+            "x86_64",
+            "-v",
+        ])
+        .stderr_contains("x86_64/stage2/probe: its view of the stage is 2 package(s), 2 file(s)");
+    test.run();
     let seen = std::fs::read_to_string(test.work().join("x86_64/stage2/pkgs/probe/usr/share/seen"))
         .unwrap();
     assert!(

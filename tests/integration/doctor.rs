@@ -1,25 +1,14 @@
 //! `serpent doctor`: the host checked for what the mini spin needs, each miss named with its fix.
 
-use std::process::Output;
-
 use crate::test::{Test, REPO};
 
-/// `serpent --root REPO --spin mini doctor ARGS...` in a throw-away project, with `path` as PATH.
-fn doctor(test: &Test, path: &str, args: &[&str]) -> (Option<i32>, String) {
-    let Output {
-        status,
-        stdout,
-        stderr,
-    } = test
-        .command(env!("CARGO_BIN_EXE_serpent"))
-        .env("PATH", path)
+/// `serpent --root REPO --spin mini doctor ARGS...` in a throw-away project, with `path` as PATH;
+/// doctor reports on stdout only.
+fn doctor(test: Test, path: &str, args: &[&str]) -> Test {
+    test.env("PATH", path)
         .args(["--root", REPO, "--spin", "mini", "doctor"])
-        .args(args)
-        .output()
-        .unwrap();
-    let stdout = String::from_utf8_lossy(&stdout).into_owned();
-    assert!(stderr.is_empty(), "{}", String::from_utf8_lossy(&stderr));
-    (status.code(), stdout)
+        .args(args.iter().copied())
+        .stderr_empty()
 }
 
 /// A folder for PATH holding only the host's clang (as a link, as /usr/bin/clang is).
@@ -36,38 +25,33 @@ fn path_with_only_clang(test: &Test) -> String {
 
 #[test]
 fn the_mini_spin_can_build_on_this_host() {
-    let test = Test::new();
-    let (status, stdout) = doctor(&test, &std::env::var("PATH").unwrap(), &[]);
-    assert_eq!(status, Some(0), "{stdout}");
-    for line in [
-        "ok      user namespaces: a sandbox was set up as builds do",
-        "ok      qemu-aarch64-static: /",
-        "ok      binfmt_misc for qemu-aarch64: ",
-        "ok      clang: ",
-        "ok      lld and LLVM tools: all 11 next to clang",
-        "ok      free space in the work dir: ",
-        "ok      free space in the store: ",
-    ] {
-        assert!(stdout.contains(line), "{line:?} missing:\n{stdout}");
-    }
+    let stdout = doctor(Test::new(), &std::env::var("PATH").unwrap(), &[])
+        .stdout_contains("ok      user namespaces: a sandbox was set up as builds do")
+        .stdout_contains("ok      qemu-aarch64-static: /")
+        .stdout_contains("ok      binfmt_misc for qemu-aarch64: ")
+        .stdout_contains("ok      clang: ")
+        .stdout_contains("ok      lld and LLVM tools: all 11 next to clang")
+        .stdout_contains("ok      free space in the work dir: ")
+        .stdout_contains("ok      free space in the store: ")
+        .run()
+        .stdout;
     assert_eq!(stdout.lines().count(), 7, "{stdout}");
 }
 
 #[test]
 fn without_qemu_it_fails_naming_qemu_aarch64_and_how_to_install_it() {
     let test = Test::new();
-    let (status, stdout) = doctor(&test, &path_with_only_clang(&test), &[]);
-    assert_eq!(status, Some(1), "{stdout}");
-    assert!(
-        stdout.contains(
+    let path = path_with_only_clang(&test);
+    doctor(test, &path, &[])
+        .status(1)
+        .stdout_contains(
             "missing qemu-aarch64-static: not on PATH; target aarch64 runs its programs through \
              it; fix: install qemu-user-static, which has qemu-aarch64-static (apt-get install \
-             qemu-user-static)"
-        ),
-        "{stdout}"
-    );
-    assert!(stdout.contains("ok      clang: "), "{stdout}");
-    assert!(!stdout.contains("binfmt_misc"), "{stdout}");
+             qemu-user-static)",
+        )
+        .stdout_contains("ok      clang: ")
+        .stdout_lacks("binfmt_misc")
+        .run();
 }
 
 #[test]
@@ -75,20 +59,19 @@ fn without_clang_the_quick_stage1_is_missing_its_compiler() {
     let test = Test::new();
     let empty = test.dir.path().join("empty");
     std::fs::create_dir_all(&empty).unwrap();
-    let (status, stdout) = doctor(&test, empty.to_str().unwrap(), &[]);
-    assert_eq!(status, Some(1), "{stdout}");
-    assert!(
-        stdout.contains("missing clang: not on PATH; the quick stage1 uses the host's clang and lld; fix: apt-get install clang lld llvm"),
-        "{stdout}"
-    );
+    doctor(test, empty.to_str().unwrap(), &[])
+        .status(1)
+        .stdout_contains("missing clang: not on PATH; the quick stage1 uses the host's clang and lld; fix: apt-get install clang lld llvm")
+        .run();
 }
 
 #[test]
 fn free_space_is_checked_against_what_is_asked_for() {
-    let test = Test::new();
     let path = std::env::var("PATH").unwrap();
-    let (status, stdout) = doctor(&test, &path, &["--min-free", "1000T"]);
-    assert_eq!(status, Some(1), "{stdout}");
+    let mut test = doctor(Test::new(), &path, &["--min-free", "1000T"])
+        .status(1)
+        .stdout_contains("missing free space in the store: ");
+    let stdout = test.run().stdout;
     let work_dir = test.work();
     let line = stdout
         .lines()
@@ -105,13 +88,9 @@ fn free_space_is_checked_against_what_is_asked_for() {
         line.ends_with("or give serpent another work dir with --work-dir"),
         "{line}"
     );
-    assert!(
-        stdout.contains("missing free space in the store: "),
-        "{stdout}"
-    );
 
-    let (status, stdout) = doctor(&test, &path, &["--min-free", "1M"]);
-    assert_eq!(status, Some(0), "{stdout}");
+    test = doctor(test, &path, &["--min-free", "1M"]);
+    test.run();
 }
 
 #[test]

@@ -26,9 +26,12 @@ fn project() -> Test {
             }
             "#,
         )
-        .file(
+        .script(
             "recipes/spins/debug.rhai",
-            "const TARGETS = [\"x86_64\"];\nconst FLAGS = #{ add: #{ cflags: [\"-g\"] } };\n",
+            r#"
+            const TARGETS = ["x86_64"];
+            const FLAGS = #{ add: #{ cflags: ["-g"] } };
+            "#,
         )
 }
 

@@ -1,10 +1,19 @@
-use crate::test::Test;
+use crate::test::{dedent, Test};
 
 #[test]
 fn syntax_error_points_at_line_and_column() {
-    let recipe = "const NAME = \"demo\";\nconst VERSION = \"1\";\n\nfn install(ctx) {\n    let x = [1, 2;\n}\n";
     let output = Test::new()
-        .file("recipes/stage1/demo.rhai", recipe)
+        .script(
+            "recipes/stage1/demo.rhai",
+            r#"
+            const NAME = "demo";
+            const VERSION = "1";
+
+            fn install(ctx) {
+                let x = [1, 2;
+            }
+            "#,
+        )
         .args(["run", "recipes/stage1/demo.rhai", "--target", "x86_64"])
         .status(2)
         .run();
@@ -13,18 +22,21 @@ fn syntax_error_points_at_line_and_column() {
 
 #[test]
 fn runtime_error_in_stdlib_shows_the_call_chain() {
-    let recipe = r#"import "meson" as meson;
-const NAME = "demo";
-const VERSION = "1";
-
-fn setup(ctx) {
-    let list = meson::quoted_list(42);
-}
-
-fn install(ctx) {}
-"#;
     let output = Test::new()
-        .file("recipes/stage1/demo.rhai", recipe)
+        .script(
+            "recipes/stage1/demo.rhai",
+            r#"
+            import "meson" as meson;
+            const NAME = "demo";
+            const VERSION = "1";
+
+            fn setup(ctx) {
+                let list = meson::quoted_list(42);
+            }
+
+            fn install(ctx) {}
+            "#,
+        )
         .args(["run", "recipes/stage1/demo.rhai", "--target", "x86_64"])
         .status(1)
         .run();
@@ -33,17 +45,20 @@ fn install(ctx) {}
 
 #[test]
 fn failed_command_names_recipe_phase_status_and_log() {
-    let recipe = r#"const NAME = "demo";
-const VERSION = "1";
-
-fn build(ctx) {
-    ctx.shell("echo compiling thing.c; echo 'thing.c:1: error: no' >&2; exit 3");
-}
-
-fn install(ctx) {}
-"#;
     let mut test = Test::new()
-        .file("recipes/stage1/demo.rhai", recipe)
+        .script(
+            "recipes/stage1/demo.rhai",
+            r#"
+            const NAME = "demo";
+            const VERSION = "1";
+
+            fn build(ctx) {
+                ctx.shell("echo compiling thing.c; echo 'thing.c:1: error: no' >&2; exit 3");
+            }
+
+            fn install(ctx) {}
+            "#,
+        )
         .args(["run", "recipes/stage1/demo.rhai", "--target", "x86_64"])
         .status(1);
     let output = test.run();
@@ -107,10 +122,15 @@ fn misspelled_map_property_is_an_error() {
         .run();
 }
 
-/// Runs a recipe whose install phase is `body` and returns what serpent printed when it failed.
-fn failed_install(body: &str) -> String {
+/// Runs a recipe made of `functions` (written indented: its install phase and any helpers) and
+/// returns what serpent printed when it failed.
+fn failed_install(functions: &str) -> String {
     let recipe = format!(
-        "const NAME = \"demo\";\nconst VERSION = \"1\";\n\nfn install(ctx) {{\n{body}\n}}\n"
+        r#"const NAME = "demo";
+const VERSION = "1";
+
+{}"#,
+        dedent(functions)
     );
     Test::new()
         .file("recipes/stage1/demo.rhai", recipe)
@@ -125,38 +145,83 @@ fn failed_install(body: &str) -> String {
 #[test]
 fn endless_loop_is_stopped_at_its_line() {
     insta::assert_snapshot!(failed_install(
-        "    let i = 0;\n    loop {\n        i += 1;\n    }"
+        r#"
+        fn install(ctx) {
+            let i = 0;
+            loop {
+                i += 1;
+            }
+        }
+        "#
     ));
 }
 
 #[test]
 fn array_grown_without_end_is_stopped_at_its_line() {
     insta::assert_snapshot!(failed_install(
-        "    let items = [];\n    loop {\n        items.push(\"x\");\n    }"
+        r#"
+        fn install(ctx) {
+            let items = [];
+            loop {
+                items.push("x");
+            }
+        }
+        "#
     ));
 }
 
 #[test]
 fn endless_recursion_is_stopped_at_its_line() {
-    let body = "    deeper(1);\n}\n\nfn deeper(depth) {\n    deeper(depth + 1);";
-    insta::assert_snapshot!(failed_install(body));
+    insta::assert_snapshot!(failed_install(
+        r#"
+        fn install(ctx) {
+            deeper(1);
+        }
+
+        fn deeper(depth) {
+            deeper(depth + 1);
+        }
+        "#
+    ));
 }
 
 #[test]
 fn string_grown_without_end_is_stopped_at_its_line() {
     insta::assert_snapshot!(failed_install(
-        "    let text = \"x\";\n    loop {\n        text += text;\n    }"
+        r#"
+        fn install(ctx) {
+            let text = "x";
+            loop {
+                text += text;
+            }
+        }
+        "#
     ));
 }
 
 /// The limits hold inside a stdlib function too, and point into the module.
 #[test]
 fn runaway_in_a_stdlib_function_points_into_the_module() {
-    let module = "fn descend(ctx, depth) {\n    descend(ctx, depth + 1);\n}\n";
-    let recipe = "import \"spin\" as spin;\nconst NAME = \"demo\";\nconst VERSION = \"1\";\nfn install(ctx) {\n    spin::descend(ctx, 0);\n}\n";
     Test::new()
-        .file("stdlib/spin.rhai", module)
-        .file("recipes/stage1/demo.rhai", recipe)
+        .script(
+            "stdlib/spin.rhai",
+            r#"
+            fn descend(ctx, depth) {
+                descend(ctx, depth + 1);
+            }
+            "#,
+        )
+        .script(
+            "recipes/stage1/demo.rhai",
+            r#"
+            import "spin" as spin;
+            const NAME = "demo";
+            const VERSION = "1";
+            fn install(ctx) {
+                spin::descend(ctx, 0);
+            }
+            "#,
+        )
         .args(["run", "recipes/stage1/demo.rhai", "--target", "x86_64"])
         .status(1)
         .stderr_contains("Stack overflow")
@@ -168,14 +233,24 @@ fn runaway_in_a_stdlib_function_points_into_the_module() {
 #[test]
 fn run_with_a_command_line_points_to_shell() {
     insta::assert_snapshot!(failed_install(
-        "    let command = \"touch x\";\n    ctx.run(command);"
+        r#"
+        fn install(ctx) {
+            let command = "touch x";
+            ctx.run(command);
+        }
+        "#
     ));
 }
 
 #[test]
 fn wrong_argument_kinds_list_the_forms() {
     insta::assert_snapshot!(failed_install(
-        "    let lines = [\"a\", \"b\"];\n    ctx.write(\"notes.txt\", lines);"
+        r#"
+        fn install(ctx) {
+            let lines = ["a", "b"];
+            ctx.write("notes.txt", lines);
+        }
+        "#
     ));
 }
 
@@ -202,22 +277,19 @@ fn a_failing_command_is_not_taken_for_wrong_arguments() {
 
 #[test]
 fn writes_outside_the_work_dir_are_refused() {
-    let recipe = r#"const NAME = "demo";
-const VERSION = "1";
-fn install(ctx) { ctx.write("/tmp/../etc/serpent-must-not-exist", "x"); }
-"#;
-    let output = Test::new()
-        .file("recipes/stage1/demo.rhai", recipe)
+    Test::new()
+        .script(
+            "recipes/stage1/demo.rhai",
+            r#"
+            const NAME = "demo";
+            const VERSION = "1";
+            fn install(ctx) { ctx.write("/tmp/../etc/serpent-must-not-exist", "x"); }
+            "#,
+        )
         .args(["run", "recipes/stage1/demo.rhai", "--target", "x86_64"])
         .status(1)
+        .stderr_contains("refusing to change /etc/serpent-must-not-exist")
         .run();
-    assert!(
-        output
-            .stderr
-            .contains("refusing to change /etc/serpent-must-not-exist"),
-        "{}",
-        output.stderr
-    );
     assert!(!std::path::Path::new("/etc/serpent-must-not-exist").exists());
 }
 

@@ -249,9 +249,12 @@ fn explain_names_the_patch_and_the_stdlib_function_that_changed() {
 #[test]
 fn explain_names_the_declaration_a_spin_overrides() {
     let mut test = pair()
-        .file(
+        .script(
             "recipes/spins/pinned.rhai",
-            "const TARGETS = [\"x86_64\"];\nconst OVERRIDES = #{ a: #{ version: \"1.5\" } };\n",
+            r#"
+            const TARGETS = ["x86_64"];
+            const OVERRIDES = #{ a: #{ version: "1.5" } };
+            "#,
         )
         .args(["build", "--spin", "pinned"]);
     test.run();

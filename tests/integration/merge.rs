@@ -9,7 +9,14 @@ use crate::test::{sha256, Test};
 fn recipe(name: &str, depends: &[&str], install: &str) -> String {
     let depends: Vec<String> = depends.iter().map(|dep| format!("\"{dep}\"")).collect();
     format!(
-        "const NAME = \"{name}\";\nconst VERSION = \"1\";\nconst DEPENDS = [{}];\n\nfn install(ctx) {{\n{install}\n}}\n",
+        r#"const NAME = "{name}";
+const VERSION = "1";
+const DEPENDS = [{}];
+
+fn install(ctx) {{
+{install}
+}}
+"#,
         depends.join(", ")
     )
 }
@@ -39,10 +46,11 @@ fn files_under_an_absolute_folder_link_land_in_the_roots_own_folder() {
     std::fs::create_dir_all(&host).unwrap();
     std::fs::write(host.join("bystander"), "the host's").unwrap();
     let link = format!(
-        "    ctx.symlink(\"{}\", `${{ctx.destdir}}/usr/lib`);",
+        r#"    ctx.symlink("{}", `${{ctx.destdir}}/usr/lib`);"#,
         host.display()
     );
-    let files = "    ctx.write(`${ctx.destdir}/usr/lib/libb.so`, \"b\");\n    ctx.write(`${ctx.destdir}/usr/lib/pkgconfig/b.pc`, \"pc\");";
+    let files = r#"    ctx.write(`${ctx.destdir}/usr/lib/libb.so`, "b");
+    ctx.write(`${ctx.destdir}/usr/lib/pkgconfig/b.pc`, "pc");"#;
     let mut test = test
         .file("recipes/stage1/a.rhai", recipe("a", &[], &link))
         .file("recipes/stage1/b.rhai", recipe("b", &["a"], files))
@@ -71,10 +79,11 @@ fn an_absolute_link_to_a_folder_of_the_root_leads_to_that_folder() {
     std::fs::create_dir_all(&host).unwrap();
     let own = host.strip_prefix("/").unwrap().display().to_string();
     let a = format!(
-        "    ctx.write(`${{ctx.destdir}}/{own}/liba.so`, \"a\");\n    ctx.symlink(\"{}\", `${{ctx.destdir}}/lib64`);",
+        r#"    ctx.write(`${{ctx.destdir}}/{own}/liba.so`, "a");
+    ctx.symlink("{}", `${{ctx.destdir}}/lib64`);"#,
         host.display()
     );
-    let b = "    ctx.write(`${ctx.destdir}/lib64/libb.so`, \"b\");";
+    let b = r#"    ctx.write(`${ctx.destdir}/lib64/libb.so`, "b");"#;
     let mut test = test
         .file("recipes/stage1/a.rhai", recipe("a", &[], &a))
         .file("recipes/stage1/b.rhai", recipe("b", &["a"], b))
@@ -132,14 +141,19 @@ fn with_base_and_big_v1() -> Test {
     Test::new()
         .file(
             "recipes/stage1/base.rhai",
-            recipe("base", &[], "    ctx.write(`${ctx.destdir}/share/base`, \"base\");"),
+            recipe(
+                "base",
+                &[],
+                "    ctx.write(`${ctx.destdir}/share/base`, \"base\");",
+            ),
         )
         .file(
             "recipes/stage1/big.rhai",
             recipe(
                 "big",
                 &["base"],
-                "    ctx.write(`${ctx.destdir}/share/big/v1`, \"1\");\n    ctx.symlink(\"v1\", `${ctx.destdir}/share/big/current`);",
+                r#"    ctx.write(`${ctx.destdir}/share/big/v1`, "1");
+    ctx.symlink("v1", `${ctx.destdir}/share/big/current`);"#,
             ),
         )
 }
@@ -230,8 +244,8 @@ fn in_namespace(test: &Test, script: &str) -> std::process::Output {
 #[test]
 fn a_merge_that_fills_the_disk_names_the_file_and_leaves_the_root_as_it_was() {
     let test = with_base_and_big_v1();
-    let blob = "    ctx.shell(\"mkdir -p \\\"$D/share/big\\\" && head -c 12582912 /dev/zero > \\\"$D/share/big/blob\\\"\", #{ env: #{ D: ctx.destdir } });";
-    let big_v2 = recipe("big", &["base"], blob).replace("VERSION = \"1\"", "VERSION = \"2\"");
+    let blob = r#"    ctx.shell("mkdir -p \"$D/share/big\" && head -c 12582912 /dev/zero > \"$D/share/big/blob\"", #{ env: #{ D: ctx.destdir } });"#;
+    let big_v2 = recipe("big", &["base"], blob).replace(r#"VERSION = "1""#, r#"VERSION = "2""#);
     let test = test.file("big-v2.rhai", big_v2);
     let out = test.dir.path().join("out");
     std::fs::create_dir_all(&out).unwrap();

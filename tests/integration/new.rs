@@ -140,9 +140,11 @@ fn new_from_a_debian_file_imports_it_and_writes_the_upstream_url() {
 
 #[test]
 fn api_reference_lists_the_context_and_matches_the_docs() {
-    let output = Test::new().args(["api", "--root", crate::test::REPO]).run();
-    assert!(output.stdout.contains("`ctx.srcdir`"));
-    assert!(output.stdout.contains("ctx.run(argv: Array)"));
+    let output = Test::new()
+        .args(["api", "--root", crate::test::REPO])
+        .stdout_contains("`ctx.srcdir`")
+        .stdout_contains("ctx.run(argv: Array)")
+        .run();
     let docs = std::fs::read_to_string(std::path::Path::new(crate::test::REPO).join("docs/api.md"))
         .unwrap();
     assert_eq!(

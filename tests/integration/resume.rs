@@ -10,6 +10,8 @@ use crate::test::{sha256, Test};
 
 const OBJECTS: usize = 30;
 const RECIPE: &str = "recipes/stage1/many.rhai";
+/// The command line of every run here: one job, so that make's progress is one line at a time.
+const RUN: [&str; 6] = ["run", RECIPE, "--target", "x86_64", "--jobs", "1"];
 
 /// A make build of `OBJECTS` small C files, each noted in `compiled` as make starts it. The
 /// setup phase sets a variable the build phase needs, as real recipes do with `ctx.setenv`.
@@ -60,14 +62,10 @@ fn install(ctx) {{
     test.file(RECIPE, recipe)
 }
 
-fn serpent(test: &Test, extra: &[&str]) -> Command {
-    let mut command = Command::new(env!("CARGO_BIN_EXE_serpent"));
+fn serpent(test: &Test) -> Command {
+    let mut command = test.command(env!("CARGO_BIN_EXE_serpent"));
     command
-        .args(["run", RECIPE, "--target", "x86_64", "--jobs", "1"])
-        .args(extra)
-        .current_dir(test.root())
-        .env("XDG_CACHE_HOME", test.dir.path().join("cache"))
-        .env("NO_COLOR", "1")
+        .args(RUN)
         .stdout(Stdio::null())
         .stderr(Stdio::piped());
     command
@@ -80,7 +78,7 @@ fn lines(path: &Path) -> usize {
 /// Starts a build in its own process group and kills the whole group with SIGKILL once half
 /// the objects were started; returns how many were.
 fn kill_halfway(test: &Test, compiled: &Path) -> usize {
-    let mut child: Child = serpent(test, &[]).process_group(0).spawn().unwrap();
+    let mut child: Child = serpent(test).process_group(0).spawn().unwrap();
     let start = Instant::now();
     while lines(compiled) < OBJECTS / 2 {
         if child.try_wait().unwrap().is_some() {
@@ -114,10 +112,8 @@ fn a_killed_make_build_resumes_and_compiles_only_what_was_left() {
     let before_kill = kill_halfway(&test, &compiled);
     assert!(!test.work().join("x86_64/stage1/records/many.json").exists());
 
-    let rerun = serpent(&test, &[]).output().unwrap();
-    let stderr = String::from_utf8_lossy(&rerun.stderr);
-    assert!(rerun.status.success(), "{stderr}");
-    assert!(stderr.contains("many: resuming after setup"), "{stderr}");
+    let mut test = test.args(RUN).stderr_contains("many: resuming after setup");
+    test.run();
     let compiled_again = lines(&compiled) - before_kill;
     // The object that was compiling when the kill came is started once more.
     assert!(
@@ -127,7 +123,7 @@ fn a_killed_make_build_resumes_and_compiles_only_what_was_left() {
 
     let reference_log = scratch.path().join("reference");
     let reference = project(&reference_log);
-    let clean = serpent(&reference, &[]).output().unwrap();
+    let clean = serpent(&reference).output().unwrap();
     assert!(clean.status.success());
     assert_eq!(lines(&reference_log), OBJECTS);
     for file in ["lib/libmany.a", "share/greeting.txt"] {
@@ -149,9 +145,9 @@ fn fresh_starts_an_interrupted_build_over() {
     let compiled = scratch.path().join("compiled");
     let test = project(&compiled);
     let before_kill = kill_halfway(&test, &compiled);
-    let rerun = serpent(&test, &["--fresh"]).output().unwrap();
-    let stderr = String::from_utf8_lossy(&rerun.stderr);
-    assert!(rerun.status.success(), "{stderr}");
-    assert!(!stderr.contains("resuming"), "{stderr}");
+    test.args(RUN)
+        .args(["--fresh"])
+        .stderr_lacks("resuming")
+        .run();
     assert_eq!(lines(&compiled) - before_kill, OBJECTS);
 }

@@ -8,6 +8,7 @@ pub const REPO: &str = env!("CARGO_MANIFEST_DIR");
 pub struct Test {
     pub dir: tempfile::TempDir,
     args: Vec<String>,
+    env: Vec<(String, String)>,
     expected_status: i32,
     expected: Vec<Expectation>,
 }
@@ -15,8 +16,10 @@ pub struct Test {
 /// A check on one run's output, made after its exit status.
 enum Expectation {
     StdoutContains(String),
+    StdoutLacks(String),
     StderrContains(String),
     StderrLacks(String),
+    StderrEmpty,
 }
 
 /// What one run printed.
@@ -45,6 +48,7 @@ impl Test {
         Test {
             dir,
             args: Vec::new(),
+            env: Vec::new(),
             expected_status: 0,
             expected: Vec::new(),
         }
@@ -82,6 +86,12 @@ impl Test {
         self
     }
 
+    /// The next run's stdout must not contain `text`.
+    pub fn stdout_lacks(mut self, text: impl Into<String>) -> Test {
+        self.expected.push(Expectation::StdoutLacks(text.into()));
+        self
+    }
+
     /// The next run's stderr must contain `text`.
     pub fn stderr_contains(mut self, text: impl Into<String>) -> Test {
         self.expected.push(Expectation::StderrContains(text.into()));
@@ -91,6 +101,18 @@ impl Test {
     /// The next run's stderr must not contain `text`.
     pub fn stderr_lacks(mut self, text: impl Into<String>) -> Test {
         self.expected.push(Expectation::StderrLacks(text.into()));
+        self
+    }
+
+    /// The next run's stderr must be empty.
+    pub fn stderr_empty(mut self) -> Test {
+        self.expected.push(Expectation::StderrEmpty);
+        self
+    }
+
+    /// Sets an environment variable for this and every later run, over the one `command` sets.
+    pub fn env(mut self, name: &str, value: &str) -> Test {
+        self.env.push((name.to_string(), value.to_string()));
         self
     }
 
@@ -110,6 +132,7 @@ impl Test {
         let output = self
             .command(env!("CARGO_BIN_EXE_serpent"))
             .args(&self.args)
+            .envs(self.env.iter().map(|(name, value)| (name, value)))
             .output()
             .unwrap();
         let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
@@ -125,12 +148,16 @@ impl Test {
                 Expectation::StdoutContains(text) => {
                     (stdout.contains(text), format!("stdout lacks {text:?}"))
                 }
+                Expectation::StdoutLacks(text) => {
+                    (!stdout.contains(text), format!("stdout has {text:?}"))
+                }
                 Expectation::StderrContains(text) => {
                     (stderr.contains(text), format!("stderr lacks {text:?}"))
                 }
                 Expectation::StderrLacks(text) => {
                     (!stderr.contains(text), format!("stderr has {text:?}"))
                 }
+                Expectation::StderrEmpty => (stderr.is_empty(), "stderr is not empty".to_string()),
             };
             assert!(
                 holds,
@@ -196,9 +223,11 @@ fn hide_duration(line: &str) -> String {
     }
 }
 
-/// `text` without the indentation of its first non-empty line, and without a leading newline.
+/// `text` without the indentation of its first non-empty line, without a leading newline and
+/// without the indentation of the closing quote, so that it ends in one newline.
 pub fn dedent(text: &str) -> String {
     let text = text.strip_prefix('\n').unwrap_or(text);
+    let text = text.trim_end_matches([' ', '\t']);
     let indent = text
         .lines()
         .find(|line| !line.trim().is_empty())

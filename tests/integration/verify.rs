@@ -47,14 +47,11 @@ fn a_host_build_is_the_same_from_another_work_dir_and_verify_says_so() {
         std::fs::read_to_string(package.join("epoch")).unwrap(),
         "1600000000\n"
     );
-    let mut test = test.args(["verify", "--target", "x86_64"]);
-    let verified = test.run();
-    assert!(
-        verified.stdout.contains("identical  x86_64/stage1/pkg\n"),
-        "{}",
-        verified.stdout
-    );
-    assert!(verified.stdout.contains("1 of 1 package(s) identical"));
+    let mut test = test
+        .args(["verify", "--target", "x86_64"])
+        .stdout_contains("identical  x86_64/stage1/pkg\n")
+        .stdout_contains("1 of 1 package(s) identical");
+    test.run();
     assert!(test
         .root()
         .join("build-verify/x86_64/stage1/pkgs/pkg")
@@ -64,21 +61,26 @@ fn a_host_build_is_the_same_from_another_work_dir_and_verify_says_so() {
 #[test]
 fn verifying_again_rebuilds_everything_again() {
     let mut test = project("")
-        .file(
+        .script(
             "recipes/stage1/user.rhai",
-            "const NAME = \"user\";\nconst VERSION = \"1\";\nconst DEPENDS = [\"pkg\"];\n\nfn install(ctx) {\n    ctx.copy(`${ctx.sysroot}/epoch`, `${ctx.destdir}/share/epoch`);\n}\n",
+            r#"
+            const NAME = "user";
+            const VERSION = "1";
+            const DEPENDS = ["pkg"];
+
+            fn install(ctx) {
+                ctx.copy(`${ctx.sysroot}/epoch`, `${ctx.destdir}/share/epoch`);
+            }
+            "#,
         )
         .args(["build", "--target", "x86_64", "--jobs", "1"]);
     test.run();
     for _ in 0..2 {
-        test = test.args(["verify", "--target", "x86_64"]);
-        let verified = test.run();
-        assert!(
-            verified.stdout.contains("built 2 recipe instance(s)")
-                && verified.stdout.contains("2 of 2 package(s) identical"),
-            "{}",
-            verified.stdout
-        );
+        test = test
+            .args(["verify", "--target", "x86_64"])
+            .stdout_contains("built 2 recipe instance(s)")
+            .stdout_contains("2 of 2 package(s) identical");
+        test.run();
     }
 }
 
@@ -91,46 +93,37 @@ fn verify_names_the_files_that_differ() {
     let mut test = test
         .args(["verify", "--target", "x86_64", "--into"])
         .args([into.to_string_lossy()])
-        .status(1);
-    let verified = test.run();
-    assert!(
-        verified
-            .stdout
-            .contains("DIFFERS    x86_64/stage1/pkg\n    built-in (content)\n"),
-        "{}",
-        verified.stdout
-    );
-    assert!(verified.stdout.contains("0 of 1 package(s) identical"));
+        .status(1)
+        .stdout_contains("DIFFERS    x86_64/stage1/pkg\n    built-in (content)\n")
+        .stdout_contains("0 of 1 package(s) identical");
+    test.run();
     assert!(into.join("x86_64/stage1/pkgs/pkg/built-in").is_file());
 }
 
 #[test]
 fn verify_refuses_what_is_not_built() {
-    let output = project("")
+    project("")
         .args(["verify", "--target", "x86_64"])
         .status(2)
+        .stderr_contains("not built with the current inputs: x86_64/stage1/pkg")
         .run();
-    assert!(
-        output
-            .stderr
-            .contains("not built with the current inputs: x86_64/stage1/pkg"),
-        "{}",
-        output.stderr
-    );
 }
 
 #[test]
 fn a_package_with_a_link_into_the_work_dir_is_refused() {
-    let recipe = r#"const NAME = "linker";
-const VERSION = "1";
-fn install(ctx) {
-    ctx.write(`${ctx.destdir}/usr/lib/libc.so`, "c");
-    ctx.symlink(`${ctx.destdir}/usr/lib/libc.so`, `${ctx.destdir}/usr/lib/ld.so`);
-    ctx.symlink("libc.so", `${ctx.destdir}/usr/lib/ld-relative.so`);
-}
-"#;
     let mut test = Test::new()
-        .file("recipes/stage1/linker.rhai", recipe)
+        .script(
+            "recipes/stage1/linker.rhai",
+            r#"
+            const NAME = "linker";
+            const VERSION = "1";
+            fn install(ctx) {
+                ctx.write(`${ctx.destdir}/usr/lib/libc.so`, "c");
+                ctx.symlink(`${ctx.destdir}/usr/lib/libc.so`, `${ctx.destdir}/usr/lib/ld.so`);
+                ctx.symlink("libc.so", `${ctx.destdir}/usr/lib/ld-relative.so`);
+            }
+            "#,
+        )
         .args(["run", "recipes/stage1/linker.rhai", "--target", "x86_64"])
         .status(1);
     let output = test.run();
