@@ -34,6 +34,7 @@ use crate::unpack::{unpack, UnpackOptions};
 use crate::usage;
 use crate::view;
 
+mod cached;
 mod schedule;
 use schedule::Schedule;
 
@@ -56,6 +57,8 @@ pub struct Builder<'a> {
     /// The output hash of each instance built or found built in this run, which its
     /// dependents are keyed on.
     pub outputs: Mutex<BTreeMap<usize, String>>,
+    /// The shared cache instances are pulled from (and, when it allows, pushed to).
+    pub remote: Option<crate::remote_cache::RemoteCache>,
 }
 
 /// How one instance of a build ended.
@@ -63,12 +66,15 @@ enum Done {
     Built,
     /// Its dependencies were rebuilt to the outputs it was built on: nothing to do.
     CutOff,
+    /// Its package came from the remote cache.
+    Pulled,
 }
 
 /// What a build did.
 #[derive(Debug, Default)]
 pub struct Summary {
     pub built: Vec<String>,
+    pub pulled: Vec<String>,
     pub reused: usize,
     pub failed: Vec<String>,
     pub skipped: Vec<String>,
@@ -154,16 +160,24 @@ impl Builder<'_> {
             let id = self.plan.instances[index].id.clone();
             match result {
                 Ok(done) => {
-                    if let Done::CutOff = done {
-                        self.progress.finished(
-                            &id,
-                            "up to date: its dependencies' outputs did not change",
-                            seconds,
-                        );
-                        summary.reused += 1;
-                    } else {
-                        self.progress.finished(&id, "built", seconds);
-                        summary.built.push(id);
+                    match done {
+                        Done::CutOff => {
+                            self.progress.finished(
+                                &id,
+                                "up to date: its dependencies' outputs did not change",
+                                seconds,
+                            );
+                            summary.reused += 1;
+                        }
+                        Done::Pulled => {
+                            self.progress
+                                .finished(&id, "pulled from the remote cache", seconds);
+                            summary.pulled.push(id);
+                        }
+                        Done::Built => {
+                            self.progress.finished(&id, "built", seconds);
+                            summary.built.push(id);
+                        }
                     }
                     schedule.done(index);
                 }
@@ -287,6 +301,9 @@ impl Builder<'_> {
         // A record that no longer matches is removed first: from here until the new one is
         // written, the instance is not built, whatever happens to this process.
         let _ = std::fs::remove_file(layout.record());
+        if self.pull(index, (&inputs, &key))? {
+            return Ok(Done::Pulled);
+        }
         let mut state = self.start_or_resume(recipe, instance, &key)?;
         let in_view = self.plan.view_of(index);
         let packages: Vec<PathBuf> = in_view
@@ -313,9 +330,10 @@ impl Builder<'_> {
         reproducible::clamp_times(&destdir, state.source_date_epoch)
             .map_err(|error| Error::io("cannot set the times of", &destdir, error))?;
         let seconds = started.elapsed().as_secs_f64();
-        self.commit(index, (&inputs, &key), seconds, state.usage)?;
+        self.commit(index, (&inputs, &key), seconds, state.usage, None)?;
         remove_all(&layout.view())?;
         drop(token);
+        self.push(index, &key);
         Ok(Done::Built)
     }
 
@@ -808,6 +826,7 @@ impl Builder<'_> {
         (inputs, key): (&Inputs, &str),
         seconds: f64,
         used: usage::Usage,
+        remote: Option<&str>,
     ) -> Result<()> {
         let instance = &self.plan.instances[index];
         let recipe = self.plan.recipe_of(instance);
@@ -845,6 +864,7 @@ impl Builder<'_> {
             cut_off: Vec::new(),
             usage: Some(used),
             bytes: crate::tree::size(&package).ok(),
+            remote: remote.map(str::to_string),
         };
         record.write(&layout.record())?;
         remove_all(&layout.scratch())

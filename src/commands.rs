@@ -352,18 +352,26 @@ fn build_selection(
         keep_going,
         merging: std::sync::Mutex::new(()),
         outputs: Default::default(),
+        remote: crate::remote_cache::open(config)?,
     };
     let summary = builder.build(selection)?;
     if !config.quiet {
-        if summary.built.is_empty() {
+        if summary.built.is_empty() && summary.pulled.is_empty() {
             println!(
                 "nothing to do: {} recipe instance(s) up to date",
                 summary.reused
             );
-        } else {
+        } else if summary.pulled.is_empty() {
             println!(
                 "built {} recipe instance(s), {} up to date",
                 summary.built.len(),
+                summary.reused
+            );
+        } else {
+            println!(
+                "built {} recipe instance(s), {} pulled from the remote cache, {} up to date",
+                summary.built.len(),
+                summary.pulled.len(),
                 summary.reused
             );
         }

@@ -30,6 +30,7 @@ pub mod project;
 pub mod recipe;
 pub mod recipe_files;
 pub mod record;
+pub mod remote_cache;
 pub mod remove;
 pub mod report;
 pub mod reproducible;

@@ -20,6 +20,7 @@ mod merge;
 mod new;
 mod patch;
 mod recipe_files;
+mod remote_cache;
 mod report;
 mod resume;
 mod sandbox;
