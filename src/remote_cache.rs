@@ -66,7 +66,8 @@ impl RemoteCache {
     pub fn open(address: &str, write: bool) -> Result<RemoteCache> {
         let bad = |why: &str| {
             Error::Usage(format!(
-                "bad --remote-cache {address}: {why}; give grpc://HOST:PORT, optionally followed by /INSTANCE"
+                "bad remote cache address {address}: {why}; give grpc://HOST:PORT, optionally followed by /INSTANCE, to --remote-cache or as remote-cache in {}",
+                crate::config::config_file_path().display()
             ))
         };
         let rest = if let Some(rest) = address.strip_prefix("grpc://") {

@@ -252,3 +252,91 @@ pub fn set_time(path: &Path, properties: Option<&NodeProperties>) -> std::io::Re
     let time = std::time::UNIX_EPOCH + std::time::Duration::from_secs(seconds);
     std::fs::File::open(path)?.set_times(std::fs::FileTimes::new().set_modified(time))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn blobs_of(read: &PackageTree) -> BTreeMap<String, Vec<u8>> {
+        read.files
+            .iter()
+            .map(|(hash, (_, path))| (hash.clone(), std::fs::read(path).unwrap()))
+            .collect()
+    }
+
+    #[test]
+    fn a_package_comes_back_with_its_modes_links_and_times() {
+        let dir = tempfile::tempdir().unwrap();
+        let package = dir.path().join("package");
+        std::fs::create_dir_all(package.join("usr/bin")).unwrap();
+        std::fs::write(package.join("usr/bin/tool"), b"#!/bin/sh\n").unwrap();
+        std::fs::set_permissions(
+            package.join("usr/bin/tool"),
+            PermissionsExt::from_mode(0o755),
+        )
+        .unwrap();
+        std::fs::write(package.join("usr/read-only"), b"same").unwrap();
+        std::fs::write(package.join("usr/copy"), b"same").unwrap();
+        std::fs::set_permissions(
+            package.join("usr/read-only"),
+            PermissionsExt::from_mode(0o444),
+        )
+        .unwrap();
+        std::os::unix::fs::symlink("bin/tool", package.join("usr/link")).unwrap();
+        crate::reproducible::clamp_times(&package, 1_000_000).unwrap();
+
+        let read = PackageTree::read(&package).unwrap();
+        let encoded = read.tree.encode_to_vec();
+        let pulled = PulledTree::new(Tree::decode(encoded.as_slice()).unwrap()).unwrap();
+        assert_eq!(pulled.file_digests().len(), 2, "two distinct contents");
+        let copy = dir.path().join("copy");
+        pulled.write(&copy, &blobs_of(&read)).unwrap();
+
+        assert_eq!(
+            crate::tree::digest(&copy).unwrap(),
+            crate::tree::digest(&package).unwrap()
+        );
+        let time = |path: &Path| std::fs::symlink_metadata(path).unwrap().mtime();
+        assert_eq!(
+            time(&copy.join("usr/bin/tool")),
+            time(&package.join("usr/bin/tool"))
+        );
+        assert_eq!(time(&copy.join("usr")), time(&package.join("usr")));
+    }
+
+    fn tree_with(names: &[&str]) -> Tree {
+        Tree {
+            root: Some(Directory {
+                symlinks: names
+                    .iter()
+                    .map(|name| SymlinkNode {
+                        name: name.to_string(),
+                        target: "/etc/passwd".into(),
+                        node_properties: None,
+                    })
+                    .collect(),
+                ..Default::default()
+            }),
+            children: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn names_that_leave_the_folder_or_repeat_are_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        for (names, refusal) in [
+            (&["../escape"][..], "named \"../escape\""),
+            (&[".."][..], "named \"..\""),
+            (&["twice", "twice"][..], "names \"twice\" twice"),
+        ] {
+            let dest = dir.path().join("dest");
+            let error = PulledTree::new(tree_with(names))
+                .unwrap()
+                .write(&dest, &BTreeMap::new())
+                .unwrap_err();
+            assert!(error.contains(refusal), "{error}");
+            assert!(!dir.path().join("escape").exists());
+            let _ = std::fs::remove_dir_all(&dest);
+        }
+    }
+}

@@ -257,3 +257,55 @@ fn a_wiped_work_dir_is_refilled_from_the_cache_and_a_stopped_cache_only_warns() 
     );
     assert_eq!(tree(&stage(&test).join("pkgs")), packages);
 }
+
+/// A recipe with no sources that installs one file.
+fn one_file() -> Test {
+    Test::new().script(
+        "recipes/stage1/one.rhai",
+        r#"
+        const NAME = "one";
+        const VERSION = "1";
+
+        fn install(ctx) {
+            ctx.write(`${ctx.destdir}/one.txt`, "one");
+        }
+        "#,
+    )
+}
+
+#[test]
+fn the_config_files_cache_is_used_and_one_that_refuses_connections_only_warns() {
+    let mut test = one_file();
+    // Port 1 on loopback: nothing listens there, so the connection is refused at once.
+    let config = test.dir.path().join("config/serpent/config.toml");
+    std::fs::create_dir_all(config.parent().unwrap()).unwrap();
+    std::fs::write(&config, "remote-cache = \"grpc://127.0.0.1:1\"\n").unwrap();
+    test = test
+        .args(["build", "--target", "x86_64"])
+        .stdout_contains("built 1 recipe instance(s)")
+        .stderr_contains("warning: remote cache grpc://127.0.0.1:1 is not usable")
+        .stderr_contains("building locally without it");
+    test.run();
+}
+
+#[test]
+fn a_cache_address_that_is_not_grpc_is_refused_with_what_to_give() {
+    one_file()
+        .args([
+            "build",
+            "--target",
+            "x86_64",
+            "--remote-cache",
+            "http://127.0.0.1:8980",
+        ])
+        .status(2)
+        .stderr_contains(
+            "bad remote cache address http://127.0.0.1:8980: it does not start with grpc://",
+        )
+        .run();
+    one_file()
+        .args(["build", "--target", "x86_64", "--remote-cache-write"])
+        .status(2)
+        .stderr_contains("--remote-cache-write needs a cache to write to")
+        .run();
+}
