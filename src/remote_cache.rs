@@ -31,8 +31,9 @@ const LOGS: &str = "logs/";
 /// Changed when what serpent puts in the cache changes, so older entries are not read.
 const FORMAT: &str = "serpent-package-v1";
 
-/// How long connecting may take, and one call.
+/// How long connecting may take, a lookup, and any other call (which may move a large blob).
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(3);
+const LOOKUP_TIMEOUT: Duration = Duration::from_secs(5);
 const CALL_TIMEOUT: Duration = Duration::from_secs(120);
 
 /// A remote cache, as `--remote-cache grpc://HOST:PORT[/INSTANCE]` names it.
@@ -85,7 +86,7 @@ impl RemoteCache {
             &format!("http://{host}"),
             instance.trim_end_matches('/'),
             CONNECT_TIMEOUT,
-            CALL_TIMEOUT,
+            (LOOKUP_TIMEOUT, CALL_TIMEOUT),
         )
         .map_err(|why| bad(&why))?;
         Ok(RemoteCache {

@@ -27,6 +27,7 @@ pub struct Server {
     runtime: tokio::runtime::Runtime,
     channel: Channel,
     instance: String,
+    lookup: Duration,
 }
 
 /// What went wrong talking to the server, in words for the user.
@@ -34,13 +35,13 @@ pub type Failure = String;
 
 impl Server {
     /// A server at `uri` (`http://host:port`); nothing is sent until the first call. Connecting
-    /// gives up after `connect` and each call after `call`, so a server that is down or stuck
-    /// costs seconds, not the build.
+    /// gives up after `connect`, a lookup in the Action Cache after `lookup` and any other call
+    /// after `call`, so a server that is down or stuck costs seconds, not the build.
     pub fn new(
         uri: &str,
         instance: &str,
         connect: Duration,
-        call: Duration,
+        (lookup, call): (Duration, Duration),
     ) -> Result<Server, Failure> {
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(1)
@@ -60,6 +61,7 @@ impl Server {
             runtime,
             channel,
             instance: instance.to_string(),
+            lookup,
         })
     }
 
@@ -71,10 +73,19 @@ impl Server {
             ..Default::default()
         };
         let mut client = ActionCacheClient::new(self.channel.clone());
-        match self.runtime.block_on(client.get_action_result(request)) {
-            Ok(response) => Ok(Some(response.into_inner())),
-            Err(status) if status.code() == tonic::Code::NotFound => Ok(None),
-            Err(status) => Err(said("GetActionResult", &status)),
+        // Bounded here as a whole: a server that takes the connection and then says nothing
+        // must not hold the build up.
+        let answer = self.runtime.block_on(async {
+            tokio::time::timeout(self.lookup, client.get_action_result(request)).await
+        });
+        match answer {
+            Err(_) => Err(format!(
+                "GetActionResult: no answer in {} s",
+                self.lookup.as_secs()
+            )),
+            Ok(Ok(response)) => Ok(Some(response.into_inner())),
+            Ok(Err(status)) if status.code() == tonic::Code::NotFound => Ok(None),
+            Ok(Err(status)) => Err(said("GetActionResult", &status)),
         }
     }
 

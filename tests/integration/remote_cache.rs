@@ -309,3 +309,16 @@ fn a_cache_address_that_is_not_grpc_is_refused_with_what_to_give() {
         .stderr_contains("--remote-cache-write needs a cache to write to")
         .run();
 }
+
+#[test]
+fn a_cache_that_takes_the_connection_and_never_answers_only_warns() {
+    // A listener nobody accepts on: the kernel completes the connection, then nothing is said.
+    let silent = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let address = format!("grpc://{}", silent.local_addr().unwrap());
+    let mut test = one_file()
+        .args(["build", "--target", "x86_64", "--remote-cache", &address])
+        .stdout_contains("built 1 recipe instance(s)")
+        .stderr_contains(format!("warning: remote cache {address} is not usable"));
+    test.run();
+    drop(silent);
+}
