@@ -52,9 +52,11 @@ pub struct Pulled {
     pub record: Record,
 }
 
-/// The cache the configuration names, if any.
+/// The cache the configuration names, if any; none with `--offline`, which keeps serpent off
+/// the network altogether.
 pub fn open(config: &crate::config::Config) -> Result<Option<RemoteCache>> {
     match &config.remote_cache {
+        Some(_) if config.offline => Ok(None),
         Some(address) => RemoteCache::open(address, config.remote_cache_write).map(Some),
         None if config.remote_cache_write => Err(Error::Usage(
             "--remote-cache-write needs a cache to write to: give --remote-cache grpc://HOST:PORT too".into(),

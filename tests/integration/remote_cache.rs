@@ -274,7 +274,7 @@ fn one_file() -> Test {
 }
 
 #[test]
-fn the_config_files_cache_is_used_and_one_that_refuses_connections_only_warns() {
+fn the_config_files_cache_is_used_one_that_refuses_connections_only_warns_and_offline_skips_it() {
     let mut test = one_file();
     // Port 1 on loopback: nothing listens there, so the connection is refused at once.
     let config = test.dir.path().join("config/serpent/config.toml");
@@ -285,6 +285,14 @@ fn the_config_files_cache_is_used_and_one_that_refuses_connections_only_warns() 
         .stdout_contains("built 1 recipe instance(s)")
         .stderr_contains("warning: remote cache grpc://127.0.0.1:1 is not usable")
         .stderr_contains("building locally without it");
+    test.run();
+
+    // --offline keeps serpent off the network, the cache included.
+    std::fs::remove_dir_all(test.work()).unwrap();
+    test = test
+        .args(["build", "--target", "x86_64", "--offline"])
+        .stdout_contains("built 1 recipe instance(s)")
+        .stderr_lacks("remote cache");
     test.run();
 }
 
