@@ -115,9 +115,9 @@ impl RemoteCache {
         ))
     }
 
-    /// Looks `key` up and, on a hit, writes its package into `dest` (which must not exist)
-    /// and its logs into `logs`, every blob checked against its digest.
-    pub fn pull(&self, key: &str, dest: &Path, logs: &Path) -> Result<Option<Pulled>, Failure> {
+    /// Looks `key` up and, on a hit, writes its package into `<into>/package` and its logs
+    /// into `<into>/logs`, every blob checked against its digest (in `<into>/blobs` meanwhile).
+    pub fn pull(&self, key: &str, into: &Path) -> Result<Option<Pulled>, Failure> {
         let (action, _) = action_for(key);
         let Some(result) = self
             .server
@@ -131,8 +131,15 @@ impl RemoteCache {
             .find(|output| output.path == PACKAGE)
             .and_then(|output| output.tree_digest.clone())
             .ok_or("the cached result has no package folder")?;
-        let tree_blob = self.checked(std::slice::from_ref(&tree_digest))?;
-        let tree = Tree::decode(tree_blob[&tree_digest.hash].as_slice())
+        let blobs = into.join("blobs");
+        std::fs::create_dir_all(&blobs)
+            .map_err(|error| format!("cannot create {}: {error}", blobs.display()))?;
+        let blob = |digest: &Digest| blobs.join(&digest.hash);
+        let read = |path: &Path| {
+            std::fs::read(path).map_err(|error| format!("cannot read {}: {error}", path.display()))
+        };
+        self.download_checked(std::slice::from_ref(&tree_digest), &blobs)?;
+        let tree = Tree::decode(read(&blob(&tree_digest))?.as_slice())
             .map_err(|error| format!("the cached package's tree does not decode: {error}"))?;
         let tree = PulledTree::new(tree)?;
         let mut wanted = tree.file_digests();
@@ -142,15 +149,18 @@ impl RemoteCache {
                 .iter()
                 .filter_map(|file| file.digest.clone()),
         );
-        let blobs = self.checked(&wanted)?;
-        tree.write(dest, &blobs)?;
+        self.download_checked(&wanted, &blobs)?;
+        tree.write(&into.join(PACKAGE), &blobs)?;
+        let logs = into.join("logs");
+        std::fs::create_dir_all(&logs)
+            .map_err(|error| format!("cannot create {}: {error}", logs.display()))?;
         let mut record = None;
         for file in &result.output_files {
-            let Some(bytes) = file.digest.as_ref().map(|digest| &blobs[&digest.hash]) else {
+            let Some(source) = file.digest.as_ref().map(blob) else {
                 continue;
             };
             if file.path == RECORD {
-                record = serde_json::from_slice::<Record>(bytes).ok();
+                record = serde_json::from_slice::<Record>(&read(&source)?).ok();
             } else if let Some(name) = file
                 .path
                 .strip_prefix(LOGS)
@@ -158,8 +168,8 @@ impl RemoteCache {
             {
                 // Its time too, since `serpent log` shows the newest log.
                 let path = logs.join(name);
-                std::fs::write(&path, bytes)
-                    .and_then(|()| set_time(&path, file.node_properties.as_ref()))
+                std::fs::copy(&source, &path)
+                    .and_then(|_| set_time(&path, file.node_properties.as_ref()))
                     .map_err(|error| format!("cannot write {}: {error}", path.display()))?;
             }
         }
@@ -167,21 +177,40 @@ impl RemoteCache {
         Ok(Some(Pulled { record }))
     }
 
-    /// Downloads blobs and checks each against its digest.
-    fn checked(&self, digests: &[Digest]) -> Result<BTreeMap<String, Vec<u8>>, Failure> {
-        let blobs = self.server.download(digests)?;
-        for digest in digests {
-            let bytes = blobs
-                .get(&digest.hash)
-                .ok_or_else(|| format!("the CAS did not send blob {}", digest.hash))?;
-            if digest_of(bytes) != *digest {
+    /// Downloads blobs into `dir`, each named by its hash once it matched its digest.
+    fn download_checked(&self, digests: &[Digest], dir: &Path) -> Result<(), Failure> {
+        // Hashes name files here: only a sha256 in hex may.
+        if let Some(bad) = digests
+            .iter()
+            .find(|digest| !crate::digest::is_sha256(&digest.hash))
+        {
+            return Err(format!(
+                "the cache names a blob {:?}, which is no sha256",
+                bad.hash
+            ));
+        }
+        let wanted: std::collections::HashSet<&Digest> = digests.iter().collect();
+        let mut arrived = 0;
+        self.server.download(digests, &mut |digest, bytes| {
+            if !wanted.contains(digest) || digest_of(&bytes) != *digest {
                 return Err(format!(
                     "blob {} from the CAS does not match its digest",
                     digest.hash
                 ));
             }
+            let path = dir.join(&digest.hash);
+            arrived += 1;
+            std::fs::write(&path, bytes)
+                .map_err(|error| format!("cannot write {}: {error}", path.display()))
+        })?;
+        let missing = wanted
+            .iter()
+            .find(|digest| !dir.join(&digest.hash).is_file());
+        match missing {
+            Some(digest) => Err(format!("the CAS did not send blob {}", digest.hash)),
+            None if arrived == 0 && !wanted.is_empty() => Err("the CAS sent no blob".into()),
+            None => Ok(()),
         }
-        Ok(blobs)
     }
 
     /// Uploads a package built here with its logs and record under `key`: every blob first,

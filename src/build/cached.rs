@@ -22,11 +22,9 @@ impl Builder<'_> {
         let instance = &self.plan.instances[index];
         let layout = &instance.layout;
         let pulling = layout.pulling();
-        let (dest, logs) = (pulling.join("dest"), pulling.join("logs"));
         remove_all(&pulling)?;
-        std::fs::create_dir_all(&logs).map_err(|error| Error::io("cannot create", &logs, error))?;
         let started = Instant::now();
-        let pulled = match cache.pull(key, &dest, &logs) {
+        let pulled = match cache.pull(key, &pulling) {
             Ok(Some(pulled)) if pulled.record.key == key => pulled,
             Ok(Some(_)) => {
                 self.warn(cache.give_up("it answered with another key's package"));
@@ -41,8 +39,8 @@ impl Builder<'_> {
         // Placed where a local build leaves its install folder and logs, then committed alike.
         remove_all(&layout.scratch())?;
         remove_all(&layout.logs())?;
-        for (from, to) in [(dest, layout.destdir()), (logs, layout.logs())] {
-            move_dir(&from, &to)?;
+        for (from, to) in [("package", layout.destdir()), ("logs", layout.logs())] {
+            move_dir(&pulling.join(from), &to)?;
         }
         remove_all(&pulling)?;
         if self.config.verbose {

@@ -124,6 +124,17 @@ pub struct PulledTree {
 impl PulledTree {
     pub fn new(tree: Tree) -> Result<PulledTree, Failure> {
         let root = tree.root.ok_or("the tree has no root folder")?;
+        let named = std::iter::once(&root)
+            .chain(&tree.children)
+            .flat_map(|directory| directory.files.iter().map(|file| &file.digest));
+        for digest in named {
+            let hash = digest.as_ref().map(|digest| digest.hash.as_str());
+            if !hash.is_some_and(crate::digest::is_sha256) {
+                return Err(format!(
+                    "the tree names a file by {hash:?}, which is no sha256"
+                ));
+            }
+        }
         let directories = tree
             .children
             .into_iter()
@@ -145,10 +156,10 @@ impl PulledTree {
         found.into_values().collect()
     }
 
-    /// Writes the tree into `dest`, which must not exist yet, with `blobs` (already checked
-    /// against their digests) as the files' contents. Names are checked first: a tree from the
-    /// cache is not trusted to stay inside `dest`.
-    pub fn write(&self, dest: &Path, blobs: &BTreeMap<String, Vec<u8>>) -> Result<(), Failure> {
+    /// Writes the tree into `dest`, which must not exist yet, copying each file's contents from
+    /// `blobs/<hash>` (already checked against its digest). Names are checked first: a tree
+    /// from the cache is not trusted to stay inside `dest`.
+    pub fn write(&self, dest: &Path, blobs: &Path) -> Result<(), Failure> {
         self.write_directory(&self.root, dest, blobs, 0)
     }
 
@@ -156,7 +167,7 @@ impl PulledTree {
         &self,
         directory: &Directory,
         dir: &Path,
-        blobs: &BTreeMap<String, Vec<u8>>,
+        blobs: &Path,
         depth: usize,
     ) -> Result<(), Failure> {
         if depth > 256 {
@@ -174,15 +185,16 @@ impl PulledTree {
                 .as_ref()
                 .map(|digest| digest.hash.as_str())
                 .unwrap_or_default();
-            let bytes = blobs
-                .get(hash)
-                .ok_or_else(|| format!("no blob for {}", path.display()))?;
+            let mut blob = std::fs::File::open(blobs.join(hash))
+                .map_err(|error| format!("no blob for {}: {error}", path.display()))?;
             let mut out = std::fs::OpenOptions::new()
                 .write(true)
                 .create_new(true)
                 .open(&path)
                 .map_err(|error| io(&path, error))?;
-            std::io::Write::write_all(&mut out, bytes).map_err(|error| io(&path, error))?;
+            std::io::copy(&mut blob, &mut out)
+                .map(drop)
+                .map_err(|error| io(&path, error))?;
             let mode = mode_of(
                 file.node_properties.as_ref(),
                 if file.is_executable { 0o755 } else { 0o644 },
@@ -257,11 +269,14 @@ pub fn set_time(path: &Path, properties: Option<&NodeProperties>) -> std::io::Re
 mod tests {
     use super::*;
 
-    fn blobs_of(read: &PackageTree) -> BTreeMap<String, Vec<u8>> {
-        read.files
-            .iter()
-            .map(|(hash, (_, path))| (hash.clone(), std::fs::read(path).unwrap()))
-            .collect()
+    /// The package's files as the cache would hand them over: by hash in one folder.
+    fn blobs_of(read: &PackageTree, dir: &Path) -> PathBuf {
+        let blobs = dir.join("blobs");
+        std::fs::create_dir_all(&blobs).unwrap();
+        for (hash, (_, path)) in &read.files {
+            std::fs::copy(path, blobs.join(hash)).unwrap();
+        }
+        blobs
     }
 
     #[test]
@@ -290,7 +305,7 @@ mod tests {
         let pulled = PulledTree::new(Tree::decode(encoded.as_slice()).unwrap()).unwrap();
         assert_eq!(pulled.file_digests().len(), 2, "two distinct contents");
         let copy = dir.path().join("copy");
-        pulled.write(&copy, &blobs_of(&read)).unwrap();
+        pulled.write(&copy, &blobs_of(&read, dir.path())).unwrap();
 
         assert_eq!(
             crate::tree::digest(&copy).unwrap(),
@@ -332,11 +347,31 @@ mod tests {
             let dest = dir.path().join("dest");
             let error = PulledTree::new(tree_with(names))
                 .unwrap()
-                .write(&dest, &BTreeMap::new())
+                .write(&dest, dir.path())
                 .unwrap_err();
             assert!(error.contains(refusal), "{error}");
             assert!(!dir.path().join("escape").exists());
             let _ = std::fs::remove_dir_all(&dest);
         }
+    }
+
+    #[test]
+    fn a_file_named_by_anything_but_a_sha256_is_refused() {
+        let tree = Tree {
+            root: Some(Directory {
+                files: vec![FileNode {
+                    name: "passwd".into(),
+                    digest: Some(Digest {
+                        hash: "../../../etc/passwd".into(),
+                        size_bytes: 1,
+                    }),
+                    ..Default::default()
+                }],
+                ..Default::default()
+            }),
+            children: Vec::new(),
+        };
+        let error = PulledTree::new(tree).err().unwrap();
+        assert!(error.contains("which is no sha256"), "{error}");
     }
 }

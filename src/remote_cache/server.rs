@@ -1,7 +1,6 @@
 //! The calls serpent makes to a Remote Execution API v2 server: the Action Cache, the CAS and
 //! ByteStream, each blocking on a small runtime of its own so the builder stays synchronous.
 
-use std::collections::BTreeMap;
 use std::time::Duration;
 
 use bazel_remote_apis::build::bazel::remote::execution::v2::{
@@ -32,6 +31,9 @@ pub struct Server {
 
 /// What went wrong talking to the server, in words for the user.
 pub type Failure = String;
+
+/// Takes a downloaded blob as it arrives.
+pub type Arrived<'a> = dyn FnMut(&Digest, Vec<u8>) -> Result<(), Failure> + 'a;
 
 impl Server {
     /// A server at `uri` (`http://host:port`); nothing is sent until the first call. Connecting
@@ -216,13 +218,13 @@ impl Server {
             .map_err(|status| said("ByteStream.Write", &status))
     }
 
-    /// Downloads blobs, each by the way its size calls for, by digest hash.
-    pub fn download(&self, digests: &[Digest]) -> Result<BTreeMap<String, Vec<u8>>, Failure> {
-        let mut blobs = BTreeMap::new();
+    /// Downloads blobs, each by the way its size calls for, handing each to `each` as it
+    /// arrives, so no more than a batch or one large blob is held at a time.
+    pub fn download(&self, digests: &[Digest], each: &mut Arrived) -> Result<(), Failure> {
         let (empty, digests): (Vec<&Digest>, Vec<&Digest>) =
             digests.iter().partition(|digest| digest.size_bytes == 0);
         for digest in empty {
-            blobs.insert(digest.hash.clone(), Vec::new());
+            each(digest, Vec::new())?;
         }
         let (large, small): (Vec<&Digest>, Vec<&Digest>) = digests
             .into_iter()
@@ -239,17 +241,20 @@ impl Server {
                 .block_on(client.batch_read_blobs(request))
                 .map_err(|status| said("BatchReadBlobs", &status))?;
             for answer in response.into_inner().responses {
-                let hash = answer.digest.map(|digest| digest.hash).unwrap_or_default();
+                let digest = answer.digest.unwrap_or_default();
                 if let Some(status) = answer.status.filter(|status| status.code != 0) {
-                    return Err(format!("the CAS has no blob {hash}: {}", status.message));
+                    return Err(format!(
+                        "the CAS has no blob {}: {}",
+                        digest.hash, status.message
+                    ));
                 }
-                blobs.insert(hash, answer.data);
+                each(&digest, answer.data)?;
             }
         }
         for digest in large {
-            blobs.insert(digest.hash.clone(), self.read_stream(digest)?);
+            each(digest, self.read_stream(digest)?)?;
         }
-        Ok(blobs)
+        Ok(())
     }
 
     fn read_stream(&self, digest: &Digest) -> Result<Vec<u8>, Failure> {
