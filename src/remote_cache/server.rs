@@ -185,6 +185,8 @@ impl Server {
     }
 
     fn write_stream(&self, digest: &Digest, data: Vec<u8>) -> Result<(), Failure> {
+        // ByteStream wants a name no other upload uses at the same time; the time and the
+        // thread make one.
         let upload = crate::digest::sha256(
             format!(
                 "{:?}{:?}",

@@ -242,6 +242,17 @@ fn a_wiped_work_dir_is_refilled_from_the_cache_and_a_stopped_cache_only_warns() 
         .args(["log", "recipes/stage1/hello.rhai", "--phase", "build"])
         .stdout_contains("compiled hello.c");
     test.run();
+    // verify builds everything again itself, the cache notwithstanding.
+    test = test.args([
+        "verify",
+        "stage1",
+        "--target",
+        "x86_64",
+        "--remote-cache",
+        &cache,
+    ]);
+    test.run();
+    assert_eq!(lines(&ran), 6, "verify ran both build phases");
 
     server.stop();
     std::fs::remove_dir_all(test.work()).unwrap();
