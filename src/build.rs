@@ -36,6 +36,7 @@ use crate::unpack::{unpack, UnpackOptions};
 use crate::usage;
 use crate::view;
 
+mod cached;
 mod eta;
 mod schedule;
 use schedule::Schedule;
@@ -67,6 +68,8 @@ pub struct Builder<'a> {
     /// The instances under way: when each took its job slot (none yet while it waits for
     /// one) and how long its last build took, for the time the build has left.
     pub running: Mutex<BTreeMap<usize, UnderWay>>,
+    /// The shared cache instances are pulled from (and, when it allows, pushed to).
+    pub remote: Option<crate::remote_cache::RemoteCache>,
 }
 
 /// When an instance under way took its job slot, and how long its last build took.
@@ -77,12 +80,15 @@ enum Done {
     Built,
     /// Its dependencies were rebuilt to the outputs it was built on: nothing to do.
     CutOff,
+    /// Its package came from the remote cache.
+    Pulled,
 }
 
 /// What a build did.
 #[derive(Debug, Default)]
 pub struct Summary {
     pub built: Vec<String>,
+    pub pulled: Vec<String>,
     pub reused: usize,
     pub failed: Vec<String>,
     pub skipped: Vec<String>,
@@ -111,6 +117,7 @@ impl<'a> Builder<'a> {
             timeline: Timeline::new(&config.work_dir),
             slots: Default::default(),
             running: Default::default(),
+            remote: crate::remote_cache::open(config)?,
         })
     }
 }
@@ -165,6 +172,7 @@ impl Builder<'_> {
         self.progress.event(Event::BuildFinished {
             success: result.is_ok(),
             built: summary.built.len(),
+            pulled: summary.pulled.len(),
             up_to_date: summary.reused,
             failed: summary.failed.len(),
             skipped: summary.skipped.len(),
@@ -253,19 +261,29 @@ impl Builder<'_> {
             let id = self.plan.instances[index].id.clone();
             match result {
                 Ok(done) => {
-                    if let Done::CutOff = done {
-                        self.progress.event(Event::UpToDate {
-                            id,
-                            fresh: false,
-                            why: "its dependencies' outputs did not change".into(),
-                        });
-                        summary.reused += 1;
-                    } else {
-                        self.progress.event(Event::Finished {
-                            id: id.clone(),
-                            seconds,
-                        });
-                        summary.built.push(id);
+                    match done {
+                        Done::CutOff => {
+                            self.progress.event(Event::UpToDate {
+                                id,
+                                fresh: false,
+                                why: "its dependencies' outputs did not change".into(),
+                            });
+                            summary.reused += 1;
+                        }
+                        Done::Pulled => {
+                            self.progress.event(Event::Pulled {
+                                id: id.clone(),
+                                seconds,
+                            });
+                            summary.pulled.push(id);
+                        }
+                        Done::Built => {
+                            self.progress.event(Event::Finished {
+                                id: id.clone(),
+                                seconds,
+                            });
+                            summary.built.push(id);
+                        }
                     }
                     schedule.done(index);
                 }
@@ -451,7 +469,10 @@ impl Builder<'_> {
         let seconds = started.elapsed().as_secs_f64();
         self.slots.lock().unwrap()[slot] = false;
         drop(token);
-        (result.map(|()| Done::Built), seconds)
+        if let Ok(Done::Built) = result {
+            self.push(index, &key);
+        }
+        (result, seconds)
     }
 
     /// Whether the record says the instance is built with this key already (its dependencies
@@ -521,13 +542,16 @@ impl Builder<'_> {
         slot: usize,
         started: Instant,
         (inputs, key): (&Inputs, &str),
-    ) -> Result<()> {
+    ) -> Result<Done> {
         let instance = &self.plan.instances[index];
         let recipe = self.plan.recipe_of(instance);
         let layout = &instance.layout;
         // A record that no longer matches is removed first: from here until the new one is
         // written, the instance is not built, whatever happens to this process.
         let _ = std::fs::remove_file(layout.record());
+        if self.pull(index, (inputs, key))? {
+            return Ok(Done::Pulled);
+        }
         let mut state = self.start_or_resume(recipe, instance, key, slot)?;
         let in_view = self.plan.view_of(index);
         let packages: Vec<PathBuf> = in_view
@@ -555,9 +579,10 @@ impl Builder<'_> {
             .map_err(|error| Error::io("cannot set the times of", &destdir, error))?;
         self.span((&instance.id, slot), "merge", || {
             let seconds = started.elapsed().as_secs_f64();
-            self.commit(index, (inputs, key), seconds, state.usage)
+            self.commit(index, (inputs, key), seconds, state.usage, None)
         })?;
-        remove_all(&layout.view())
+        remove_all(&layout.view())?;
+        Ok(Done::Built)
     }
 
     /// Runs the phases that have not finished yet, noting each as it finishes.
@@ -1072,6 +1097,7 @@ impl Builder<'_> {
         (inputs, key): (&Inputs, &str),
         seconds: f64,
         used: usage::Usage,
+        remote: Option<&str>,
     ) -> Result<()> {
         let instance = &self.plan.instances[index];
         let recipe = self.plan.recipe_of(instance);
@@ -1110,6 +1136,7 @@ impl Builder<'_> {
             cut_off: Vec::new(),
             usage: Some(used),
             bytes: crate::tree::size(&package).ok(),
+            remote: remote.map(str::to_string),
         };
         record.write(&layout.record())?;
         remove_all(&layout.scratch())

@@ -141,6 +141,9 @@ fn verify(session: &Session, stages: &[String], into: Option<&Path>) -> Exit {
             || crate::verify::default_dir(&config.work_dir),
             Path::to_path_buf,
         ),
+        // Built here, every one: a package pulled from a cache would prove nothing.
+        remote_cache: None,
+        remote_cache_write: false,
         ..config.clone()
     };
     // The second work dir starts empty, so that its plan finds nothing built.

@@ -8,12 +8,17 @@ pub use crate::project::find_root;
 
 /// Settings from the user's config file; the command line overrides them.
 #[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
 pub struct ConfigFile {
     /// Mirrors tried in order before a source's own URL: `file://` folders or http(s) bases.
     #[serde(default)]
     pub mirrors: Vec<String>,
     pub jobs: Option<usize>,
+    /// A shared build cache: `grpc://HOST:PORT[/INSTANCE]` of a Remote Execution API server.
+    pub remote_cache: Option<String>,
+    /// Whether builds made here are uploaded to it.
+    #[serde(default)]
+    pub remote_cache_write: bool,
 }
 
 /// Where serpent keeps things and how it behaves, resolved once per invocation.
@@ -29,6 +34,9 @@ pub struct Config {
     pub verbose: bool,
     /// Start interrupted builds over instead of resuming them.
     pub fresh: bool,
+    /// The shared build cache's address, and whether builds made here are uploaded to it.
+    pub remote_cache: Option<String>,
+    pub remote_cache_write: bool,
 }
 
 impl Config {
@@ -44,6 +52,8 @@ impl Config {
             quiet: true,
             verbose: false,
             fresh: false,
+            remote_cache: None,
+            remote_cache_write: false,
         }
     }
 
@@ -78,6 +88,8 @@ impl Config {
             quiet: cli.quiet,
             verbose: cli.verbose,
             fresh: cli.fresh,
+            remote_cache: cli.remote_cache.clone().or(file.remote_cache),
+            remote_cache_write: cli.remote_cache_write || file.remote_cache_write,
         })
     }
 }

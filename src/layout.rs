@@ -5,7 +5,7 @@ pub const MERGING: &str = "merging";
 
 /// Where one recipe instance's files live under the work dir:
 /// `<work>/<target>/<stage>/{<root>, pkgs/<name>, views/<name>, tmp/<name>, logs/<name>,
-/// records/<name>.json, merging/<name>}`.
+/// records/<name>.json, merging/<name>, pulling/<name>}`.
 #[derive(Debug, Clone)]
 pub struct Layout {
     pub work_dir: PathBuf,
@@ -44,6 +44,12 @@ impl Layout {
     /// run of the same key resumes in it.
     pub fn scratch(&self) -> PathBuf {
         self.stage_dir.join("tmp").join(&self.name)
+    }
+
+    /// Where a package pulled from the remote cache is written before it replaces the scratch
+    /// folder, which is kept until then for a build to resume.
+    pub fn pulling(&self) -> PathBuf {
+        self.stage_dir.join("pulling").join(&self.name)
     }
 
     /// Which steps of the build in progress finished.

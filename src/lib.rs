@@ -44,6 +44,7 @@ pub mod recipe_env;
 pub mod recipe_files;
 pub mod recipe_lookup;
 pub mod record;
+pub mod remote_cache;
 pub mod remove;
 pub mod report;
 pub mod reproducible;

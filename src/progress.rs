@@ -193,6 +193,9 @@ fn line_of(event: &Event) -> Option<String> {
             None => format!("{id} {version}: started"),
         }),
         Event::Finished { id, seconds } => Some(format!("{id}: built in {seconds:.1}s")),
+        Event::Pulled { id, seconds } => Some(format!(
+            "{id}: pulled from the remote cache in {seconds:.1}s"
+        )),
         Event::Failed { id, seconds, .. } => Some(format!("{id}: FAILED in {seconds:.1}s")),
         Event::UpToDate { id, why, fresh } if !fresh => Some(format!("{id}: up to date: {why}")),
         _ => None,
@@ -219,6 +222,7 @@ fn event_id(event: &Event) -> &str {
         Event::Started { id, .. }
         | Event::Phase { id, .. }
         | Event::Finished { id, .. }
+        | Event::Pulled { id, .. }
         | Event::Failed { id, .. }
         | Event::UpToDate { id, .. }
         | Event::Skipped { id } => id,
@@ -231,14 +235,17 @@ fn summarize(event: &Event) {
     if let Event::BuildFinished {
         success: true,
         built,
+        pulled,
         up_to_date,
         ..
     } = event
     {
-        if *built == 0 {
+        if *built == 0 && *pulled == 0 {
             println!("nothing to do: {up_to_date} recipe instance(s) up to date");
-        } else {
+        } else if *pulled == 0 {
             println!("built {built} recipe instance(s), {up_to_date} up to date");
+        } else {
+            println!("built {built} recipe instance(s), {pulled} pulled from the remote cache, {up_to_date} up to date");
         }
     }
 }

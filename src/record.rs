@@ -34,6 +34,9 @@ pub struct Record {
     pub usage: Option<crate::usage::Usage>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub bytes: Option<u64>,
+    /// The remote cache the package was pulled from; absent when it was built here.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub remote: Option<String>,
 }
 
 impl Record {

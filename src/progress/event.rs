@@ -23,6 +23,8 @@ pub enum Event {
     },
     /// The instance was built and merged; `seconds` counts from when it took its slot.
     Finished { id: String, seconds: f64 },
+    /// The instance's package came from the remote cache and was merged as if built here.
+    Pulled { id: String, seconds: f64 },
     /// The instance failed; `log` is the log of the command that failed, or the newest log of
     /// its build.
     Failed {
@@ -45,6 +47,7 @@ pub enum Event {
     BuildFinished {
         success: bool,
         built: usize,
+        pulled: usize,
         up_to_date: usize,
         failed: usize,
         skipped: usize,

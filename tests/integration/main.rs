@@ -26,6 +26,7 @@ mod merge;
 mod new;
 mod patch;
 mod recipe_files;
+mod remote_cache;
 mod report;
 mod resume;
 mod sandbox;
