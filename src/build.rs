@@ -75,6 +75,19 @@ pub struct Builder<'a> {
 /// When an instance under way took its job slot, and how long its last build took.
 type UnderWay = (Option<Instant>, Option<f64>);
 
+/// `build`'s outcome, or an error naming `id` if it panicked: the scheduler waits for every
+/// builder thread's answer, so a panic must become one rather than a hang.
+fn unless_panicked(id: &str, build: impl FnOnce() -> (Result<Done>, f64)) -> (Result<Done>, f64) {
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(build)).unwrap_or_else(|panic| {
+        let what = panic
+            .downcast_ref::<&str>()
+            .map(|text| text.to_string())
+            .or_else(|| panic.downcast_ref::<String>().cloned())
+            .unwrap_or_else(|| "a panic".to_string());
+        (Err(Error::Crashed(id.to_string(), what)), 0.0)
+    })
+}
+
 /// How one instance of a build ended.
 enum Done {
     Built,
@@ -246,8 +259,10 @@ impl Builder<'_> {
                     let estimate = estimates.get(&index).copied();
                     self.running.lock().unwrap().insert(index, (None, estimate));
                     let sender = sender.clone();
+                    let id = &self.plan.instances[index].id;
                     scope.spawn(move || {
-                        let (result, seconds) = self.build_one(index, timeline::now());
+                        let (result, seconds) =
+                            unless_panicked(id, || self.build_one(index, timeline::now()));
                         let _ = sender.send((index, result, seconds));
                     });
                 }
@@ -1329,4 +1344,19 @@ fn series_failure(id: &str, series: &[SeriesPatch], failure: SeriesFailure) -> E
         &String::from_utf8_lossy(patch.bytes),
         failure.error,
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_builder_that_panics_answers_with_an_error_naming_the_instance() {
+        let (result, _) = unless_panicked("x86_64/stage1/demo", || panic!("index out of bounds"));
+        let message = result.err().expect("a panic is an error").to_string();
+        assert!(message.contains("x86_64/stage1/demo"), "{message}");
+        assert!(message.contains("index out of bounds"), "{message}");
+        let (result, seconds) = unless_panicked("x86_64/stage1/demo", || (Ok(Done::Built), 1.5));
+        assert!(matches!(result, Ok(Done::Built)) && seconds == 1.5);
+    }
 }

@@ -51,6 +51,11 @@ pub enum Error {
     #[diagnostic(code(serpent::busy))]
     Busy(String),
 
+    /// A builder thread panicked: a bug in serpent, reported instead of waiting for the thread.
+    #[error("{0}: serpent itself failed while building it ({1}); this is a bug in serpent, please report it")]
+    #[diagnostic(code(serpent::crashed))]
+    Crashed(String, String),
+
     #[error(transparent)]
     #[diagnostic(transparent)]
     Recipe(Box<RecipeProblem>),
