@@ -82,7 +82,8 @@ echo "(a) ninja's null build of 152 edges: median ${median} ms over 21 runs"
 
 # (b) and (c): N packages, each three serial compiles then a parallel make of four files.
 project="$scratch/multi"
-mkdir -p "$project/recipes/stage1" "$project/stdlib"
+mkdir -p "$project/recipes/stage1"
+cp -r stdlib "$project/"
 cp -r recipes/targets "$project/recipes/"
 cp recipes/stage1/stage.rhai "$project/recipes/stage1/"
 cat > "$scratch/cc" <<CC

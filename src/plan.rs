@@ -6,7 +6,7 @@ use serde::Serialize;
 use crate::config::Config;
 use crate::error::{Error, Result};
 use crate::input_details;
-use crate::key::{hash, Inputs};
+use crate::key::{hash, Details, Inputs};
 use crate::layout::Layout;
 use crate::project::Project;
 use crate::recipe::Recipe;
@@ -98,8 +98,9 @@ impl Plan {
         };
         let index = plan.instantiate(config, &by_name);
         plan.link(scripts, &by_name, &index)?;
+        let mut hashed = Hashed::new();
         for index in topological_order(&plan.instances)? {
-            plan.key_instance(scripts, index);
+            plan.key_instance(scripts, index, &mut hashed);
         }
         Ok(plan)
     }
@@ -229,10 +230,10 @@ impl Plan {
     /// Keys an instance from everything that shapes its build, and reads from its record
     /// whether it is built with that key. Runs in dependency order: a dependency's key or
     /// output is one of the inputs.
-    fn key_instance(&mut self, scripts: &Scripts, index: usize) {
+    fn key_instance(&mut self, scripts: &Scripts, index: usize, hashed: &mut Hashed) {
         let instance = &self.instances[index];
         let recipe = &self.recipes[instance.recipe];
-        let mut inputs = self.script_inputs(scripts, instance);
+        let mut inputs = self.script_inputs(scripts, instance, hashed);
         add_material_inputs(&mut inputs, scripts, recipe);
         if let Some(overrides) = self
             .spin
@@ -270,29 +271,29 @@ impl Plan {
 
     /// The inputs from the scripts that say how to build: the tool itself, the recipe, its
     /// stage, the target's data (after the spin's flags) and the stdlib modules they import.
-    fn script_inputs(&self, scripts: &Scripts, instance: &Instance) -> Inputs {
+    /// Each script is hashed and described once per plan, however many instances share it.
+    fn script_inputs(&self, scripts: &Scripts, instance: &Instance, hashed: &mut Hashed) -> Inputs {
         let recipe = &self.recipes[instance.recipe];
         let stage = &self.stages[instance.stage];
         let target = &self.targets[instance.target];
         let mut inputs = Inputs::default();
         inputs.add("tool", env!("CARGO_PKG_VERSION"));
-        inputs.add_detailed(
-            format!("recipe {}", recipe.script.name),
-            hash(recipe.script.bytes()),
-            input_details::recipe(recipe),
-        );
-        inputs.add_detailed(
+        let mut add = |name: String, describe: &dyn Fn() -> (String, Details)| {
+            let (value, details) = hashed.entry(name.clone()).or_insert_with(describe).clone();
+            inputs.add_detailed(name, value, details);
+        };
+        add(format!("recipe {}", recipe.script.name), &|| {
+            (hash(recipe.script.bytes()), input_details::recipe(recipe))
+        });
+        add(
             format!("stage {}", scripts.source_name(&stage.path)),
-            hash(stage.script.bytes()),
-            input_details::stage(stage),
+            &|| (hash(stage.script.bytes()), input_details::stage(stage)),
         );
-        let target_data =
-            serde_json::to_string(&rhai::Dynamic::from(target.data.clone())).unwrap_or_default();
-        inputs.add_detailed(
-            format!("target {}", target.name),
-            hash(target_data.as_bytes()),
-            input_details::target(target),
-        );
+        add(format!("target {}", target.name), &|| {
+            let data = serde_json::to_string(&rhai::Dynamic::from(target.data.clone()))
+                .unwrap_or_default();
+            (hash(data.as_bytes()), input_details::target(target))
+        });
         let imports: Vec<String> = recipe
             .imports
             .iter()
@@ -300,12 +301,13 @@ impl Plan {
             .cloned()
             .collect();
         for (name, module) in scripts.import_closure(&imports) {
-            let text = String::from_utf8_lossy(&module.bytes);
-            inputs.add_detailed(
-                format!("stdlib/{name}.rhai"),
-                hash(&module.bytes),
-                input_details::functions(&module.ast, &text),
-            );
+            add(format!("stdlib/{name}.rhai"), &|| {
+                let text = String::from_utf8_lossy(&module.bytes);
+                (
+                    hash(&module.bytes),
+                    input_details::functions(&module.ast, &text),
+                )
+            });
         }
         inputs
     }
@@ -539,6 +541,9 @@ fn load_recipes(
     }
     Ok((recipes, by_name))
 }
+
+/// Each script input's hash and details by its name, computed once per plan.
+type Hashed = BTreeMap<String, (String, Details)>;
 
 /// The spin's stages plus the stages they build on, ordered so each comes after its previous.
 fn order_stages(
