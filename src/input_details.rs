@@ -69,7 +69,7 @@ fn fields(map: &Map, name_of: impl Fn(&str) -> String) -> Details {
 
 /// A target's fields, after the spin's flag changes: its flags above all.
 pub fn target(target: &Target) -> Details {
-    fields(&target.data, str::to_string)
+    fields(&target.keyed_data(), str::to_string)
 }
 
 /// A recipe's declarations (under their upper-case names, as the recipe spells them) and its

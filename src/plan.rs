@@ -290,7 +290,7 @@ impl Plan {
             &|| (hash(stage.script.bytes()), input_details::stage(stage)),
         );
         add(format!("target {}", target.name), &|| {
-            let data = serde_json::to_string(&rhai::Dynamic::from(target.data.clone()))
+            let data = serde_json::to_string(&rhai::Dynamic::from(target.keyed_data()))
                 .unwrap_or_default();
             (hash(data.as_bytes()), input_details::target(target))
         });

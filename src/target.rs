@@ -49,6 +49,11 @@ const SCHEMA: Schema = Schema {
         ),
         optional("description", Kind::Text, "one line about the target"),
         optional(
+            "isa",
+            Kind::Text,
+            "the Remote Execution API's name for the target's instruction set (x86-64, arm-a64), which routes its native builds to a worker of that kind; not part of any key",
+        ),
+        optional(
             "binfmt_magic",
             Kind::Text,
             "the ELF header bytes binfmt_misc matches, in \\xNN form",
@@ -134,6 +139,22 @@ impl Target {
             path: path.to_path_buf(),
             data,
         })
+    }
+
+    /// The fields that say what is built for the target: all but `isa`, which only says
+    /// where builds may run.
+    pub fn keyed_data(&self) -> Map {
+        let mut data = self.data.clone();
+        data.remove("isa");
+        data
+    }
+
+    /// The instruction set a worker must have to run the target's programs natively.
+    pub fn isa(&self) -> String {
+        match self.data.get("isa") {
+            Some(isa) => isa.to_string(),
+            None => self.text("arch"),
+        }
     }
 
     pub fn text(&self, field: &str) -> String {
