@@ -38,6 +38,7 @@ use crate::view;
 
 mod cached;
 mod eta;
+mod executed;
 mod schedule;
 use schedule::Schedule;
 
@@ -70,10 +71,35 @@ pub struct Builder<'a> {
     pub running: Mutex<BTreeMap<usize, UnderWay>>,
     /// The shared cache instances are pulled from (and, when it allows, pushed to).
     pub remote: Option<crate::remote_cache::RemoteCache>,
+    /// The execution service instances are built on instead of here, when one is given.
+    pub executor: Option<crate::remote_exec::RemoteExecutor>,
 }
 
 /// When an instance under way took its job slot, and how long its last build took.
 type UnderWay = (Option<Instant>, Option<f64>);
+
+/// Builds `selection` of `plan` in `config`'s work dir, with progress on the terminal (or JSON
+/// events), every recipe's sources known to the fetcher for its errors.
+pub fn build_selection(
+    session: &crate::session::Session,
+    config: &Config,
+    plan: &Plan,
+    selection: &[usize],
+) -> Result<()> {
+    for recipe in &plan.recipes {
+        session
+            .fetcher
+            .know_sources(recipe.sources.iter().map(crate::recipe::Source::declared));
+    }
+    let progress = Arc::new(Progress::new(
+        config.quiet,
+        session.cli.message_format == crate::cli::MessageFormat::Json,
+    ));
+    let builder = Builder::new(session, config, plan, progress.clone())?;
+    builder.build(selection)?;
+    drop::<Arc<Progress>>(progress);
+    Ok(())
+}
 
 /// `build`'s outcome, or an error naming `id` if it panicked: the scheduler waits for every
 /// builder thread's answer, so a panic must become one rather than a hang.
@@ -131,6 +157,7 @@ impl<'a> Builder<'a> {
             slots: Default::default(),
             running: Default::default(),
             remote: crate::remote_cache::open(config)?,
+            executor: crate::remote_exec::open(config)?,
         })
     }
 }
@@ -567,6 +594,9 @@ impl Builder<'_> {
         if self.pull(index, (inputs, key))? {
             return Ok(Done::Pulled);
         }
+        if let Some(done) = self.execute_remotely(index, started, (inputs, key))? {
+            return Ok(done);
+        }
         let mut state = self.start_or_resume(recipe, instance, key, slot)?;
         let in_view = self.plan.view_of(index);
         let packages: Vec<PathBuf> = in_view
@@ -716,6 +746,23 @@ impl Builder<'_> {
         ] {
             std::fs::create_dir_all(&dir)
                 .map_err(|error| Error::io("cannot create", &dir, error))?;
+        }
+        if let Some(worker) = &self.config.worker {
+            let log = layout.logs().join("worker.log");
+            let text = format!(
+                "{}: built on worker {worker} by serpent {}, as a remote action\n",
+                instance.id,
+                env!("CARGO_PKG_VERSION")
+            );
+            std::fs::write(&log, text).map_err(|error| Error::io("cannot write", &log, error))?;
+            // Logs travel through the cache with whole-second times: dated a second back, this
+            // one stays older than every phase's, so `serpent log` still shows the last phase.
+            let earlier = std::time::SystemTime::now() - std::time::Duration::from_secs(1);
+            std::fs::File::options()
+                .write(true)
+                .open(&log)
+                .and_then(|file| file.set_modified(earlier))
+                .map_err(|error| Error::io("cannot date", &log, error))?;
         }
         let mut state = BuildState::new(key);
         state.source_date_epoch = self.span((&instance.id, slot), resume::SOURCES, || {

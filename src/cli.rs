@@ -51,6 +51,15 @@ pub struct Cli {
     /// Upload what is built here to the remote cache (off by default: let CI be the writer).
     #[arg(long, global = true)]
     pub remote_cache_write: bool,
+    /// A Remote Execution API execution service at grpc://HOST:PORT[/INSTANCE]: instances the
+    /// cache lacks are built there, as many at once as --jobs, and pulled from its cache.
+    #[arg(
+        long,
+        global = true,
+        env = "SERPENT_REMOTE_EXECUTOR",
+        value_name = "URL"
+    )]
+    pub remote_executor: Option<String>,
     /// Fail at once if another serpent holds the work dir, instead of waiting.
     #[arg(long, global = true)]
     pub no_wait: bool,
@@ -324,5 +333,23 @@ pub enum Command {
         no_isolation: bool,
         #[arg(required = true, trailing_var_arg = true, allow_hyphen_values = true)]
         command: Vec<String>,
+    },
+    /// Build one instance inside a remote action's input root and put it in the executing
+    /// server's cache (the command remote execution sends; see docs/remote.md).
+    #[command(hide = true)]
+    RemoteBuild {
+        /// The key the client computed; the worker refuses to build under any other.
+        #[arg(long)]
+        expect_key: String,
+        /// The instance, as STAGE/NAME.
+        instance: String,
+    },
+    /// A runner for buildbox-casd's local execution service (`--buildbox-run`): stages the
+    /// action's input root, runs its command on this host and writes its ActionResult.
+    #[command(hide = true)]
+    BuildboxRun {
+        /// buildbox-casd's options (--action=, --action-result=, --remote=, ...).
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+        options: Vec<String>,
     },
 }

@@ -1,13 +1,10 @@
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 
-use crate::build::Builder;
 use crate::cli::{Cli, Command};
 use crate::config::{self, Config};
 use crate::error::{Error, Result};
 use crate::lock::WorkLock;
 use crate::plan::Plan;
-use crate::progress::Progress;
 use crate::recipe::Source;
 use crate::session::Session;
 use crate::store::Store;
@@ -64,6 +61,11 @@ pub fn dispatch(cli: &Cli) -> Exit {
             crate::definitions::print_definitions(&Session::open(cli)?.scripts, dir)
         }
         Command::Api { definitions } => api(&Session::open(cli)?, definitions.as_deref()),
+        Command::RemoteBuild {
+            expect_key,
+            instance,
+        } => crate::remote_build::build(&Session::open(cli)?, instance, expect_key),
+        Command::BuildboxRun { options } => crate::remote_exec::worker::run(options),
     }
 }
 
@@ -118,7 +120,7 @@ fn build(session: &Session, recipe: Option<&Path>, stages: &[String]) -> Exit {
         Some(recipe) => instances_of_recipe(&plan, recipe)?,
         None => plan.instances_of_stages(stages)?,
     };
-    build_selection(session, &session.config, &plan, &selection)?;
+    crate::build::build_selection(session, &session.config, &plan, &selection)?;
     Ok(0)
 }
 
@@ -144,6 +146,7 @@ fn verify(session: &Session, stages: &[String], into: Option<&Path>) -> Exit {
         // Built here, every one: a package pulled from a cache would prove nothing.
         remote_cache: None,
         remote_cache_write: false,
+        remote_executor: None,
         ..config.clone()
     };
     // The second work dir starts empty, so that its plan finds nothing built.
@@ -253,7 +256,9 @@ fn fetch(session: &Session, recipes: &[PathBuf]) -> Exit {
         let plan = session.plan(Some(&recipe))?;
         add(&plan, instances_of_recipe(&plan, &recipe)?);
     }
-    session.fetcher.know_sources(sources.iter().map(declared));
+    session
+        .fetcher
+        .know_sources(sources.iter().map(Source::declared));
     let mut errors = Vec::new();
     for source in &sources {
         match session.fetcher.fetch(&source.url, &source.sha256) {
@@ -276,11 +281,6 @@ fn fetch(session: &Session, recipes: &[PathBuf]) -> Exit {
     }
 }
 
-/// A source as the fetcher names it in errors: its hash and where it is declared.
-fn declared(source: &Source) -> (&str, &str) {
-    (&source.sha256, &source.declared_at)
-}
-
 /// `serpent api [--definitions DIR]`.
 fn api(session: &Session, definitions: Option<&Path>) -> Exit {
     print!("{}", crate::api::reference(&session.scripts)?);
@@ -296,7 +296,7 @@ fn rebuild_and_compare(
     (recorded, selection): (&Plan, &[usize]),
     (second, rebuilt): (&Config, &Plan),
 ) -> Result<()> {
-    build_selection(session, second, rebuilt, selection)?;
+    crate::build::build_selection(session, second, rebuilt, selection)?;
     let outcomes = crate::verify::compare(recorded, rebuilt, selection)
         .map_err(|error| Error::io("cannot compare the packages in", &second.work_dir, error))?;
     let report = crate::verify::report(&outcomes, recorded, rebuilt, selection);
@@ -312,27 +312,6 @@ fn rebuild_and_compare(
 }
 
 /// Builds `selection` of `plan` in `config`'s work dir and says what was done.
-fn build_selection(
-    session: &Session,
-    config: &Config,
-    plan: &Plan,
-    selection: &[usize],
-) -> Result<()> {
-    for recipe in &plan.recipes {
-        session
-            .fetcher
-            .know_sources(recipe.sources.iter().map(declared));
-    }
-    let progress = Arc::new(crate::progress::Progress::new(
-        config.quiet,
-        session.cli.message_format == crate::cli::MessageFormat::Json,
-    ));
-    let builder = Builder::new(session, config, plan, progress.clone())?;
-    builder.build(selection)?;
-    drop::<Arc<Progress>>(progress);
-    Ok(())
-}
-
 /// `serpent shell`: one command (or a shell) in a stage's root; returns its exit code, or 128
 /// plus the signal that killed it.
 fn shell(session: &Session, stage_name: &str, command: &[String]) -> Exit {

@@ -19,6 +19,8 @@ pub struct ConfigFile {
     /// Whether builds made here are uploaded to it.
     #[serde(default)]
     pub remote_cache_write: bool,
+    /// An execution service (`grpc://HOST:PORT[/INSTANCE]`) that builds instances instead.
+    pub remote_executor: Option<String>,
 }
 
 /// Where serpent keeps things and how it behaves, resolved once per invocation.
@@ -37,6 +39,10 @@ pub struct Config {
     /// The shared build cache's address, and whether builds made here are uploaded to it.
     pub remote_cache: Option<String>,
     pub remote_cache_write: bool,
+    /// The execution service that builds instances the cache lacks.
+    pub remote_executor: Option<String>,
+    /// Set when building as a remote action: the worker's name, written into the build's logs.
+    pub worker: Option<String>,
 }
 
 impl Config {
@@ -54,6 +60,8 @@ impl Config {
             fresh: false,
             remote_cache: None,
             remote_cache_write: false,
+            remote_executor: None,
+            worker: None,
         }
     }
 
@@ -90,6 +98,8 @@ impl Config {
             fresh: cli.fresh,
             remote_cache: cli.remote_cache.clone().or(file.remote_cache),
             remote_cache_write: cli.remote_cache_write || file.remote_cache_write,
+            remote_executor: cli.remote_executor.clone().or(file.remote_executor),
+            worker: None,
         })
     }
 }

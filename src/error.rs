@@ -122,6 +122,14 @@ pub enum Error {
     )]
     LinkIntoWorkDir(String),
 
+    /// A build sent to a remote executor failed there; the worker's own report follows.
+    #[error("{0}")]
+    #[diagnostic(
+        code(serpent::remote),
+        help("the worker's serpent printed the above, as a local build would; fix the recipe and run again")
+    )]
+    RemoteBuild(String),
+
     /// Several independent problems, reported together (for example by `serpent check`).
     #[error("{} problem(s) found", .0.len())]
     #[diagnostic(code(serpent::many))]

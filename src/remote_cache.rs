@@ -17,8 +17,8 @@ use prost::Message;
 use crate::error::{Error, Result};
 use crate::record::Record;
 
-mod package_tree;
-mod server;
+pub(crate) mod package_tree;
+pub(crate) mod server;
 
 use package_tree::{digest_of, properties, set_time, PackageTree, PulledTree};
 pub use server::Failure;
@@ -97,6 +97,11 @@ impl RemoteCache {
             server,
             given_up: AtomicBool::new(false),
         })
+    }
+
+    /// The server behind the cache, for the other services it offers.
+    pub(crate) fn server(&self) -> &Server {
+        &self.server
     }
 
     /// Whether the cache is still used in this run.
@@ -178,7 +183,7 @@ impl RemoteCache {
     }
 
     /// Downloads blobs into `dir`, each named by its hash once it matched its digest.
-    fn download_checked(&self, digests: &[Digest], dir: &Path) -> Result<(), Failure> {
+    pub(crate) fn download_checked(&self, digests: &[Digest], dir: &Path) -> Result<(), Failure> {
         // Hashes name files here: only a sha256 in hex may.
         if let Some(bad) = digests
             .iter()

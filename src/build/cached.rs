@@ -9,6 +9,7 @@ use super::Builder;
 use crate::error::{Error, Result};
 use crate::key::Inputs;
 use crate::record::Record;
+use crate::remote_cache::RemoteCache;
 use crate::remove::remove_all;
 
 impl Builder<'_> {
@@ -16,9 +17,19 @@ impl Builder<'_> {
     /// cache that fails, leaves the instance's scratch folder as it was, so its build can
     /// still resume.
     pub(super) fn pull(&self, index: usize, (inputs, key): (&Inputs, &str)) -> Result<bool> {
-        let Some(cache) = self.remote.as_ref().filter(|cache| cache.usable()) else {
-            return Ok(false);
-        };
+        match self.remote.as_ref().filter(|cache| cache.usable()) {
+            Some(cache) => self.pull_from(cache, index, (inputs, key)),
+            None => Ok(false),
+        }
+    }
+
+    /// Pulls the instance from `cache` (the remote cache, or the executor's) and commits it.
+    pub(super) fn pull_from(
+        &self,
+        cache: &RemoteCache,
+        index: usize,
+        (inputs, key): (&Inputs, &str),
+    ) -> Result<bool> {
         let instance = &self.plan.instances[index];
         let layout = &instance.layout;
         let pulling = layout.pulling();
@@ -91,7 +102,7 @@ impl Builder<'_> {
         }
     }
 
-    fn warn(&self, message: Option<String>) {
+    pub(super) fn warn(&self, message: Option<String>) {
         if let Some(message) = message {
             self.progress.message(&message);
         }

@@ -22,6 +22,11 @@ pub struct Source {
 }
 
 impl Source {
+    /// The source as the fetcher names it in errors: its hash and where it is declared.
+    pub fn declared(&self) -> (&str, &str) {
+        (&self.sha256, &self.declared_at)
+    }
+
     pub fn file_name(&self) -> &str {
         self.url.rsplit('/').next().unwrap_or(&self.url)
     }

@@ -1,17 +1,20 @@
-//! The calls serpent makes to a Remote Execution API v2 server: the Action Cache, the CAS and
-//! ByteStream, each blocking on a small runtime of its own so the builder stays synchronous.
+//! The calls serpent makes to a Remote Execution API v2 server: the Action Cache, the CAS,
+//! ByteStream and Execution, each blocking on a small runtime of its own so the builder stays synchronous.
 
 use std::time::Duration;
 
 use bazel_remote_apis::build::bazel::remote::execution::v2::{
     action_cache_client::ActionCacheClient, batch_update_blobs_request,
-    content_addressable_storage_client::ContentAddressableStorageClient, ActionResult,
-    BatchReadBlobsRequest, BatchUpdateBlobsRequest, Digest, FindMissingBlobsRequest,
+    content_addressable_storage_client::ContentAddressableStorageClient,
+    execution_client::ExecutionClient, ActionResult, BatchReadBlobsRequest,
+    BatchUpdateBlobsRequest, Digest, ExecuteRequest, ExecuteResponse, FindMissingBlobsRequest,
     GetActionResultRequest, UpdateActionResultRequest,
 };
 use bazel_remote_apis::google::bytestream::{
     byte_stream_client::ByteStreamClient, ReadRequest, WriteRequest,
 };
+use bazel_remote_apis::google::longrunning::operation;
+use prost::Message;
 use tonic::transport::{Channel, Endpoint};
 
 /// Blobs up to this size go in batches; larger ones through ByteStream, in chunks of it.
@@ -25,6 +28,8 @@ const FIND_MISSING_CHUNK: usize = 1000;
 pub struct Server {
     runtime: tokio::runtime::Runtime,
     channel: Channel,
+    /// For executions, which take as long as the build they run.
+    unbounded: Channel,
     instance: String,
     lookup: Duration,
 }
@@ -53,15 +58,18 @@ impl Server {
             .map_err(|error| format!("cannot start the gRPC runtime: {error}"))?;
         let endpoint = Endpoint::from_shared(uri.to_string())
             .map_err(|error| format!("bad address {uri}: {error}"))?
-            .connect_timeout(connect)
-            .timeout(call);
-        let channel = {
+            .connect_timeout(connect);
+        let (channel, unbounded) = {
             let _inside = runtime.enter();
-            endpoint.connect_lazy()
+            (
+                endpoint.clone().timeout(call).connect_lazy(),
+                endpoint.connect_lazy(),
+            )
         };
         Ok(Server {
             runtime,
             channel,
+            unbounded,
             instance: instance.to_string(),
             lookup,
         })
@@ -108,6 +116,53 @@ impl Server {
             .block_on(client.update_action_result(request))
             .map(drop)
             .map_err(|status| said("UpdateActionResult", &status))
+    }
+
+    /// Runs `action` on the server's execution service and waits for its outcome, however
+    /// long the build takes.
+    pub fn execute(&self, action: &Digest) -> Result<ExecuteResponse, Failure> {
+        let request = ExecuteRequest {
+            instance_name: self.instance.clone(),
+            action_digest: Some(action.clone()),
+            skip_cache_lookup: true,
+            ..Default::default()
+        };
+        let mut client = ExecutionClient::new(self.unbounded.clone());
+        self.runtime.block_on(async {
+            let mut operations = match client.execute(request).await {
+                Ok(operations) => operations.into_inner(),
+                // What Buildbarn answers when no worker has the action's platform.
+                Err(status) if status.code() == tonic::Code::FailedPrecondition => {
+                    return Ok(ExecuteResponse {
+                        status: Some(bazel_remote_apis::google::rpc::Status {
+                            code: tonic::Code::FailedPrecondition as i32,
+                            message: status.message().to_string(),
+                            ..Default::default()
+                        }),
+                        ..Default::default()
+                    })
+                }
+                Err(status) => return Err(said("Execute", &status)),
+            };
+            while let Some(operation) = operations
+                .message()
+                .await
+                .map_err(|status| said("Execute", &status))?
+            {
+                match operation.result {
+                    Some(operation::Result::Response(any)) if operation.done => {
+                        return ExecuteResponse::decode(any.value.as_slice()).map_err(|error| {
+                            format!("Execute: its response does not decode: {error}")
+                        });
+                    }
+                    Some(operation::Result::Error(status)) => {
+                        return Err(format!("Execute: {}", status.message));
+                    }
+                    _ => {}
+                }
+            }
+            Err("Execute: the server ended the call before the action finished".into())
+        })
     }
 
     /// Which of `digests` the CAS lacks.

@@ -101,7 +101,7 @@ fn bgd_path() -> PathBuf {
 /// Two recipes: `hello` compiles a C program with the host's cc, `data` (built on it) installs
 /// an executable script, a read-only file, an empty file, a link and a file over 1 MiB (sent
 /// through ByteStream rather than in a batch). Each build phase appends to `ran`.
-fn project(ran: &Path) -> Test {
+pub fn project(ran: &Path) -> Test {
     let hello_c = b"#include <stdio.h>\nint main(void) { puts(\"hello\"); return 0; }\n";
     let archive = tarball(&[Entry::File("hello.c", hello_c)], Compression::None);
     let test = Test::new().file("dist/hello.tar", &archive);
@@ -153,7 +153,7 @@ fn install(ctx) {{
 }
 
 /// Every entry below `dir`: its kind, mode and content or link target.
-fn tree(dir: &Path) -> BTreeMap<String, String> {
+pub fn tree(dir: &Path) -> BTreeMap<String, String> {
     let mut found = BTreeMap::new();
     let mut pending = vec![dir.to_path_buf()];
     while let Some(current) = pending.pop() {
@@ -175,16 +175,16 @@ fn tree(dir: &Path) -> BTreeMap<String, String> {
     found
 }
 
-fn stage(test: &Test) -> PathBuf {
+pub fn stage(test: &Test) -> PathBuf {
     test.work().join("x86_64/stage1")
 }
 
-fn record(test: &Test, name: &str) -> serde_json::Value {
+pub fn record(test: &Test, name: &str) -> serde_json::Value {
     let path = stage(test).join(format!("records/{name}.json"));
     serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
 }
 
-fn lines(path: &Path) -> usize {
+pub fn lines(path: &Path) -> usize {
     std::fs::read_to_string(path).map_or(0, |text| text.lines().count())
 }
 
