@@ -272,7 +272,9 @@ impl Server {
                 .await
                 .map_err(|status| said("ByteStream.Read", &status))?
                 .into_inner();
-            let mut data = Vec::with_capacity(usize::try_from(digest.size_bytes).unwrap_or(0));
+            // The size is the server's word: reserve no more than a batch on it.
+            let reserve = usize::try_from(digest.size_bytes.min(BATCH_TOTAL)).unwrap_or(0);
+            let mut data = Vec::with_capacity(reserve);
             while let Some(message) = stream
                 .message()
                 .await

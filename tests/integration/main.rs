@@ -27,6 +27,7 @@ mod new;
 mod patch;
 mod recipe_files;
 mod remote_cache;
+mod remote_sources;
 mod report;
 mod resume;
 mod sandbox;
