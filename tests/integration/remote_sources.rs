@@ -240,3 +240,43 @@ fn a_cache_that_is_down_only_warns_and_the_source_comes_from_upstream() {
     assert_eq!(upstream.hits("/a.tar"), 2);
     assert_eq!(packaged(&test, "a"), A);
 }
+
+#[test]
+fn a_build_that_writes_the_cache_uploads_its_sources_even_those_in_its_store() {
+    let scratch = tempfile::tempdir().unwrap();
+    let Some(grid) = BuildGrid::start(scratch.path()) else {
+        return;
+    };
+    let cache = grid.address();
+    let upstream = Server::start(vec![("/a.tar", A.to_vec())]);
+    let mut test = Test::new()
+        .file(
+            "recipes/stage1/a.rhai",
+            recipe("a", &upstream.url("/a.tar"), A),
+        )
+        .args(["fetch"]);
+    test.run();
+    test = test
+        .args([
+            "build",
+            "--target",
+            "x86_64",
+            "--remote-cache",
+            &cache,
+            "--remote-cache-write",
+        ])
+        .stdout_contains("built 1 recipe instance(s)")
+        .stderr_lacks("warning");
+    test.run();
+    assert_eq!(upstream.hits("/a.tar"), 1);
+
+    std::fs::remove_dir_all(test.store()).unwrap();
+    test = test
+        .file(
+            "recipes/stage1/a.rhai",
+            recipe("a", &format!("http://{CLOSED}/a.tar"), A),
+        )
+        .args(["fetch", "--remote-cache", &cache])
+        .stdout_contains(format!("(from the remote cache {cache})"));
+    test.run();
+}
