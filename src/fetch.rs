@@ -478,13 +478,23 @@ impl Fetcher {
         let Some((cache, warn)) = self.remote.get().filter(|(cache, _)| cache.usable()) else {
             return Ok(None);
         };
-        let failure = match cache.get_source(sha256) {
-            Ok(None) => Failure::NotFound,
+        let mut staging = self.store.begin()?;
+        // The store failing to take a piece stops the fetch; the cache failing does not.
+        let mut stopped = None;
+        let answer = cache.get_source(sha256, &mut |piece| {
+            staging.write(piece).map_err(|error| {
+                let failure = error.to_string();
+                stopped = Some(error);
+                failure
+            })
+        });
+        if let Some(error) = stopped {
+            return Err(error.into());
+        }
+        let failure = match answer {
+            Ok(false) => Failure::NotFound,
             Err(failure) => Failure::Error(failure),
-            Ok(Some(bytes)) => match self
-                .receive(&mut bytes.as_slice(), None)
-                .and_then(|staging| self.finish(staging, sha256))
-            {
+            Ok(true) => match self.finish(staging, sha256) {
                 Ok(path) => {
                     let origin = Origin::RemoteCache(cache.address().to_string());
                     return Ok(Some(Fetched { path, origin }));

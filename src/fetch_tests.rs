@@ -419,8 +419,15 @@ impl SourceCache for StandInCache {
             .store(true, std::sync::atomic::Ordering::Relaxed);
         Some(failure.to_string())
     }
-    fn get_source(&self, _sha256: &str) -> Result<Option<Vec<u8>>, String> {
-        Ok(self.sends.clone())
+    fn get_source(
+        &self,
+        _sha256: &str,
+        into: &mut crate::source_cache::Receive,
+    ) -> Result<bool, String> {
+        match &self.sends {
+            Some(bytes) => into(bytes).map(|()| true),
+            None => Ok(false),
+        }
     }
     fn put_source(&self, sha256: &str, _file: &Path) -> Result<(), String> {
         self.uploaded.lock().unwrap().push(sha256.to_string());

@@ -7,6 +7,9 @@ use std::path::Path;
 /// What went wrong with the cache, in words for the user.
 pub type Failure = String;
 
+/// Takes the next piece of a source coming from the cache.
+pub type Receive<'a> = dyn FnMut(&[u8]) -> Result<(), Failure> + 'a;
+
 pub trait SourceCache: Send + Sync {
     /// Where the cache is, for messages: `grpc://HOST:PORT`.
     fn address(&self) -> &str;
@@ -20,9 +23,10 @@ pub trait SourceCache: Send + Sync {
     /// Stops using it; the warning to show, only the first time.
     fn give_up(&self, failure: &str) -> Option<String>;
 
-    /// The bytes of the source with this sha256, None when the cache has no entry for it. The
-    /// caller still checks them: an entry is only as good as whoever wrote it.
-    fn get_source(&self, sha256: &str) -> Result<Option<Vec<u8>>, Failure>;
+    /// Hands the bytes of the source with this sha256 to `into` as they arrive; false when the
+    /// cache has no entry for it. The caller still checks them: an entry is only as good as
+    /// whoever wrote it.
+    fn get_source(&self, sha256: &str, into: &mut Receive) -> Result<bool, Failure>;
 
     /// Uploads `file`, whose sha256 was checked, as the source with that hash.
     fn put_source(&self, sha256: &str, file: &Path) -> Result<(), Failure>;

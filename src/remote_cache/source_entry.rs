@@ -12,7 +12,7 @@ use prost::Message;
 
 use super::package_tree::digest_of;
 use super::{entry_action, output_file, Failure, RemoteCache};
-use crate::source_cache::SourceCache;
+use crate::source_cache::{Receive, SourceCache};
 
 /// Changed when what serpent puts in a source's entry changes.
 const FORMAT: &str = "serpent-source-v1";
@@ -20,16 +20,16 @@ const FORMAT: &str = "serpent-source-v1";
 const SOURCE: &str = "source";
 
 impl RemoteCache {
-    /// The bytes of the blob the cache's entry for `sha256` names, None without an entry.
+    /// Hands the blob the cache's entry for `sha256` names to `into`; false without an entry.
     /// Checked here only for naming that hash and having the size it names: the caller hashes
-    /// them on their way into the store.
-    fn pull_source(&self, sha256: &str) -> Result<Option<Vec<u8>>, Failure> {
+    /// it on its way into the store.
+    fn pull_source(&self, sha256: &str, into: &mut Receive) -> Result<bool, Failure> {
         let (action, _) = entry_action(FORMAT, sha256, SOURCE);
         let Some(result) = self
             .server
             .action_result(&digest_of(&action.encode_to_vec()))?
         else {
-            return Ok(None);
+            return Ok(false);
         };
         let digest = result
             .output_files
@@ -43,22 +43,24 @@ impl RemoteCache {
                 digest.hash
             ));
         }
-        let mut bytes = None;
-        self.server
-            .download(std::slice::from_ref(&digest), &mut |arrived, data| {
-                if *arrived != digest || data.len() as i64 != digest.size_bytes {
-                    return Err(format!(
-                        "the CAS sent {} bytes for source {sha256}, whose entry says {}",
-                        data.len(),
-                        digest.size_bytes
-                    ));
-                }
-                bytes = Some(data);
-                Ok(())
-            })?;
-        bytes
-            .map(Some)
-            .ok_or_else(|| format!("the CAS did not send source {sha256}"))
+        let size = digest.size_bytes;
+        let mut received = 0;
+        let too_many = |received| {
+            format!("the CAS sent {received} bytes or more for source {sha256}, whose entry says {size}")
+        };
+        self.server.read_blob(&digest, &mut |chunk| {
+            received += chunk.len() as i64;
+            if received > size {
+                return Err(too_many(received));
+            }
+            into(chunk)
+        })?;
+        if received != size {
+            return Err(format!(
+                "the CAS sent {received} bytes for source {sha256}, whose entry says {size}"
+            ));
+        }
+        Ok(true)
     }
 
     /// Uploads the store's file of `sha256`: the blob when `FindMissingBlobs` says the CAS
@@ -77,14 +79,23 @@ impl RemoteCache {
         let mut all: Vec<Digest> = messages.iter().map(|bytes| digest_of(bytes)).collect();
         all.push(blob.clone());
         let missing = self.server.find_missing(&all)?;
-        self.server.upload(&missing, &|digest| match messages
-            .iter()
-            .find(|bytes| digest_of(bytes) == *digest)
-        {
-            Some(bytes) => Ok(bytes.clone()),
-            None => std::fs::read(file)
-                .map_err(|error| format!("cannot read {}: {error}", file.display())),
+        let (blobs, messages_missing): (Vec<Digest>, Vec<Digest>) =
+            missing.into_iter().partition(|digest| *digest == blob);
+        self.server.upload(&messages_missing, &|digest| {
+            messages
+                .iter()
+                .find(|bytes| digest_of(bytes) == *digest)
+                .cloned()
+                .ok_or_else(|| {
+                    format!(
+                        "FindMissingBlobs named blob {}, which was not asked about",
+                        digest.hash
+                    )
+                })
         })?;
+        if !blobs.is_empty() {
+            self.server.upload_file(&blob, file)?;
+        }
         let result = ActionResult {
             output_files: vec![output_file(SOURCE, blob, None)],
             exit_code: 0,
@@ -111,8 +122,8 @@ impl SourceCache for RemoteCache {
         self.give_up_for(failure, "fetching sources without it")
     }
 
-    fn get_source(&self, sha256: &str) -> Result<Option<Vec<u8>>, Failure> {
-        self.pull_source(sha256)
+    fn get_source(&self, sha256: &str, into: &mut Receive) -> Result<bool, Failure> {
+        self.pull_source(sha256, into)
     }
 
     fn put_source(&self, sha256: &str, file: &Path) -> Result<(), Failure> {
