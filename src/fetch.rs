@@ -31,8 +31,7 @@
 //! With `offline` set, http(s) mirrors and http(s) upstream URLs are skipped;
 //! `file://` locations are still used.
 
-use std::collections::BTreeMap;
-use std::collections::HashSet;
+use std::collections::{BTreeMap, HashSet};
 use std::error::Error as StdError;
 use std::fmt;
 use std::fs::File;
@@ -364,8 +363,8 @@ impl Fetcher {
         &self.store
     }
 
-    /// Ensures the file with this sha256 is in the store, getting it from a
-    /// mirror or `url` if it is not there yet.
+    /// Ensures the file with this sha256 is in the store, getting it from the
+    /// remote cache, a mirror or `url` if it is not there yet.
     pub fn fetch(&self, url: &str, sha256: &str) -> Result<Fetched, FetchError> {
         let fetched = self.fetch_anonymous(url, sha256);
         if let Ok(fetched) = &fetched {
