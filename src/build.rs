@@ -10,7 +10,7 @@ use crate::beneath::{self, Beneath};
 use crate::config::Config;
 use crate::context::{copy_tree, Context, Inner};
 use crate::error::{Error, Result};
-use crate::fetch::Fetcher;
+use crate::fetch::{Fetcher, Origin, Warn};
 use crate::file_conflict::FileConflict;
 use crate::isolation::Isolation;
 use crate::key::Inputs;
@@ -70,7 +70,7 @@ pub struct Builder<'a> {
     /// one) and how long its last build took, for the time the build has left.
     pub running: Mutex<BTreeMap<usize, UnderWay>>,
     /// The shared cache instances are pulled from (and, when it allows, pushed to).
-    pub remote: Option<crate::remote_cache::RemoteCache>,
+    pub remote: Option<Arc<crate::remote_cache::RemoteCache>>,
     /// The execution service instances are built on instead of here, when one is given.
     pub executor: Option<crate::remote_exec::RemoteExecutor>,
 }
@@ -143,6 +143,11 @@ impl<'a> Builder<'a> {
     ) -> Result<Builder<'a>> {
         let jobserver = jobserver::Client::new(config.jobs)
             .map_err(|error| Error::io("cannot create the job pool in", &config.work_dir, error))?;
+        // The session's cache, unless this configuration leaves it out (verify's second build).
+        let remote = match config.remote_cache {
+            None if !config.remote_cache_write => None,
+            _ => session.remote_cache(progress_warns(&progress))?,
+        };
         Ok(Builder {
             scripts: &session.scripts,
             config,
@@ -156,7 +161,7 @@ impl<'a> Builder<'a> {
             timeline: Timeline::new(&config.work_dir),
             slots: Default::default(),
             running: Default::default(),
-            remote: crate::remote_cache::open(config)?,
+            remote,
             executor: crate::remote_exec::open(config)?,
         })
     }
@@ -396,8 +401,10 @@ impl Builder<'_> {
         }
     }
 
-    /// Every missing source of the instances, fetched in parallel before any build starts.
+    /// Every missing source of the instances, fetched in parallel before any build starts;
+    /// every one, when they are uploaded to a remote cache.
     fn fetch_all(&self, todo: &[usize]) -> Result<()> {
+        let uploads = self.fetcher.uploads();
         let mut sources: Vec<(String, String)> = todo
             .iter()
             .flat_map(|index| {
@@ -406,7 +413,7 @@ impl Builder<'_> {
                     .sources
                     .iter()
             })
-            .filter(|source| !self.fetcher.store().contains(&source.sha256))
+            .filter(|source| uploads || !self.fetcher.store().contains(&source.sha256))
             .map(|source| (source.url.clone(), source.sha256.clone()))
             .collect();
         sources.sort();
@@ -414,22 +421,41 @@ impl Builder<'_> {
         if sources.is_empty() {
             return Ok(());
         }
-        self.progress
-            .message(&format!("fetching {} source(s)", sources.len()));
+        let missing = sources
+            .iter()
+            .filter(|(_, sha256)| !self.fetcher.store().contains(sha256))
+            .count();
+        if missing > 0 {
+            self.progress
+                .message(&format!("fetching {missing} source(s)"));
+        }
         let queue = Mutex::new(sources);
         let errors = Mutex::new(Vec::new());
+        let from_cache = Mutex::new(Vec::new());
         std::thread::scope(|scope| {
             for _ in 0..PARALLEL_FETCHES {
                 scope.spawn(|| loop {
                     let Some((url, sha256)) = queue.lock().unwrap().pop() else {
                         break;
                     };
-                    if let Err(error) = self.fetcher.fetch(&url, &sha256) {
-                        errors.lock().unwrap().push(Error::from(error));
+                    match self.fetcher.fetch(&url, &sha256) {
+                        Ok(fetched) => {
+                            if let Origin::RemoteCache(address) = fetched.origin {
+                                from_cache.lock().unwrap().push(address);
+                            }
+                        }
+                        Err(error) => errors.lock().unwrap().push(Error::from(error)),
                     }
                 });
             }
         });
+        let from_cache = from_cache.into_inner().unwrap();
+        if let Some(address) = from_cache.first() {
+            self.progress.message(&format!(
+                "{} of {missing} source(s) came from the remote cache {address}",
+                from_cache.len()
+            ));
+        }
         let mut errors = errors.into_inner().unwrap();
         match errors.len() {
             0 => Ok(()),
@@ -1283,6 +1309,12 @@ fn installed_by_others(layout: &Layout) -> BTreeMap<String, BTreeSet<String>> {
         }
     }
     others
+}
+
+/// Warnings told the way the build tells everything else.
+fn progress_warns(progress: &Arc<Progress>) -> Warn {
+    let progress = Arc::clone(progress);
+    Arc::new(move |warning: &str| progress.message(warning))
 }
 
 /// The target's compiler and linker flags, by the names recipes use.

@@ -45,10 +45,12 @@ pub struct Cli {
     #[arg(long, global = true)]
     pub fresh: bool,
     /// A shared build cache: a Remote Execution API server (BuildGrid, Buildbarn...) at
-    /// grpc://HOST:PORT[/INSTANCE]. Instances it holds are pulled instead of built.
+    /// grpc://HOST:PORT[/INSTANCE]. Instances it holds are pulled instead of built, and
+    /// sources missing from the store are fetched from it before mirrors and upstream.
     #[arg(long, global = true, env = "SERPENT_REMOTE_CACHE", value_name = "URL")]
     pub remote_cache: Option<String>,
-    /// Upload what is built here to the remote cache (off by default: let CI be the writer).
+    /// Upload what is built here to the remote cache, and the sources used (off by default:
+    /// let CI be the writer).
     #[arg(long, global = true)]
     pub remote_cache_write: bool,
     /// A Remote Execution API execution service at grpc://HOST:PORT[/INSTANCE]: instances the

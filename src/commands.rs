@@ -1,4 +1,5 @@
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use crate::cli::{Cli, Command};
 use crate::config::{self, Config};
@@ -259,15 +260,17 @@ fn fetch(session: &Session, recipes: &[PathBuf]) -> Exit {
     session
         .fetcher
         .know_sources(sources.iter().map(Source::declared));
+    let quiet = session.config.quiet;
+    session.remote_cache(Arc::new(move |warning: &str| {
+        if !quiet {
+            eprintln!("{warning}");
+        }
+    }))?;
     let mut errors = Vec::new();
     for source in &sources {
         match session.fetcher.fetch(&source.url, &source.sha256) {
             Ok(fetched) if !session.config.quiet => {
-                let origin = match &fetched.origin {
-                    crate::fetch::Origin::Cache => "in the store".to_string(),
-                    crate::fetch::Origin::Mirror(mirror) => format!("from {mirror}"),
-                    crate::fetch::Origin::Upstream => "from upstream".to_string(),
-                };
+                let origin = fetched.origin.describe();
                 println!("{}  {}  ({origin})", source.sha256, source.url);
             }
             Ok(_) => {}

@@ -5,12 +5,17 @@
 //! [`Store`]. It looks, in order, at:
 //!
 //! 1. the store itself (no network at all on a hit);
-//! 2. each mirror, in the order given. A mirror is a `file:///dir` folder (a
+//! 2. the remote cache, when one is in use ([`Fetcher::use_remote`]); one that fails or sends
+//!    what does not hash right is given up for the run with one warning;
+//! 3. each mirror, in the order given. A mirror is a `file:///dir` folder (a
 //!    plain absolute path is accepted too) or an `http://` / `https://` base
 //!    URL, and for each one two locations are tried: `<base>/<file name of
 //!    the URL>` (a distfiles folder) and `<base>/sha256/<hash>` (a copy of a
 //!    store);
-//! 3. the upstream URL.
+//! 4. the upstream URL.
+//!
+//! When the remote cache takes uploads, every source fetched or found in the store is uploaded
+//! to it, once per run.
 //!
 //! A missing file (404 / 410 / no such file) moves on to the next location
 //! quietly; any other failure, including a download whose hash is wrong, is
@@ -26,19 +31,20 @@
 //! With `offline` set, http(s) mirrors and http(s) upstream URLs are skipped;
 //! `file://` locations are still used.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashSet};
 use std::error::Error as StdError;
 use std::fmt;
 use std::fs::File;
 use std::io::{self, Read};
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
-use std::sync::{Mutex, OnceLock};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
 use reqwest::blocking::Client;
 use reqwest::{StatusCode, Url};
 
+use crate::source_cache::SourceCache;
 use crate::store::{is_sha256_hex, Staging, Store, StoreError, CHUNK};
 
 /// How long to wait for a TCP (and TLS) connection to be established.
@@ -219,8 +225,22 @@ pub enum Origin {
     Cache,
     /// Downloaded or copied from this mirror (the base as configured).
     Mirror(String),
+    /// Pulled from the remote cache at this address.
+    RemoteCache(String),
     /// Downloaded from (or copied from, for `file://`) the URL itself.
     Upstream,
+}
+
+impl Origin {
+    /// Where the file came from, in words: `from upstream`, `in the store`...
+    pub fn describe(&self) -> String {
+        match self {
+            Origin::Cache => "in the store".to_string(),
+            Origin::Mirror(mirror) => format!("from {mirror}"),
+            Origin::RemoteCache(address) => format!("from the remote cache {address}"),
+            Origin::Upstream => "from upstream".to_string(),
+        }
+    }
 }
 
 /// The result of a successful fetch.
@@ -231,8 +251,10 @@ pub struct Fetched {
     pub origin: Origin,
 }
 
+/// Shows a warning to the user, the way the command at hand shows messages.
+pub type Warn = Arc<dyn Fn(&str) + Send + Sync>;
+
 /// Gets sources into a [`Store`].
-#[derive(Debug)]
 pub struct Fetcher {
     store: Store,
     mirrors: Vec<String>,
@@ -242,6 +264,10 @@ pub struct Fetcher {
     client: OnceLock<Client>,
     /// Where each hash is declared (`recipe:line:column`), for errors.
     declared: Mutex<BTreeMap<String, String>>,
+    /// The shared cache looked in after the store, and how its failure is told.
+    remote: OnceLock<(Arc<dyn SourceCache>, Warn)>,
+    /// The sources uploaded to it (or tried) in this run.
+    shared: Mutex<HashSet<String>>,
 }
 
 /// A single place a file can be read from.
@@ -302,7 +328,23 @@ impl Fetcher {
             offline,
             client: OnceLock::new(),
             declared: Mutex::new(BTreeMap::new()),
+            remote: OnceLock::new(),
+            shared: Mutex::new(HashSet::new()),
         }
+    }
+
+    /// Looks in `cache` after the store from now on (and uploads to it when it takes uploads),
+    /// telling its failure through `warn`. Only the first cache given is used.
+    pub fn use_remote(&self, cache: Arc<dyn SourceCache>, warn: Warn) {
+        let _ = self.remote.set((cache, warn));
+    }
+
+    /// Whether sources are uploaded to a remote cache, so even those in the store are worth
+    /// fetching.
+    pub fn uploads(&self) -> bool {
+        self.remote
+            .get()
+            .is_some_and(|(cache, _)| cache.takes_uploads() && cache.usable())
     }
 
     /// Makes errors fetching these sources, given as (sha256, where it is declared), name where
@@ -321,10 +363,14 @@ impl Fetcher {
         &self.store
     }
 
-    /// Ensures the file with this sha256 is in the store, getting it from a
-    /// mirror or `url` if it is not there yet.
+    /// Ensures the file with this sha256 is in the store, getting it from the
+    /// remote cache, a mirror or `url` if it is not there yet.
     pub fn fetch(&self, url: &str, sha256: &str) -> Result<Fetched, FetchError> {
-        self.fetch_anonymous(url, sha256).map_err(|error| {
+        let fetched = self.fetch_anonymous(url, sha256);
+        if let Ok(fetched) = &fetched {
+            self.share(sha256, fetched);
+        }
+        fetched.map_err(|error| {
             let declared = self.declared.lock().unwrap_or_else(|e| e.into_inner());
             match declared.get(sha256) {
                 Some(place) => FetchError::ForSource {
@@ -364,7 +410,10 @@ impl Fetcher {
             .as_deref()
             .map(|name| String::from_utf8_lossy(&percent_decode(name)).into_owned())
             .unwrap_or_default();
-        let found = self.try_everywhere(&upstream, &mirrors, sha256, &mut attempts)?;
+        let found = match self.try_remote(sha256, &mut attempts)? {
+            Some(fetched) => Some(fetched),
+            None => self.try_everywhere(&upstream, &mirrors, sha256, &mut attempts)?,
+        };
         if let Some(fetched) = found {
             self.store.remember_name(&name, sha256);
             return Ok(fetched);
@@ -415,6 +464,79 @@ impl Fetcher {
             path,
             origin: Origin::Upstream,
         }))
+    }
+
+    /// Looks in the remote cache while it is usable. What it sends goes through the store's
+    /// checked insert like any download; a cache that fails or sends another file is given up
+    /// with a warning, and the fetch goes on at the mirrors and upstream.
+    fn try_remote(
+        &self,
+        sha256: &str,
+        attempts: &mut Vec<Attempt>,
+    ) -> Result<Option<Fetched>, FetchError> {
+        let Some((cache, warn)) = self.remote.get().filter(|(cache, _)| cache.usable()) else {
+            return Ok(None);
+        };
+        let mut staging = self.store.begin()?;
+        // The store failing to take a piece stops the fetch; the cache failing does not.
+        let mut stopped = None;
+        let answer = cache.get_source(sha256, &mut |piece| {
+            staging.write(piece).map_err(|error| {
+                let failure = error.to_string();
+                stopped = Some(error);
+                failure
+            })
+        });
+        if let Some(error) = stopped {
+            return Err(error.into());
+        }
+        let failure = match answer {
+            Ok(false) => Failure::NotFound,
+            Err(failure) => Failure::Error(failure),
+            Ok(true) => match self.finish(staging, sha256) {
+                Ok(path) => {
+                    let origin = Origin::RemoteCache(cache.address().to_string());
+                    return Ok(Some(Fetched { path, origin }));
+                }
+                Err(TryError::Fatal(error)) => return Err(error),
+                Err(TryError::Skip(failure)) => failure,
+            },
+        };
+        let why = match &failure {
+            Failure::NotFound => None,
+            Failure::ChecksumMismatch { expected, actual } => Some(format!(
+                "the file it sent as source {expected} has sha256 {actual}"
+            )),
+            other => Some(other.to_string()),
+        };
+        if let Some(message) = why.and_then(|why| cache.give_up(&why)) {
+            warn(&message);
+        }
+        attempts.push(Attempt {
+            location: format!("remote cache {}", cache.address()),
+            failure,
+        });
+        Ok(None)
+    }
+
+    /// Uploads a source that did not come from the remote cache to it, once per run, when it
+    /// takes uploads; a failure gives the cache up.
+    fn share(&self, sha256: &str, fetched: &Fetched) {
+        let Some((cache, warn)) = self.remote.get() else {
+            return;
+        };
+        if !cache.takes_uploads()
+            || !cache.usable()
+            || matches!(fetched.origin, Origin::RemoteCache(_))
+            || !self.shared.lock().unwrap().insert(sha256.to_string())
+        {
+            return;
+        }
+        if let Err(failure) = cache.put_source(sha256, &fetched.path) {
+            if let Some(message) = cache.give_up(&failure) {
+                warn(&message);
+            }
+        }
     }
 
     fn cached(&self, sha256: &str) -> Option<Fetched> {

@@ -394,3 +394,113 @@ fn percent_decoding() {
     assert!(!is_plain_file_name(&percent_decode("..")));
     assert!(!is_plain_file_name(&percent_decode("a%2Fb")));
 }
+
+/// A stand-in for a REAPI server that answers every source with `sends`, when it is some (a
+/// real CAS refuses a blob under another's hash, so no real server can be made to send another
+/// file), counting what is uploaded to it.
+struct StandInCache {
+    sends: Option<Vec<u8>>,
+    given_up: std::sync::atomic::AtomicBool,
+    uploaded: Mutex<Vec<String>>,
+}
+
+impl SourceCache for StandInCache {
+    fn address(&self) -> &str {
+        "grpc://stand-in:1"
+    }
+    fn usable(&self) -> bool {
+        !self.given_up.load(std::sync::atomic::Ordering::Relaxed)
+    }
+    fn takes_uploads(&self) -> bool {
+        true
+    }
+    fn give_up(&self, failure: &str) -> Option<String> {
+        self.given_up
+            .store(true, std::sync::atomic::Ordering::Relaxed);
+        Some(failure.to_string())
+    }
+    fn get_source(
+        &self,
+        _sha256: &str,
+        into: &mut crate::source_cache::Receive,
+    ) -> Result<bool, String> {
+        match &self.sends {
+            Some(bytes) => into(bytes).map(|()| true),
+            None => Ok(false),
+        }
+    }
+    fn put_source(&self, sha256: &str, _file: &Path) -> Result<(), String> {
+        self.uploaded.lock().unwrap().push(sha256.to_string());
+        Ok(())
+    }
+}
+
+#[test]
+fn a_remote_cache_sending_another_file_is_given_up_and_upstream_used() {
+    let server = Server::start(Vec::new());
+    let data = payload(7);
+    let hash = sha(&data);
+    server.put("/dist/x.tar", &data);
+    let tmp = tempfile::tempdir().unwrap();
+    let f = fetcher(tmp.path(), &[], false);
+    let cache = Arc::new(StandInCache {
+        sends: Some(payload(8)),
+        given_up: Default::default(),
+        uploaded: Default::default(),
+    });
+    let warnings = Arc::new(Mutex::new(Vec::new()));
+    let told = Arc::clone(&warnings);
+    f.use_remote(
+        cache.clone(),
+        Arc::new(move |text: &str| told.lock().unwrap().push(text.to_string())),
+    );
+
+    let got = f.fetch(&server.url("/dist/x.tar"), &hash).unwrap();
+    assert_eq!(got.origin, Origin::Upstream);
+    assert_eq!(fs::read(&got.path).unwrap(), data);
+    assert_eq!(entries(tmp.path()), vec![hash.clone()]);
+    assert_eq!(
+        *warnings.lock().unwrap(),
+        vec![format!(
+            "the file it sent as source {hash} has sha256 {}",
+            sha(&payload(8))
+        )]
+    );
+    // Given up, it takes no uploads either.
+    assert!(cache.uploaded.lock().unwrap().is_empty());
+}
+
+#[test]
+fn sources_are_uploaded_once_whether_fetched_or_found_in_the_store() {
+    let server = Server::start(Vec::new());
+    let data = payload(9);
+    let hash = sha(&data);
+    server.put("/dist/y.tar", &data);
+    let tmp = tempfile::tempdir().unwrap();
+    let f = fetcher(tmp.path(), &[], false);
+    let stored = payload(10);
+    let stored_hash = f.store().import(&{
+        let path = tmp.path().join("stored.tar");
+        fs::write(&path, &stored).unwrap();
+        path
+    });
+    let cache = Arc::new(StandInCache {
+        sends: None,
+        given_up: Default::default(),
+        uploaded: Default::default(),
+    });
+    f.use_remote(cache.clone(), Arc::new(|_: &str| {}));
+    assert!(f.uploads());
+
+    let url = server.url("/dist/y.tar");
+    assert_eq!(f.fetch(&url, &hash).unwrap().origin, Origin::Upstream);
+    assert_eq!(f.fetch(&url, &hash).unwrap().origin, Origin::Cache);
+    let stored_hash = stored_hash.unwrap();
+    assert_eq!(
+        f.fetch(&server.url("/dist/z.tar"), &stored_hash)
+            .unwrap()
+            .origin,
+        Origin::Cache
+    );
+    assert_eq!(*cache.uploaded.lock().unwrap(), vec![hash, stored_hash]);
+}

@@ -59,6 +59,7 @@ pub mod scripts;
 pub mod session;
 pub mod signatures;
 pub mod size;
+pub mod source_cache;
 pub mod spin;
 pub mod spin_base;
 pub mod spin_changes;

@@ -3,6 +3,7 @@
 //! so its digest is a pure function of it); its package is the result's output folder `package`
 //! in the CAS, its logs are output files `logs/<phase>.log` and its record `record.json`. A cache
 //! that cannot be reached is given up for the rest of the run, never failing a build.
+//! Sources are shared through it too (`source_entry.rs`).
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -19,6 +20,7 @@ use crate::record::Record;
 
 pub(crate) mod package_tree;
 pub(crate) mod server;
+mod source_entry;
 
 use package_tree::{digest_of, properties, set_time, PackageTree, PulledTree};
 pub use server::Failure;
@@ -111,11 +113,16 @@ impl RemoteCache {
 
     /// Stops using the cache; returns the message to show, only the first time.
     pub fn give_up(&self, failure: &str) -> Option<String> {
+        self.give_up_for(failure, "building locally without it")
+    }
+
+    /// The same, saying what serpent does `instead`.
+    fn give_up_for(&self, failure: &str, instead: &str) -> Option<String> {
         if self.given_up.swap(true, Ordering::Relaxed) {
             return None;
         }
         Some(format!(
-            "warning: remote cache {} is not usable ({failure}); building locally without it",
+            "warning: remote cache {} is not usable ({failure}); {instead}",
             self.address
         ))
     }
@@ -293,9 +300,15 @@ impl RemoteCache {
 /// The Action standing for an instance's key, and its Command. Nothing in them but the key
 /// and the format: the same key gives the same digest on every machine.
 fn action_for(key: &str) -> (Action, Command) {
+    entry_action(FORMAT, key, PACKAGE)
+}
+
+/// The Action of an entry of serpent's: a Command saying only the entry's format and what it
+/// is for, with one output path; an empty input root.
+fn entry_action(format: &str, what: &str, output: &str) -> (Action, Command) {
     let command = Command {
-        arguments: vec![FORMAT.to_string(), key.to_string()],
-        output_paths: vec![PACKAGE.to_string()],
+        arguments: vec![format.to_string(), what.to_string()],
+        output_paths: vec![output.to_string()],
         ..Default::default()
     };
     let empty_root = digest_of(&[]);

@@ -2,14 +2,16 @@
 //! configuration, the scripts engine with the stdlib, the fetcher and the project's folders.
 
 use std::path::{Path, PathBuf};
+use std::sync::{Arc, OnceLock};
 
 use crate::cli::{Cli, Command};
 use crate::config::Config;
 use crate::error::Result;
-use crate::fetch::Fetcher;
+use crate::fetch::{Fetcher, Warn};
 use crate::lock::WorkLock;
 use crate::plan::Plan;
 use crate::project::Project;
+use crate::remote_cache::RemoteCache;
 use crate::scripts::Scripts;
 use crate::spin::Spin;
 use crate::store::Store;
@@ -21,6 +23,8 @@ pub struct Session<'a> {
     pub fetcher: Fetcher,
     /// The project without the spin's overlays, from which the spin is read.
     pub base: Project,
+    /// The remote cache, opened when a command first needs it.
+    remote: OnceLock<Option<Arc<RemoteCache>>>,
 }
 
 impl<'a> Session<'a> {
@@ -39,7 +43,24 @@ impl<'a> Session<'a> {
             scripts,
             fetcher,
             base,
+            remote: OnceLock::new(),
         })
+    }
+
+    /// The remote cache the configuration names, opened once: the builder pulls packages from
+    /// it and the fetcher sources, telling the user through `warn` when it fails.
+    pub fn remote_cache(&self, warn: Warn) -> Result<Option<Arc<RemoteCache>>> {
+        let cache = match self.remote.get() {
+            Some(cache) => cache.clone(),
+            None => {
+                let opened = crate::remote_cache::open(&self.config)?.map(Arc::new);
+                self.remote.get_or_init(|| opened).clone()
+            }
+        };
+        if let Some(cache) = &cache {
+            self.fetcher.use_remote(cache.clone(), warn);
+        }
+        Ok(cache)
     }
 
     /// The spin the command line names (or the default one), with its bases merged in.

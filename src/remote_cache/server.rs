@@ -1,6 +1,8 @@
 //! The calls serpent makes to a Remote Execution API v2 server: the Action Cache, the CAS,
 //! ByteStream and Execution, each blocking on a small runtime of its own so the builder stays synchronous.
 
+use std::io::Read;
+use std::path::Path;
 use std::time::Duration;
 
 use bazel_remote_apis::build::bazel::remote::execution::v2::{
@@ -208,7 +210,7 @@ impl Server {
             self.update_batch(requests)?;
         }
         for digest in large {
-            self.write_stream(digest, read(digest)?)?;
+            self.write_stream(digest, Box::new(std::io::Cursor::new(read(digest)?)))?;
         }
         Ok(())
     }
@@ -239,7 +241,26 @@ impl Server {
         Ok(())
     }
 
-    fn write_stream(&self, digest: &Digest, data: Vec<u8>) -> Result<(), Failure> {
+    /// Uploads one blob from a file: in a batch when it is small, else through ByteStream a
+    /// chunk at a time, so a large source is never held whole.
+    pub fn upload_file(&self, digest: &Digest, path: &Path) -> Result<(), Failure> {
+        let cannot = |error: std::io::Error| format!("cannot read {}: {error}", path.display());
+        if digest.size_bytes <= BATCH_BLOB {
+            return self.upload(std::slice::from_ref(digest), &|_| {
+                std::fs::read(path).map_err(cannot)
+            });
+        }
+        let file = std::fs::File::open(path).map_err(cannot)?;
+        self.write_stream(digest, Box::new(file))
+    }
+
+    /// Writes `digest.size_bytes` bytes of `source` through ByteStream, each chunk read as the
+    /// call takes it.
+    fn write_stream(
+        &self,
+        digest: &Digest,
+        mut source: Box<dyn Read + Send>,
+    ) -> Result<(), Failure> {
         // ByteStream wants a name no other upload uses at the same time; the time and the
         // thread make one.
         let upload = crate::digest::sha256(
@@ -254,10 +275,20 @@ impl Server {
             "uploads/{upload}/blobs/{}/{}",
             digest.hash, digest.size_bytes
         ));
+        let size = usize::try_from(digest.size_bytes).unwrap_or(0);
         let chunk = BATCH_BLOB as usize;
-        let count = data.len().div_ceil(chunk).max(1);
-        let requests: Vec<WriteRequest> = (0..count)
-            .map(|index| WriteRequest {
+        let count = size.div_ceil(chunk).max(1);
+        let failed = std::sync::Arc::new(std::sync::Mutex::new(None::<Failure>));
+        let failure = failed.clone();
+        let hash = digest.hash.clone();
+        let requests = (0..count).map_while(move |index| {
+            let mut data = vec![0; chunk.min(size - index * chunk)];
+            if let Err(error) = source.read_exact(&mut data) {
+                *failure.lock().unwrap() =
+                    Some(format!("cannot read the bytes of blob {hash}: {error}"));
+                return None;
+            }
+            Some(WriteRequest {
                 resource_name: if index == 0 {
                     resource.clone()
                 } else {
@@ -265,12 +296,17 @@ impl Server {
                 },
                 write_offset: (index * chunk) as i64,
                 finish_write: index + 1 == count,
-                data: data[index * chunk..((index + 1) * chunk).min(data.len())].to_vec(),
+                data,
             })
-            .collect();
+        });
         let mut client = ByteStreamClient::new(self.channel.clone());
-        self.runtime
-            .block_on(client.write(tonic::codegen::tokio_stream::iter(requests)))
+        let answer = self
+            .runtime
+            .block_on(client.write(tonic::codegen::tokio_stream::iter(requests)));
+        if let Some(failure) = failed.lock().unwrap().take() {
+            return Err(failure);
+        }
+        answer
             .map(drop)
             .map_err(|status| said("ByteStream.Write", &status))
     }
@@ -309,12 +345,44 @@ impl Server {
             }
         }
         for digest in large {
-            each(digest, self.read_stream(digest)?)?;
+            // The size is the server's word: reserve no more than a batch on it.
+            let reserve = usize::try_from(digest.size_bytes.min(BATCH_TOTAL)).unwrap_or(0);
+            let mut data = Vec::with_capacity(reserve);
+            self.read_stream(digest, &mut |chunk| {
+                data.extend_from_slice(chunk);
+                Ok(())
+            })?;
+            each(digest, data)?;
         }
         Ok(())
     }
 
-    fn read_stream(&self, digest: &Digest) -> Result<Vec<u8>, Failure> {
+    /// Downloads one blob, handing it to `each` as it arrives: whole when it is small, else a
+    /// ByteStream chunk at a time, so a large source is never held whole.
+    pub fn read_blob(
+        &self,
+        digest: &Digest,
+        each: &mut dyn FnMut(&[u8]) -> Result<(), Failure>,
+    ) -> Result<(), Failure> {
+        if digest.size_bytes > BATCH_BLOB {
+            return self.read_stream(digest, each);
+        }
+        self.download(std::slice::from_ref(digest), &mut |arrived, data| {
+            if arrived != digest {
+                return Err(format!(
+                    "the CAS sent blob {} when asked for {}",
+                    arrived.hash, digest.hash
+                ));
+            }
+            each(&data)
+        })
+    }
+
+    fn read_stream(
+        &self,
+        digest: &Digest,
+        each: &mut dyn FnMut(&[u8]) -> Result<(), Failure>,
+    ) -> Result<(), Failure> {
         let request = ReadRequest {
             resource_name: self.resource(&format!("blobs/{}/{}", digest.hash, digest.size_bytes)),
             read_offset: 0,
@@ -327,15 +395,14 @@ impl Server {
                 .await
                 .map_err(|status| said("ByteStream.Read", &status))?
                 .into_inner();
-            let mut data = Vec::with_capacity(usize::try_from(digest.size_bytes).unwrap_or(0));
             while let Some(message) = stream
                 .message()
                 .await
                 .map_err(|status| said("ByteStream.Read", &status))?
             {
-                data.extend_from_slice(&message.data);
+                each(&message.data)?;
             }
-            Ok(data)
+            Ok(())
         })
     }
 

@@ -28,6 +28,7 @@ mod patch;
 mod recipe_files;
 mod remote_cache;
 mod remote_exec;
+mod remote_sources;
 mod report;
 mod resume;
 mod sandbox;

@@ -12,7 +12,7 @@ use crate::tarball::{tarball, Compression, Entry};
 use crate::test::{sha256, Test};
 
 /// A BuildGrid server started for one test, killed when dropped.
-struct BuildGrid {
+pub struct BuildGrid {
     child: Child,
     port: u16,
     log: PathBuf,
@@ -21,7 +21,7 @@ struct BuildGrid {
 impl BuildGrid {
     /// BuildGrid from scripts/setup's venv, or None (with a loud message) when it is not
     /// installed outside CI; on CI its absence fails the test.
-    fn start(dir: &Path) -> Option<BuildGrid> {
+    pub fn start(dir: &Path) -> Option<BuildGrid> {
         let bgd = bgd_path();
         if !bgd.is_file() {
             let message = format!(
@@ -72,7 +72,7 @@ impl BuildGrid {
         }
     }
 
-    fn address(&self) -> String {
+    pub fn address(&self) -> String {
         format!("grpc://127.0.0.1:{}", self.port)
     }
 
