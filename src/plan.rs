@@ -732,8 +732,15 @@ fn select_packages(
                     Some(guess) => format!("; did you mean `{guess}`?"),
                     None => format!("; {stage_name} has: {}", known.join(", ")),
                 };
+                // Named by the spin's ADD when its own PACKAGES (or its base's) lacks it.
+                let added = spin
+                    .added
+                    .packages
+                    .get(stage_name)
+                    .is_some_and(|names| names.contains(&name));
+                let declaration = if added { "ADD.packages" } else { "PACKAGES" };
                 return Err(Error::Usage(format!(
-                    "{spin_file}: PACKAGES.{stage_name} names `{name}`, which is not a recipe of {stage_name}{hint}"
+                    "{spin_file}: {declaration}.{stage_name} names `{name}`, which is not a recipe of {stage_name}{hint}"
                 )));
             };
             pending.extend(

@@ -149,7 +149,8 @@ fn merge(base: Spin, spin: Spin, previous: &dyn Fn(&str) -> Option<String>) -> (
         flags: pick(own("FLAGS"), spin.flags.clone(), base.flags),
         overrides: pick(own("OVERRIDES"), spin.overrides.clone(), base.overrides),
         packages: pick(own("PACKAGES"), spin.packages.clone(), base.packages),
-        added: SpinChanges::default(),
+        // Kept, applied, so that an error can say a name came from ADD.
+        added: spin.added.clone(),
         removed: SpinChanges::default(),
         ..spin.clone()
     };

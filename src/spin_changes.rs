@@ -82,7 +82,7 @@ pub fn check(scope: &Scope, problems: &mut Problems) {
         for (part, value) in &changes {
             if !PARTS.contains(&part.as_str()) {
                 let help = crate::suggest::closest(part, &PARTS)
-                    .map(|guess| format!("did you mean {guess}?"))
+                    .map(|guess| format!("did you mean `{guess}`?"))
                     .unwrap_or_else(|| format!("it can change {}", PARTS.join(", ")));
                 let message = format!("{declaration}.{part}: not a part of a spin it can change");
                 problems.add(declaration, Some(part.as_str()), message, Some(help));

@@ -153,7 +153,19 @@ fn an_unknown_base_and_changes_the_base_cannot_take_are_located() {
         .args(["plan", "--spin", "mine"])
         .status(2)
         .stderr_contains("ADD.pakages: not a part of a spin it can change")
-        .stderr_contains("did you mean packages?");
+        .stderr_contains("did you mean `packages`?");
+    test.run();
+    test = test
+        .script(
+            "recipes/spins/mine.rhai",
+            r#"
+            const BASE = "small";
+            const ADD = #{ packages: #{ stage1: ["extar"] } };
+            "#,
+        )
+        .args(["plan", "--spin", "mine"])
+        .status(2)
+        .stderr_contains("ADD.packages.stage1 names `extar`");
     test.run();
 }
 
