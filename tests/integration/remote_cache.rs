@@ -3,7 +3,7 @@
 //! down only costs a warning.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::os::unix::fs::PermissionsExt;
+use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -101,7 +101,8 @@ fn bgd_path() -> PathBuf {
 
 /// Two recipes: `hello` compiles a C program with the host's cc, `data` (built on it) installs
 /// an executable script, a read-only file, an empty file, a link and a file over 1 MiB (sent
-/// through ByteStream rather than in a batch). Each build phase appends to `ran`.
+/// through ByteStream rather than in a batch), a hard link and an empty folder. Each build
+/// phase appends to `ran`.
 fn project(ran: &Path) -> Test {
     let hello_c = b"#include <stdio.h>\nint main(void) { puts(\"hello\"); return 0; }\n";
     let archive = tarball(&[Entry::File("hello.c", hello_c)], Compression::None);
@@ -147,13 +148,16 @@ fn install(ctx) {{
                 ctx.shell(`echo fixed > ${{share}}/read-only && chmod 444 ${{share}}/read-only`);
                 ctx.shell(`: > ${{share}}/empty && seq 1 400000 > ${{share}}/large`);
                 ctx.run(["ln", "-s", "../../bin/hello", `${{share}}/hello`]);
+                ctx.run(["ln", `${{share}}/run.sh`, `${{share}}/run-too.sh`]);
+                ctx.run(["mkdir", `${{share}}/empty-folder`]);
             }}
             "#
         ),
     )
 }
 
-/// Every entry below `dir`: its kind, mode and content or link target.
+/// Every entry below `dir`: its kind, mode and content or link target, and how many names a
+/// file has.
 fn tree(dir: &Path) -> BTreeMap<String, String> {
     let mut found = BTreeMap::new();
     let mut pending = vec![dir.to_path_buf()];
@@ -168,7 +172,8 @@ fn tree(dir: &Path) -> BTreeMap<String, String> {
                 pending.push(path.clone());
                 format!("dir {mode:o}")
             } else {
-                format!("file {mode:o} {}", sha256(&std::fs::read(&path).unwrap()))
+                let content = sha256(&std::fs::read(&path).unwrap());
+                format!("file {mode:o} {content} {} name(s)", meta.nlink())
             };
             found.insert(path.strip_prefix(dir).unwrap().display().to_string(), what);
         }
@@ -219,6 +224,8 @@ fn a_wiped_work_dir_is_refilled_from_the_cache_and_a_stopped_cache_only_warns() 
         packages["data/usr/share/data/read-only"].split(' ').nth(1),
         Some("444")
     );
+    assert!(packages["data/usr/share/data/run-too.sh"].ends_with(" 2 name(s)"));
+    assert_eq!(packages["data/usr/share/data/empty-folder"], "dir 755");
 
     std::fs::remove_dir_all(test.work()).unwrap();
     test = test
