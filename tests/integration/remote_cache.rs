@@ -1,6 +1,6 @@
 //! The shared build cache against a real BuildGrid on loopback (installed by scripts/setup):
 //! a build uploads, a build in a wiped work dir pulls instead of building, and a cache that is
-//! down only costs a warning.
+//! down only costs a warning; for tiny made-up recipes and for the mini spin's stage1.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
