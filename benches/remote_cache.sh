@@ -7,9 +7,15 @@
 #   (c) building them and uploading each (--remote-cache-write),
 #   (d) pulling all of them into a wiped work dir.
 # Each figure is the median of 5 runs, divided by N.
-# Usage: benches/remote_cache.sh [N]   (default 40; SERPENT=path/to/serpent skips the release build)
+# With --mini-stage1, real packages instead: the mini spin's stage1 for x86_64 from the source
+# store scripts/setup seeds (SERPENT_TEST_STORE overrides it), (a) built with no cache, (c) built
+# and uploaded, (d) pulled whole into a wiped work dir (the median of 5 pulls).
+# Usage: benches/remote_cache.sh [N | --mini-stage1]   (default N=40; SERPENT=path/to/serpent
+# skips the release build)
 set -euo pipefail
 cd "$(dirname "$0")/.."
+mode=tiny
+if [ "${1:-}" = "--mini-stage1" ]; then mode=mini; shift; fi
 count="${1:-40}"
 if [ -z "${SERPENT:-}" ]; then
     cargo build --release --quiet
@@ -24,7 +30,6 @@ cleanup() {
     rm -rf "$scratch"
 }
 trap cleanup EXIT
-ms() { echo $(( $(date +%s%N) / 1000000 )); }
 
 port="$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')"
 sed "s/PORT/$port/" tests/integration/remote_cache/buildgrid.yml > "$scratch/buildgrid.yml"
@@ -32,6 +37,45 @@ sed "s/PORT/$port/" tests/integration/remote_cache/buildgrid.yml > "$scratch/bui
 server=$!
 until python3 -c "import socket; socket.create_connection(('127.0.0.1', $port), 1)" 2>/dev/null; do sleep 0.5; done
 cache="grpc://127.0.0.1:$port"
+ms() { echo $(( $(date +%s%N) / 1000000 )); }
+
+# One build of the mini spin's stage1 into a wiped work dir, its wall time in ms on stdout;
+# the summary must say `expected`, or the figure would time something else.
+mini_build() {
+    local expected="$1"; shift
+    rm -rf "$mini_work"
+    local start summary
+    start=$(ms)
+    summary="$("$SERPENT" "${mini[@]}" build stage1 "$@" 2>/dev/null)"
+    case "$summary" in
+        *"$expected"*) ;;
+        *) echo "expected \"$expected\", got: $summary" >&2; exit 1 ;;
+    esac
+    echo $(( $(ms) - start ))
+}
+
+if [ "$mode" = mini ]; then
+    store="${SERPENT_TEST_STORE:-${XDG_CACHE_HOME:-$HOME/.cache}/serpent/sources}"
+    mini_work="$scratch/mini"
+    mini=(--root "$PWD" --spin mini --target x86_64 --store "$store" --work-dir "$mini_work")
+    instances="$("$SERPENT" "${mini[@]}" plan stage1 --format json \
+        | python3 -c 'import json, sys; print(len(json.load(sys.stdin)["instances"]))')"
+    built="built $instances recipe instance(s), 0 up to date"
+    local_ms="$(mini_build "$built")"
+    upload_ms="$(mini_build "$built" --remote-cache "$cache" --remote-cache-write)"
+    size="$(du -sb --apparent-size "$mini_work/x86_64/stage1/pkgs" | cut -f1)"
+    files="$(find "$mini_work/x86_64/stage1/pkgs" -type f | wc -l)"
+    pulls=""
+    for _ in 1 2 3 4 5; do
+        pulls+="$(mini_build "$instances pulled from the remote cache" --remote-cache "$cache")"$'\n'
+    done
+    pull_ms="$(printf '%s' "$pulls" | sort -n | sed -n 3p)"
+    echo "mini stage1 (x86_64): $instances instances, $files files, $(( size / 1048576 )) MiB"
+    echo "(a) built, no cache: $local_ms ms"
+    echo "(c) built and uploaded: $upload_ms ms"
+    echo "(d) pulled from the cache: $pull_ms ms (median of 5)"
+    exit 0
+fi
 
 project="$scratch/project"
 mkdir -p "$project/recipes/stage1"

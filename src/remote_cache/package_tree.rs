@@ -1,18 +1,23 @@
 //! A package folder as a REAPI `Tree` (its folders as `Directory` messages, its files as CAS
 //! blobs), and back. Modes and times travel as node properties, so a pulled package hashes
-//! the same as the one uploaded.
+//! the same as the one uploaded; so do hard links (REAPI has none): each name of a file with
+//! several carries the same `serpent-hard-link` property, and comes back as one file again.
 
 use std::collections::BTreeMap;
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
 use bazel_remote_apis::build::bazel::remote::execution::v2::{
-    Digest, Directory, DirectoryNode, FileNode, NodeProperties, SymlinkNode, Tree,
+    Digest, Directory, DirectoryNode, FileNode, NodeProperties, NodeProperty, SymlinkNode, Tree,
 };
 use bazel_remote_apis::google::protobuf::{Timestamp, UInt32Value};
 use prost::Message;
 
 use super::server::Failure;
+
+/// The node property naming a file's hard-link group: every name of one file carries the
+/// same value.
+const HARD_LINK: &str = "serpent-hard-link";
 
 /// The digest REAPI gives `bytes`: their sha256 and their length.
 pub fn digest_of(bytes: &[u8]) -> Digest {
@@ -28,11 +33,20 @@ pub struct PackageTree {
     pub files: BTreeMap<String, (Digest, PathBuf)>,
 }
 
+/// Hard-link groups by device and inode, numbered in the order they are met.
+pub type LinkGroups = BTreeMap<(u64, u64), usize>;
+
 impl PackageTree {
     pub fn read(root: &Path) -> std::io::Result<PackageTree> {
+        PackageTree::read_linked(root, &mut LinkGroups::new())
+    }
+
+    /// Reads `root` numbering its hard links in `links`, which several folders placed in one
+    /// tree share: a file linked from two of them is one group, and two groups never clash.
+    pub fn read_linked(root: &Path, links: &mut LinkGroups) -> std::io::Result<PackageTree> {
         let mut files = BTreeMap::new();
         let mut children = Vec::new();
-        let root_directory = read_directory(root, &mut files, &mut children)?;
+        let root_directory = read_directory(root, &mut files, &mut children, links)?;
         Ok(PackageTree {
             tree: Tree {
                 root: Some(root_directory),
@@ -43,11 +57,13 @@ impl PackageTree {
     }
 }
 
-/// One folder as a `Directory`, its subfolders added to `children` first.
+/// One folder as a `Directory`, its subfolders added to `children` first. `links` numbers the
+/// files with more than one name by device and inode, in the order they are met.
 fn read_directory(
     dir: &Path,
     files: &mut BTreeMap<String, (Digest, PathBuf)>,
     children: &mut Vec<Directory>,
+    links: &mut LinkGroups,
 ) -> std::io::Result<Directory> {
     let mut entries: Vec<_> = std::fs::read_dir(dir)?.collect::<Result<_, _>>()?;
     entries.sort_by_key(|entry| entry.file_name());
@@ -76,7 +92,7 @@ fn read_directory(
                 node_properties: None,
             });
         } else if meta.is_dir() {
-            let child = read_directory(&path, files, children)?;
+            let child = read_directory(&path, files, children, links)?;
             let digest = digest_of(&child.encode_to_vec());
             children.push(child);
             directory.directories.push(DirectoryNode {
@@ -86,11 +102,20 @@ fn read_directory(
         } else if meta.is_file() {
             let digest = digest_of(&std::fs::read(&path)?);
             files.insert(digest.hash.clone(), (digest.clone(), path));
+            let mut node_properties = properties(&meta);
+            if meta.nlink() > 1 {
+                let next = links.len();
+                let group = *links.entry((meta.dev(), meta.ino())).or_insert(next);
+                node_properties.properties.push(NodeProperty {
+                    name: HARD_LINK.into(),
+                    value: group.to_string(),
+                });
+            }
             directory.files.push(FileNode {
                 name,
                 digest: Some(digest),
                 is_executable: meta.permissions().mode() & 0o111 != 0,
-                node_properties: Some(properties(&meta)),
+                node_properties: Some(node_properties),
             });
         } else {
             return Err(std::io::Error::other(format!(
@@ -160,7 +185,7 @@ impl PulledTree {
     /// `blobs/<hash>` (already checked against its digest). Names are checked first: a tree
     /// from the cache is not trusted to stay inside `dest`.
     pub fn write(&self, dest: &Path, blobs: &Path) -> Result<(), Failure> {
-        self.write_directory(&self.root, dest, blobs, 0)
+        self.write_directory(&self.root, dest, blobs, &mut Linked::default(), 0)
     }
 
     fn write_directory(
@@ -168,6 +193,7 @@ impl PulledTree {
         directory: &Directory,
         dir: &Path,
         blobs: &Path,
+        linked: &mut Linked,
         depth: usize,
     ) -> Result<(), Failure> {
         if depth > 256 {
@@ -185,6 +211,21 @@ impl PulledTree {
                 .as_ref()
                 .map(|digest| digest.hash.as_str())
                 .unwrap_or_default();
+            let group = hard_link_group(file);
+            if let Some((first, first_hash)) = group.and_then(|group| linked.get(group)) {
+                if first_hash != hash {
+                    return Err(format!(
+                        "the tree links {} to {}, whose contents differ",
+                        path.display(),
+                        first.display()
+                    ));
+                }
+                std::fs::hard_link(first, &path).map_err(|error| io(&path, error))?;
+                continue;
+            }
+            if let Some(group) = group {
+                linked.insert(group.to_string(), (path.clone(), hash.to_string()));
+            }
             let mut blob = std::fs::File::open(blobs.join(hash))
                 .map_err(|error| format!("no blob for {}: {error}", path.display()))?;
             let mut out = std::fs::OpenOptions::new()
@@ -217,13 +258,25 @@ impl PulledTree {
                 .directories
                 .get(hash)
                 .ok_or_else(|| format!("the tree lacks the folder {}", child.name))?;
-            self.write_directory(node, &dir.join(&child.name), blobs, depth + 1)?;
+            self.write_directory(node, &dir.join(&child.name), blobs, linked, depth + 1)?;
         }
         let mode = mode_of(directory.node_properties.as_ref(), 0o755);
         std::fs::set_permissions(dir, std::fs::Permissions::from_mode(mode))
             .map_err(|error| io(dir, error))?;
         set_time(dir, directory.node_properties.as_ref()).map_err(|error| io(dir, error))
     }
+}
+
+/// The first name written of each hard-link group, with its contents' hash.
+type Linked = BTreeMap<String, (PathBuf, String)>;
+
+fn hard_link_group(file: &FileNode) -> Option<&str> {
+    file.node_properties
+        .as_ref()?
+        .properties
+        .iter()
+        .find(|property| property.name == HARD_LINK)
+        .map(|property| property.value.as_str())
 }
 
 /// Refuses names that would leave the folder or name one entry twice.
@@ -317,6 +370,82 @@ mod tests {
             time(&package.join("usr/bin/tool"))
         );
         assert_eq!(time(&copy.join("usr")), time(&package.join("usr")));
+    }
+
+    #[test]
+    fn hard_links_come_back_as_one_file_and_equal_copies_stay_apart() {
+        let dir = tempfile::tempdir().unwrap();
+        let package = dir.path().join("package");
+        std::fs::create_dir_all(package.join("usr/bin")).unwrap();
+        std::fs::create_dir_all(package.join("usr/libexec")).unwrap();
+        std::fs::write(package.join("usr/bin/tool"), b"#!/bin/sh\n").unwrap();
+        std::fs::hard_link(package.join("usr/bin/tool"), package.join("usr/bin/alias")).unwrap();
+        std::fs::hard_link(
+            package.join("usr/bin/tool"),
+            package.join("usr/libexec/tool"),
+        )
+        .unwrap();
+        std::fs::write(package.join("usr/bin/copy"), b"#!/bin/sh\n").unwrap();
+        std::fs::write(package.join("usr/bin/other"), b"other").unwrap();
+        std::fs::hard_link(package.join("usr/bin/other"), package.join("usr/other")).unwrap();
+
+        let read = PackageTree::read(&package).unwrap();
+        let encoded = read.tree.encode_to_vec();
+        let pulled = PulledTree::new(Tree::decode(encoded.as_slice()).unwrap()).unwrap();
+        let copy = dir.path().join("copy");
+        pulled.write(&copy, &blobs_of(&read, dir.path())).unwrap();
+
+        let inode = |path: &str| std::fs::metadata(copy.join(path)).unwrap().ino();
+        assert_eq!(inode("usr/bin/tool"), inode("usr/bin/alias"));
+        assert_eq!(inode("usr/bin/tool"), inode("usr/libexec/tool"));
+        assert_eq!(
+            std::fs::metadata(copy.join("usr/bin/tool"))
+                .unwrap()
+                .nlink(),
+            3
+        );
+        assert_ne!(inode("usr/bin/tool"), inode("usr/bin/copy"));
+        assert_eq!(inode("usr/bin/other"), inode("usr/other"));
+        assert_ne!(inode("usr/bin/tool"), inode("usr/other"));
+        assert_eq!(
+            crate::tree::digest(&copy).unwrap(),
+            crate::tree::digest(&package).unwrap()
+        );
+    }
+
+    #[test]
+    fn a_hard_link_between_different_contents_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let blobs = dir.path().join("blobs");
+        std::fs::create_dir_all(&blobs).unwrap();
+        let linked = |name: &str, contents: &[u8]| {
+            let digest = digest_of(contents);
+            std::fs::write(blobs.join(&digest.hash), contents).unwrap();
+            FileNode {
+                name: name.into(),
+                digest: Some(digest),
+                node_properties: Some(NodeProperties {
+                    properties: vec![NodeProperty {
+                        name: HARD_LINK.into(),
+                        value: "0".into(),
+                    }],
+                    ..Default::default()
+                }),
+                ..Default::default()
+            }
+        };
+        let tree = Tree {
+            root: Some(Directory {
+                files: vec![linked("a", b"one"), linked("b", b"two")],
+                ..Default::default()
+            }),
+            children: Vec::new(),
+        };
+        let error = PulledTree::new(tree)
+            .unwrap()
+            .write(&dir.path().join("dest"), &blobs)
+            .unwrap_err();
+        assert!(error.contains("whose contents differ"), "{error}");
     }
 
     fn tree_with(names: &[&str]) -> Tree {

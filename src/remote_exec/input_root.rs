@@ -10,7 +10,7 @@ use bazel_remote_apis::build::bazel::remote::execution::v2::{
 };
 use prost::Message;
 
-use crate::remote_cache::package_tree::{digest_of, PackageTree};
+use crate::remote_cache::package_tree::{digest_of, LinkGroups, PackageTree};
 use crate::remote_cache::Failure;
 
 /// Where a blob's bytes are until it is uploaded.
@@ -41,12 +41,14 @@ enum Node {
 pub struct InputRoot {
     top: BTreeMap<String, Node>,
     pub blobs: BTreeMap<String, (Digest, Blob)>,
+    /// Shared by every folder: a stage root's files are hard links to its packages' files.
+    links: LinkGroups,
 }
 
 impl InputRoot {
     /// Puts the local folder `local` at `at` (a relative path of plain names).
     pub fn add_folder(&mut self, at: &str, local: &Path) -> Result<(), Failure> {
-        let read = PackageTree::read(local)
+        let read = PackageTree::read_linked(local, &mut self.links)
             .map_err(|error| format!("cannot read {}: {error}", local.display()))?;
         for directory in read.tree.children {
             self.keep(directory.encode_to_vec());
@@ -178,5 +180,52 @@ mod tests {
         assert_eq!(names, ["store", "work"]);
         assert!(root.blobs.contains_key(&crate::digest::sha256(b"tool")));
         assert!(root.blobs.contains_key(&crate::digest::sha256(b"tar")));
+    }
+
+    #[test]
+    fn a_file_linked_from_two_grafted_folders_is_staged_as_one_file() {
+        use crate::remote_cache::package_tree::PulledTree;
+        use bazel_remote_apis::build::bazel::remote::execution::v2::Tree;
+        use std::os::unix::fs::MetadataExt;
+        let dir = tempfile::tempdir().unwrap();
+        for folder in ["pkg", "root", "other"] {
+            std::fs::create_dir(dir.path().join(folder)).unwrap();
+        }
+        std::fs::write(dir.path().join("pkg/lib.a"), b"library").unwrap();
+        std::fs::hard_link(dir.path().join("pkg/lib.a"), dir.path().join("root/lib.a")).unwrap();
+        std::fs::write(dir.path().join("other/a"), b"a").unwrap();
+        std::fs::hard_link(dir.path().join("other/a"), dir.path().join("other/b")).unwrap();
+        let mut root = InputRoot::default();
+        for folder in ["pkg", "root", "other"] {
+            root.add_folder(folder, &dir.path().join(folder)).unwrap();
+        }
+        let top = root.finish();
+        let message = |digest: &Digest| match &root.blobs[&digest.hash].1 {
+            Blob::Bytes(bytes) => Directory::decode(bytes.as_slice()).unwrap(),
+            Blob::File(_) => panic!("{} is a folder", digest.hash),
+        };
+        let top = message(&top);
+        let children = top
+            .directories
+            .iter()
+            .map(|node| message(node.digest.as_ref().unwrap()))
+            .collect();
+        let blobs = dir.path().join("blobs");
+        std::fs::create_dir(&blobs).unwrap();
+        for (hash, (_, blob)) in &root.blobs {
+            std::fs::write(blobs.join(hash), blob.read().unwrap()).unwrap();
+        }
+        let staged = dir.path().join("staged");
+        PulledTree::new(Tree {
+            root: Some(top),
+            children,
+        })
+        .unwrap()
+        .write(&staged, &blobs)
+        .unwrap();
+        let inode = |path: &str| std::fs::metadata(staged.join(path)).unwrap().ino();
+        assert_eq!(inode("pkg/lib.a"), inode("root/lib.a"));
+        assert_eq!(inode("other/a"), inode("other/b"));
+        assert_ne!(inode("pkg/lib.a"), inode("other/a"));
     }
 }

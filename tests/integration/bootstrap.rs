@@ -8,7 +8,7 @@ use crate::getconf_getent::{
 use crate::test::{Test, REPO};
 
 /// The source store scripts/setup seeds from Debian's source packages.
-fn seeded_store() -> String {
+pub fn seeded_store() -> String {
     let store = std::env::var("SERPENT_TEST_STORE")
         .unwrap_or_else(|_| format!("{}/.cache/serpent/sources", std::env::var("HOME").unwrap()));
     for (what, sha256) in [

@@ -1,15 +1,17 @@
 //! The shared build cache against a real BuildGrid on loopback (installed by scripts/setup):
 //! a build uploads, a build in a wiped work dir pulls instead of building, and a cache that is
-//! down only costs a warning.
+//! down only costs a warning; for tiny made-up recipes and for the mini spin's stage1, which is also
+//! built on the worker of an execution service (tests/integration/remote_exec.rs).
 
-use std::collections::BTreeMap;
-use std::os::unix::fs::PermissionsExt;
+use std::collections::{BTreeMap, BTreeSet};
+use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+use crate::bootstrap::seeded_store;
 use crate::tarball::{tarball, Compression, Entry};
-use crate::test::{sha256, Test};
+use crate::test::{sha256, Test, REPO};
 
 /// A BuildGrid server started for one test, killed when dropped.
 pub struct BuildGrid {
@@ -100,7 +102,8 @@ fn bgd_path() -> PathBuf {
 
 /// Two recipes: `hello` compiles a C program with the host's cc, `data` (built on it) installs
 /// an executable script, a read-only file, an empty file, a link and a file over 1 MiB (sent
-/// through ByteStream rather than in a batch). Each build phase appends to `ran`.
+/// through ByteStream rather than in a batch), a hard link and an empty folder. Each build
+/// phase appends to `ran`.
 pub fn project(ran: &Path) -> Test {
     let hello_c = b"#include <stdio.h>\nint main(void) { puts(\"hello\"); return 0; }\n";
     let archive = tarball(&[Entry::File("hello.c", hello_c)], Compression::None);
@@ -146,13 +149,16 @@ fn install(ctx) {{
                 ctx.shell(`echo fixed > ${{share}}/read-only && chmod 444 ${{share}}/read-only`);
                 ctx.shell(`: > ${{share}}/empty && seq 1 400000 > ${{share}}/large`);
                 ctx.run(["ln", "-s", "../../bin/hello", `${{share}}/hello`]);
+                ctx.run(["ln", `${{share}}/run.sh`, `${{share}}/run-too.sh`]);
+                ctx.run(["mkdir", `${{share}}/empty-folder`]);
             }}
             "#
         ),
     )
 }
 
-/// Every entry below `dir`: its kind, mode and content or link target.
+/// Every entry below `dir`: its kind, mode and content or link target, and how many names a
+/// file has.
 pub fn tree(dir: &Path) -> BTreeMap<String, String> {
     let mut found = BTreeMap::new();
     let mut pending = vec![dir.to_path_buf()];
@@ -167,7 +173,8 @@ pub fn tree(dir: &Path) -> BTreeMap<String, String> {
                 pending.push(path.clone());
                 format!("dir {mode:o}")
             } else {
-                format!("file {mode:o} {}", sha256(&std::fs::read(&path).unwrap()))
+                let content = sha256(&std::fs::read(&path).unwrap());
+                format!("file {mode:o} {content} {} name(s)", meta.nlink())
             };
             found.insert(path.strip_prefix(dir).unwrap().display().to_string(), what);
         }
@@ -218,6 +225,8 @@ fn a_wiped_work_dir_is_refilled_from_the_cache_and_a_stopped_cache_only_warns() 
         packages["data/usr/share/data/read-only"].split(' ').nth(1),
         Some("444")
     );
+    assert!(packages["data/usr/share/data/run-too.sh"].ends_with(" 2 name(s)"));
+    assert_eq!(packages["data/usr/share/data/empty-folder"], "dir 755");
 
     std::fs::remove_dir_all(test.work()).unwrap();
     test = test
@@ -267,6 +276,184 @@ fn a_wiped_work_dir_is_refilled_from_the_cache_and_a_stopped_cache_only_warns() 
         output.stderr
     );
     assert_eq!(tree(&stage(&test).join("pkgs")), packages);
+}
+
+/// Each line of `text` as JSON: serpent's `--message-format json` output or a timeline.
+fn json_lines(text: &str) -> Vec<serde_json::Value> {
+    text.lines()
+        .map(|line| serde_json::from_str(line).unwrap_or_else(|error| panic!("{error}: {line}")))
+        .collect()
+}
+
+/// Each instance's record in `stage`, by instance id.
+fn records(stage: &Path, ids: &BTreeSet<String>) -> BTreeMap<String, serde_json::Value> {
+    ids.iter()
+        .map(|id| {
+            let name = id.rsplit('/').next().unwrap();
+            let path = stage.join(format!("records/{name}.json"));
+            let record: serde_json::Value =
+                serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+            assert_eq!(record["id"], id.as_str());
+            (id.clone(), record)
+        })
+        .collect()
+}
+
+/// The output hash each record names, by instance id.
+fn outputs(records: &BTreeMap<String, serde_json::Value>) -> BTreeMap<&str, &serde_json::Value> {
+    records
+        .iter()
+        .map(|(id, record)| (id.as_str(), &record["output"]))
+        .collect()
+}
+
+/// Issue 14's cache test, on real packages (headers by the thousand, links, archives,
+/// executables, files of megabytes): the mini spin's stage1 for x86_64 is built and uploaded,
+/// then every instance the plan names is pulled into a wiped work dir without a phase running,
+/// into the same packages; with the server stopped it is built here again with one warning.
+#[test]
+fn the_mini_spins_stage1_comes_whole_from_the_cache_is_built_here_when_it_is_down_and_on_a_worker()
+{
+    let store = seeded_store();
+    let scratch = tempfile::tempdir().unwrap();
+    let Some(mut server) = BuildGrid::start(scratch.path()) else {
+        return;
+    };
+    let cache = server.address();
+    let mut test = Test::new();
+    let work = test.dir.path().join("work");
+    let stage1 = work.join("x86_64/stage1");
+    let common = [
+        "--root",
+        REPO,
+        "--spin",
+        "mini",
+        "--target",
+        "x86_64",
+        "--store",
+        &store,
+        "--work-dir",
+        work.to_str().unwrap(),
+    ]
+    .map(str::to_string);
+
+    test = test
+        .args(["plan", "stage1", "--format", "json"])
+        .args(common.clone());
+    let plan: serde_json::Value = serde_json::from_str(&test.run().stdout).unwrap();
+    let ids: BTreeSet<String> = plan["instances"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|instance| instance["id"].as_str().unwrap().to_string())
+        .collect();
+    assert!(ids.len() > 1, "{plan}");
+
+    test = test
+        .args([
+            "build",
+            "stage1",
+            "--remote-cache",
+            &cache,
+            "--remote-cache-write",
+        ])
+        .args(common.clone())
+        .stdout_contains(format!(
+            "built {} recipe instance(s), 0 up to date",
+            ids.len()
+        ));
+    test.run();
+    let packages = tree(&stage1.join("pkgs"));
+    let built = records(&stage1, &ids);
+
+    std::fs::remove_dir_all(&work).unwrap();
+    test = test
+        .args(["build", "stage1", "--remote-cache", &cache])
+        .args(["--message-format", "json"])
+        .args(common.clone());
+    let events = json_lines(&test.run().stdout);
+    let of = |reason: &str| -> Vec<&serde_json::Value> {
+        events
+            .iter()
+            .filter(|event| event["reason"] == reason)
+            .collect()
+    };
+    let pulled: BTreeSet<String> = of("pulled")
+        .iter()
+        .map(|event| event["id"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(pulled, ids, "every planned instance was pulled");
+    assert!(of("phase").is_empty(), "a phase ran: {:?}", of("phase"));
+    let finished = of("build-finished");
+    assert_eq!(finished.len(), 1, "{events:?}");
+    assert_eq!(finished[0]["built"], 0);
+    assert_eq!(finished[0]["pulled"], ids.len());
+    let timeline = std::fs::read_to_string(work.join("timeline.jsonl")).unwrap();
+    let ran: Vec<_> = json_lines(&timeline)
+        .into_iter()
+        .filter(|entry| entry["event"] == "span")
+        .filter(|span| !["sources", "merge"].contains(&span["phase"].as_str().unwrap()))
+        .collect();
+    assert!(ran.is_empty(), "the timeline has phases that ran: {ran:?}");
+    assert_eq!(tree(&stage1.join("pkgs")), packages);
+    let pulled_records = records(&stage1, &ids);
+    assert_eq!(outputs(&pulled_records), outputs(&built));
+    for (id, record) in &pulled_records {
+        assert_eq!(
+            record["remote"],
+            cache.as_str(),
+            "{id}'s record names the cache"
+        );
+    }
+
+    server.stop();
+    std::fs::remove_dir_all(&work).unwrap();
+    test = test
+        .args(["build", "stage1", "--remote-cache", &cache])
+        .args(common.clone())
+        .stdout_contains(format!(
+            "built {} recipe instance(s), 0 up to date",
+            ids.len()
+        ));
+    let output = test.run();
+    assert_eq!(
+        output.stderr.matches("warning: remote cache").count(),
+        1,
+        "one warning for a cache that is down:\n{}",
+        output.stderr
+    );
+    assert_eq!(tree(&stage1.join("pkgs")), packages);
+    assert_eq!(outputs(&records(&stage1, &ids)), outputs(&built));
+
+    // Issue 14's execution test, on the same stage: every instance built on the worker of an
+    // execution service on loopback, into the same packages.
+    let Some(casd) = crate::remote_exec::Casd::start(scratch.path()) else {
+        return;
+    };
+    let executor = casd.address();
+    std::fs::remove_dir_all(&work).unwrap();
+    test = test
+        .args(["build", "stage1", "--remote-executor", &executor])
+        .args(common)
+        .stdout_contains(format!(
+            "built {} recipe instance(s), 0 up to date",
+            ids.len()
+        ));
+    let output = test.run();
+    let executed = records(&stage1, &ids);
+    for (id, record) in &executed {
+        assert!(
+            output.stderr.contains(&format!("{id}: built on worker ")),
+            "{id} was not built on the worker:\n{}",
+            output.stderr
+        );
+        let name = id.rsplit('/').next().unwrap();
+        let said = std::fs::read_to_string(stage1.join(format!("logs/{name}/worker.log"))).unwrap();
+        assert!(said.contains("built on worker"), "{id}: {said}");
+        assert_eq!(record["remote"], executor.as_str(), "{id}'s record");
+    }
+    assert_eq!(tree(&stage1.join("pkgs")), packages);
+    assert_eq!(outputs(&executed), outputs(&built));
 }
 
 /// A recipe with no sources that installs one file.

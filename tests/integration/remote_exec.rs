@@ -11,7 +11,7 @@ use crate::remote_cache::{lines, project, record, stage, tree};
 use crate::test::Test;
 
 /// buildbox-casd serving CAS, Action Cache and Execution, killed when dropped.
-struct Casd {
+pub struct Casd {
     child: Child,
     port: u16,
 }
@@ -19,7 +19,7 @@ struct Casd {
 impl Casd {
     /// casd from scripts/setup, or None (with a loud message) when it is not installed
     /// outside CI; on CI its absence fails the test.
-    fn start(dir: &Path) -> Option<Casd> {
+    pub fn start(dir: &Path) -> Option<Casd> {
         let casd = casd_path();
         if !casd.is_file() {
             let message = format!(
@@ -63,7 +63,7 @@ impl Casd {
         Some(casd)
     }
 
-    fn address(&self) -> String {
+    pub fn address(&self) -> String {
         format!("grpc://127.0.0.1:{}", self.port)
     }
 }
