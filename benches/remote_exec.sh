@@ -6,8 +6,8 @@
 #   (b) building each on the worker (--remote-executor): input root uploaded, action run, package
 #       pulled back,
 #   (c) pulling all of them from the executor's cache into a wiped work dir.
-# Each figure is the median of 5 runs, divided by N. The instances of one spin are a chain, so
-# the figures are the serial cost of each; a real executor overlaps --jobs of them.
+# Each figure is the median of 5 runs, divided by N; the instances are independent and built
+# with the default --jobs, two at a time on two cores.
 # Usage: benches/remote_exec.sh [N]   (default 20; SERPENT=path/to/serpent skips the release build)
 set -euo pipefail
 cd "$(dirname "$0")/.."

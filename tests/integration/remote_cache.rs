@@ -1,7 +1,7 @@
 //! The shared build cache against a real BuildGrid on loopback (installed by scripts/setup):
 //! a build uploads, a build in a wiped work dir pulls instead of building, and a cache that is
-//! down only costs a warning; for tiny made-up recipes and for the mini spin's stage1, which is also
-//! built on the worker of an execution service (tests/integration/remote_exec.rs).
+//! down only costs a warning; for tiny made-up recipes and for the mini spin's stage1, which is
+//! also built on the worker of an execution service (the one tests/integration/remote_exec.rs runs).
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
