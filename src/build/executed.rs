@@ -24,14 +24,13 @@ impl Builder<'_> {
         started: Instant,
         (inputs, key): (&Inputs, &str),
     ) -> Result<Option<Done>> {
-        let request = self.request(index, key);
-        let Some(executor) = self
-            .executor
-            .as_ref()
-            .filter(|executor| executor.usable(&request.isa))
-        else {
+        let Some(executor) = self.executor.as_ref() else {
             return Ok(None);
         };
+        let request = self.request(index, key);
+        if !executor.usable(&request.isa) {
+            return Ok(None);
+        }
         if self.pull_from(&executor.cache, index, (inputs, key))? {
             return Ok(Some(Done::Pulled));
         }
