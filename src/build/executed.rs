@@ -188,10 +188,10 @@ impl Builder<'_> {
     }
 }
 
-/// The worker's report with the paths into its staged work dir (`.../serpent-action-*/root/work/`)
+/// The worker's report with the paths into its staged work dir (`.../serpent-action-*/input/work/`)
 /// turned into this work dir's, where the logs now are.
 fn local_paths(report: &str, work_dir: &Path) -> String {
-    const STAGED: &str = "/root/work/";
+    const STAGED: &str = "/input/work/";
     let mut out = String::with_capacity(report.len());
     let mut rest = report;
     while let Some(at) = rest.find(STAGED) {
@@ -223,12 +223,12 @@ mod tests {
     #[test]
     fn paths_into_the_workers_staged_work_dir_become_this_work_dirs() {
         let report =
-            "full log: /tmp/serpent-action-Ab12/root/work/x86_64/stage1/logs/a/build.log\n\
-                      not this: /srv/root/work/x";
+            "full log: /tmp/serpent-action-Ab12/input/work/x86_64/stage1/logs/a/build.log\n\
+                      not this: /srv/input/work/x";
         assert_eq!(
             super::local_paths(report, std::path::Path::new("/home/me/build")),
             "full log: /home/me/build/x86_64/stage1/logs/a/build.log\n\
-             not this: /srv/root/work/x"
+             not this: /srv/input/work/x"
         );
     }
 }

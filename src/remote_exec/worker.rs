@@ -152,7 +152,7 @@ fn stage(
         .ok_or("the action names no input root")?;
     let tree = PulledTree::new(input_tree(cas, &root_digest, &blobs)?)?;
     cas.download_checked(&tree.file_digests(), &blobs)?;
-    let root = scratch.join("root");
+    let root = scratch.join("input");
     tree.write(&root, &blobs)?;
     Ok((command, root))
 }
