@@ -1,10 +1,14 @@
 use std::collections::BTreeMap;
 use std::fs::{File, OpenOptions};
 use std::io::{Read, Seek, SeekFrom, Write};
+use std::os::fd::AsRawFd;
 use std::os::unix::process::{CommandExt, ExitStatusExt};
 use std::path::{Path, PathBuf};
-use std::process::{Command as Process, ExitStatus, Stdio};
+use std::process::{Child, ExitStatus, Stdio};
 use std::sync::Arc;
+
+use nix::fcntl::OFlag;
+use nix::unistd::pipe2;
 
 use crate::sandbox::{Invocation, Sandbox};
 
@@ -39,26 +43,45 @@ impl Command {
             .join(" ")
     }
 
-    fn process(&self) -> Process {
-        let mut process = Process::new(&self.argv[0]);
+    /// Starts the command on the host under a keeper (see [`crate::keeper`]).
+    fn spawn_on_host(&self, stdout: Stdio, stderr: Stdio) -> Result<Started, Failed> {
+        let (report, report_write) = pipe2(OFlag::O_CLOEXEC).map_err(|errno| Failed {
+            status: format!("could not start: no pipe for its keeper: {errno}"),
+            tail: Vec::new(),
+        })?;
+        let inherited = report_write.as_raw_fd();
+        let mut process = crate::keeper::wrap(&self.argv, inherited);
         process
-            .args(&self.argv[1..])
             .env_clear()
             .envs(&self.env)
             .current_dir(&self.cwd)
-            .stdin(Stdio::null());
+            .stdin(Stdio::null())
+            .stdout(stdout)
+            .stderr(stderr);
         if let Some(client) = &self.jobserver {
             client.configure_make(&mut process);
         }
-        // If serpent dies, however it dies, the command dies with it rather than writing into
-        // a build directory that the next run has already started again.
+        // SAFETY: prctl and fcntl are async-signal-safe. The keeper replaces this
+        // parent-death signal with one it handles once it is ready to clean up; until then,
+        // a dying serpent kills it before it has started anything.
         unsafe {
-            process.pre_exec(|| {
+            process.pre_exec(move || {
                 nix::sys::prctl::set_pdeathsig(nix::sys::signal::Signal::SIGKILL)
-                    .map_err(std::io::Error::from)
+                    .map_err(std::io::Error::from)?;
+                if nix::libc::fcntl(inherited, nix::libc::F_SETFD, 0) == -1 {
+                    return Err(std::io::Error::last_os_error());
+                }
+                Ok(())
             });
         }
-        process
+        let child = process.spawn().map_err(|error| Failed {
+            status: format!("could not start its keeper (/proc/self/exe): {error}"),
+            tail: Vec::new(),
+        })?;
+        Ok(Started {
+            child,
+            report: File::from(report),
+        })
     }
 
     /// Runs the command with stdout and stderr appended to `log`.
@@ -70,7 +93,9 @@ impl Command {
         let stderr = file.try_clone().map_err(spawn_error)?;
         let status = match &self.sandbox {
             Some(sandbox) => self.run_inside(sandbox, stdout.into(), stderr.into()),
-            None => self.spawn_and_wait(self.process().stdout(stdout).stderr(stderr)),
+            None => self
+                .spawn_on_host(stdout.into(), stderr.into())
+                .and_then(Started::wait),
         };
         match status {
             Ok(status) if status.success() => Ok(()),
@@ -102,17 +127,12 @@ impl Command {
                 (status, bytes)
             }
             None => {
-                let mut child = self
-                    .process()
-                    .stdout(Stdio::piped())
-                    .stderr(stderr)
-                    .spawn()
-                    .map_err(|error| self.not_started(error))?;
+                let mut started = self.spawn_on_host(Stdio::piped(), stderr.into())?;
                 let mut bytes = Vec::new();
-                if let Some(mut stdout) = child.stdout.take() {
+                if let Some(mut stdout) = started.child.stdout.take() {
                     stdout.read_to_end(&mut bytes).map_err(spawn_error)?;
                 }
-                (crate::usage::wait(&mut child).map_err(spawn_error)?, bytes)
+                (started.wait()?, bytes)
             }
         };
         if status.success() {
@@ -151,26 +171,29 @@ impl Command {
                 tail: Vec::new(),
             })
     }
+}
 
-    fn spawn_and_wait(&self, process: &mut Process) -> Result<ExitStatus, Failed> {
-        let mut child = process.spawn().map_err(|error| self.not_started(error))?;
-        crate::usage::wait(&mut child).map_err(spawn_error)
-    }
+/// A command started under its keeper.
+struct Started {
+    child: Child,
+    /// Empty unless the keeper could not start the command; then it says why.
+    report: File,
+}
 
-    fn not_started(&self, error: std::io::Error) -> Failed {
-        let status = if error.kind() == std::io::ErrorKind::NotFound {
-            let path = self.env.get("PATH").map(String::as_str).unwrap_or("");
-            format!(
-                "could not start: {} was not found (PATH={path})",
-                self.argv[0]
-            )
-        } else {
-            format!("could not start: {error}")
-        };
-        Failed {
-            status,
-            tail: Vec::new(),
+impl Started {
+    fn wait(mut self) -> Result<ExitStatus, Failed> {
+        let status = crate::usage::wait(&mut self.child).map_err(spawn_error)?;
+        if status.code() == Some(crate::keeper::NOT_STARTED) {
+            let mut why = String::new();
+            let _ = self.report.read_to_string(&mut why);
+            if !why.is_empty() {
+                return Err(Failed {
+                    status: why,
+                    tail: Vec::new(),
+                });
+            }
         }
+        Ok(status)
     }
 }
 

@@ -21,6 +21,7 @@ mod fetch;
 mod file_functions;
 mod getconf_getent;
 mod graph;
+mod host_commands;
 mod man;
 mod merge;
 mod new;
