@@ -162,6 +162,11 @@ pub enum Command {
         /// Perfetto) and print each run's critical path and how busy its job slots were.
         #[arg(long, value_name = "FILE")]
         trace: Option<PathBuf>,
+        /// Project the time of packages not built from another target's records (aarch64's
+        /// stage3 under qemu from x86_64's native one), scaled by how much longer the packages
+        /// built on both took here.
+        #[arg(long, value_name = "TARGET", add = ArgValueCompleter::new(completers::targets))]
+        project_from: Option<String>,
     },
     /// Write an SPDX 2.3 JSON SBOM of the built stages (all when none are named) for the
     /// spin's targets: every package with its version, license, sources and their sha256s,

@@ -43,7 +43,14 @@ pub fn dispatch(cli: &Cli) -> Exit {
             stages,
             format,
             trace,
-        } => report(&Session::open(cli)?, stages, *format, trace.as_deref()),
+            project_from,
+        } => report(
+            &Session::open(cli)?,
+            stages,
+            *format,
+            trace.as_deref(),
+            project_from.as_deref(),
+        ),
         Command::Sbom { stages, output } => {
             crate::sbom::command(&Session::open(cli)?, stages, output.as_deref())
         }
@@ -566,6 +573,7 @@ fn report(
     stages: &[String],
     format: crate::cli::ReportFormat,
     trace: Option<&Path>,
+    project_from: Option<&str>,
 ) -> Exit {
     if let Some(file) = trace {
         print!("{}", crate::trace::export(&session.config.work_dir, file)?);
@@ -573,10 +581,24 @@ fn report(
     }
     let plan = session.plan(None)?;
     let selection = plan.closure(&plan.instances_of_stages(stages)?);
-    let rows = crate::report::rows(&plan, &selection);
+    let mut rows = crate::report::rows(&plan, &selection);
+    let projection = match project_from {
+        Some(from) => {
+            let reference = session.plan_for_target(from)?;
+            let selection = reference.closure(&reference.instances_of_stages(stages)?);
+            let reference_rows = crate::report::rows(&reference, &selection);
+            Some(crate::report::project(&mut rows, &reference_rows, from))
+        }
+        None => None,
+    };
+    let projection = projection.as_ref();
     match format {
-        crate::cli::ReportFormat::Markdown => print!("{}", crate::report::markdown(&rows)),
-        crate::cli::ReportFormat::Json => print!("{}", crate::report::json(&plan, &rows)),
+        crate::cli::ReportFormat::Markdown => {
+            print!("{}", crate::report::markdown(&rows, projection))
+        }
+        crate::cli::ReportFormat::Json => {
+            print!("{}", crate::report::json(&plan, &rows, projection))
+        }
     }
     Ok(0)
 }

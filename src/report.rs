@@ -1,6 +1,8 @@
 //! `serpent report`: what the work dir's records say each package cost, as the Markdown table
 //! docs/bootstrap.md carries and as JSON, so the figures in the docs come from the builds.
 
+use std::collections::BTreeMap;
+
 use serde::Serialize;
 
 use crate::plan::{Plan, Status};
@@ -21,6 +23,31 @@ pub struct Row {
     pub cpu_seconds: Option<f64>,
     pub peak_kib: Option<u64>,
     pub bytes: Option<u64>,
+    /// `host` or `chroot`: where its commands run, which decides how an emulator slows it.
+    pub isolation: String,
+    /// For a package not built here, its time on the reference target times the factor.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub projected_wall_seconds: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub projected_cpu_seconds: Option<f64>,
+}
+
+/// How the packages not built on a target were projected from another target's records.
+#[derive(Debug, Serialize)]
+pub struct Projection {
+    pub from: String,
+    /// By isolation: how much longer this target's packages took than the reference's.
+    pub factors: BTreeMap<String, Factor>,
+}
+
+/// Time on this target over time on the reference target, summed over the packages built on
+/// both, so that big packages weigh more than the noise of small ones.
+#[derive(Debug, Clone, Copy, Serialize)]
+pub struct Factor {
+    pub wall: f64,
+    pub cpu: f64,
+    /// How many packages built on both targets it is made from.
+    pub packages: usize,
 }
 
 pub fn rows(plan: &Plan, selection: &[usize]) -> Vec<Row> {
@@ -45,22 +72,84 @@ pub fn rows(plan: &Plan, selection: &[usize]) -> Vec<Row> {
                 cpu_seconds: usage.map(|usage| usage.cpu_seconds),
                 peak_kib: usage.map(|usage| usage.peak_kib),
                 bytes: record.as_ref().and_then(|record| record.bytes),
+                isolation: plan.stages[instance.stage]
+                    .isolation_for(recipe)
+                    .as_str()
+                    .to_string(),
+                projected_wall_seconds: None,
+                projected_cpu_seconds: None,
             }
         })
         .collect()
 }
 
-pub fn json(plan: &Plan, rows: &[Row]) -> String {
+/// Projects the wall and CPU time of every package in `rows` that is not built (on a target
+/// other than `from`) from the same package in `reference` (rows of target `from`), scaled by
+/// the factor of its isolation. A package whose isolation has no package built on both
+/// targets, or that `from` has not built either, is left unprojected.
+pub fn project(rows: &mut [Row], reference: &[Row], from: &str) -> Projection {
+    let built_there: BTreeMap<(&str, &str), &Row> = reference
+        .iter()
+        .filter(|row| row.built && row.target == from)
+        .map(|row| ((row.stage.as_str(), row.name.as_str()), row))
+        .collect();
+    let mut sums: BTreeMap<String, (f64, f64, f64, f64, usize)> = BTreeMap::new();
+    for row in rows.iter().filter(|row| row.built && row.target != from) {
+        let Some(there) = built_there.get(&(row.stage.as_str(), row.name.as_str())) else {
+            continue;
+        };
+        let sum = sums.entry(row.isolation.clone()).or_default();
+        sum.0 += row.wall_seconds.unwrap_or(0.0);
+        sum.1 += there.wall_seconds.unwrap_or(0.0);
+        if let (Some(here), Some(there)) = (row.cpu_seconds, there.cpu_seconds) {
+            sum.2 += here;
+            sum.3 += there;
+        }
+        sum.4 += 1;
+    }
+    let ratio = |here: f64, there: f64| if there > 0.0 { here / there } else { 1.0 };
+    let factors: BTreeMap<String, Factor> = sums
+        .into_iter()
+        .map(
+            |(isolation, (wall, wall_there, cpu, cpu_there, packages))| {
+                let factor = Factor {
+                    wall: ratio(wall, wall_there),
+                    cpu: ratio(cpu, cpu_there),
+                    packages,
+                };
+                (isolation, factor)
+            },
+        )
+        .collect();
+    for row in rows
+        .iter_mut()
+        .filter(|row| !row.built && row.target != from)
+    {
+        let there = built_there.get(&(row.stage.as_str(), row.name.as_str()));
+        if let (Some(there), Some(factor)) = (there, factors.get(&row.isolation)) {
+            row.projected_wall_seconds = there.wall_seconds.map(|wall| wall * factor.wall);
+            row.projected_cpu_seconds = there.cpu_seconds.map(|cpu| cpu * factor.cpu);
+        }
+    }
+    Projection {
+        from: from.to_string(),
+        factors,
+    }
+}
+
+pub fn json(plan: &Plan, rows: &[Row], projection: Option<&Projection>) -> String {
     let text = serde_json::to_string_pretty(&serde_json::json!({
         "spin": plan.spin.name,
         "packages": rows,
+        "projection": projection,
     }))
     .expect("a report serializes");
     text + "\n"
 }
 
-/// A Markdown table of the built packages, then a line of totals and the packages not built.
-pub fn markdown(rows: &[Row]) -> String {
+/// A Markdown table of the built packages, then a line of totals and the packages not built,
+/// and with a projection, a table of those projected.
+pub fn markdown(rows: &[Row], projection: Option<&Projection>) -> String {
     let mut out = String::from(
         "| package | version | wall | CPU | peak memory | size |\n|---|---|---:|---:|---:|---:|\n",
     );
@@ -103,6 +192,52 @@ pub fn markdown(rows: &[Row]) -> String {
     if !missing.is_empty() {
         out += &format!("\nNot built: {}.\n", missing.join(", "));
     }
+    if let Some(projection) = projection {
+        out += &projected(rows, projection, wall, cpu);
+    }
+    out
+}
+
+/// The table of projected packages, how they were projected, and the totals with them.
+fn projected(rows: &[Row], projection: &Projection, wall: f64, cpu: f64) -> String {
+    let from = &projection.from;
+    let mut out = format!("\nProjected from {from}'s records:\n\n");
+    for (isolation, factor) in &projection.factors {
+        out += &format!(
+            "- builds with isolation {isolation}: × {:.2} wall, × {:.2} CPU, from {} package(s) built on both\n",
+            factor.wall, factor.cpu, factor.packages
+        );
+    }
+    let rows: Vec<&Row> = rows
+        .iter()
+        .filter(|row| row.projected_wall_seconds.is_some())
+        .collect();
+    if rows.is_empty() {
+        return out + "\nNothing could be projected: no package missing here is built there with a factor for its isolation.\n";
+    }
+    out += "\n| package | version | projected wall | projected CPU |\n|---|---|---:|---:|\n";
+    let (mut projected_wall, mut projected_cpu) = (0.0, 0.0);
+    for row in &rows {
+        let row_wall = row.projected_wall_seconds.unwrap_or(0.0);
+        let row_cpu = row.projected_cpu_seconds.unwrap_or(0.0);
+        projected_wall += row_wall;
+        projected_cpu += row_cpu;
+        out += &format!(
+            "| {} | {} | {} | {} |\n",
+            row.id,
+            row.version,
+            duration(row_wall),
+            duration(row_cpu)
+        );
+    }
+    out += &format!(
+        "| **{} package(s), summed** | | **{}** | **{}** |\n\nBuilt and projected together: {} wall, {} CPU.\n",
+        rows.len(),
+        duration(projected_wall),
+        duration(projected_cpu),
+        duration(wall + projected_wall),
+        duration(cpu + projected_cpu),
+    );
     out
 }
 

@@ -55,3 +55,67 @@ fn the_report_gives_each_built_package_its_times_memory_and_size() {
         "{row}"
     );
 }
+
+#[test]
+fn packages_not_built_on_one_target_are_projected_from_another_targets_records() {
+    let later = BUSY
+        .replace("\"busy\"", "\"later\"")
+        .replace("2.0", "1")
+        .replace("share/data", "share/later");
+    let mut test = Test::new()
+        .file("recipes/stage1/busy.rhai", BUSY)
+        .file("recipes/stage1/later.rhai", later)
+        .args(["build", "--target", "x86_64"]);
+    test.run();
+    test = test.args(["run", "recipes/stage1/busy.rhai", "--target", "aarch64"]);
+    test.run();
+    let report = |test: Test, target: &str| -> (Test, serde_json::Value) {
+        let mut test = test.args([
+            "report",
+            "--target",
+            target,
+            "--project-from",
+            "x86_64",
+            "--format",
+            "json",
+        ]);
+        let report = serde_json::from_str(&test.run().stdout).unwrap();
+        (test, report)
+    };
+    let (test, there) = report(test, "x86_64");
+    let (mut test, here) = report(test, "aarch64");
+    let field = |report: &serde_json::Value, name: &str, field: &str| {
+        let packages = report["packages"].as_array().unwrap();
+        let row = packages.iter().find(|row| row["name"] == name).unwrap();
+        row[field]
+            .as_f64()
+            .unwrap_or_else(|| panic!("{name}.{field}: {row}"))
+    };
+    let factor = here["projection"]["factors"]["host"].clone();
+    assert_eq!(factor["packages"], 1, "{here}");
+    let wall_factor = field(&here, "busy", "wall_seconds") / field(&there, "busy", "wall_seconds");
+    assert!((factor["wall"].as_f64().unwrap() - wall_factor).abs() < 1e-9);
+    let projected = field(&here, "later", "projected_wall_seconds");
+    let expected = field(&there, "later", "wall_seconds") * wall_factor;
+    assert!(
+        (projected - expected).abs() < 1e-9,
+        "{projected} != {expected}"
+    );
+    let cpu_factor = field(&here, "busy", "cpu_seconds") / field(&there, "busy", "cpu_seconds");
+    let projected = field(&here, "later", "projected_cpu_seconds");
+    let expected = field(&there, "later", "cpu_seconds") * cpu_factor;
+    assert!(
+        (projected - expected).abs() < 1e-9,
+        "{projected} != {expected}"
+    );
+
+    test = test
+        .args(["report", "--target", "aarch64", "--project-from", "x86_64"])
+        .stdout_contains("Not built: aarch64/stage1/later.")
+        .stdout_contains("Projected from x86_64's records:")
+        .stdout_contains("- builds with isolation host: × ")
+        .stdout_contains("from 1 package(s) built on both")
+        .stdout_contains("| aarch64/stage1/later | 1 | ")
+        .stdout_contains("Built and projected together: ");
+    test.run();
+}
