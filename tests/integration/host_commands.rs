@@ -9,27 +9,26 @@ use crate::test::Test;
 
 const RECIPE: &str = "recipes/stage1/daemon.rhai";
 
-/// A recipe whose build phase starts a process that leaves its parent (a daemon, the way a
-/// test suite's server or a compiler cache does), notes its pid in `pids`, then runs `rest`.
-fn project(pids: &Path, rest: &str) -> Test {
-    Test::new().script(
+/// A project whose one recipe's install phase runs `commands` (Rhai statements), then
+/// installs a file.
+fn with_install(commands: &str) -> Test {
+    Test::new().file(
         RECIPE,
-        &format!(
-            r#"
-            const NAME = "daemon";
-            const VERSION = "1";
-
-            fn build(ctx) {{
-                ctx.shell("(sleep 600 & echo $! >> {pids}); echo $$ >> {pids}; {rest}");
-            }}
-
-            fn install(ctx) {{
-                ctx.write(`${{ctx.destdir}}/share/daemon.txt`, "built");
-            }}
-            "#,
-            pids = pids.display()
+        format!(
+            "const NAME = \"daemon\";\nconst VERSION = \"1\";\n\
+             fn install(ctx) {{\n{commands}\n    \
+             ctx.write(`${{ctx.destdir}}/share/daemon.txt`, \"built\");\n}}\n"
         ),
     )
+}
+
+/// A recipe that starts a process that leaves its parent (a daemon, the way a test suite's
+/// server or a compiler cache does), notes its pid and its own in `pids`, then runs `rest`.
+fn project(pids: &Path, rest: &str) -> Test {
+    with_install(&format!(
+        "    ctx.shell(\"(sleep 600 & echo $! >> {pids}); echo $$ >> {pids}; {rest}\");",
+        pids = pids.display()
+    ))
 }
 
 /// Whether `pid` is a process that has not ended (a zombie has).
@@ -83,24 +82,12 @@ fn a_process_a_finished_command_left_behind_is_ended_with_it() {
 fn a_command_starts_with_no_signal_blocked_and_only_the_ignored_ones_serpent_inherited() {
     let scratch = tempfile::tempdir().unwrap();
     let status = scratch.path().join("status");
-    Test::new()
-        .script(
-            RECIPE,
-            &format!(
-                r#"
-                const NAME = "daemon";
-                const VERSION = "1";
-
-                fn install(ctx) {{
-                    ctx.run(["cp", "/proc/self/status", "{status}"]);
-                    ctx.write(`${{ctx.destdir}}/share/daemon.txt`, "built");
-                }}
-                "#,
-                status = status.display()
-            ),
-        )
-        .args(["run", RECIPE, "--target", "x86_64"])
-        .run();
+    with_install(&format!(
+        "    ctx.run([\"cp\", \"/proc/self/status\", \"{}\"]);",
+        status.display()
+    ))
+    .args(["run", RECIPE, "--target", "x86_64"])
+    .run();
     let status = std::fs::read_to_string(status).unwrap();
     assert_eq!(mask(&status, "SigBlk:"), 0, "{status}");
     // Ignored signals are inherited from serpent's own start (`nohup` ignores SIGHUP), as
@@ -159,18 +146,7 @@ fn a_killed_serpent_leaves_no_command_or_daemon_of_its_build_running() {
 
 #[test]
 fn a_program_that_is_not_there_is_named_with_the_path_searched() {
-    Test::new()
-        .script(
-            RECIPE,
-            r#"
-            const NAME = "daemon";
-            const VERSION = "1";
-
-            fn install(ctx) {
-                ctx.run(["no-such-tool-here", "--version"]);
-            }
-            "#,
-        )
+    with_install("    ctx.run([\"no-such-tool-here\", \"--version\"]);")
         .args(["run", RECIPE, "--target", "x86_64"])
         .status(1)
         .stderr_contains("`no-such-tool-here --version` could not start:")
