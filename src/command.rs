@@ -5,6 +5,7 @@ use std::os::fd::AsRawFd;
 use std::os::unix::process::{CommandExt, ExitStatusExt};
 use std::path::{Path, PathBuf};
 use std::process::{Child, ExitStatus, Stdio};
+use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::Arc;
 
 use nix::fcntl::OFlag;
@@ -23,6 +24,9 @@ pub struct Command {
     /// Where the command runs when its stage is isolated; host paths in argv, env and cwd
     /// are mapped to their place inside.
     pub sandbox: Option<Arc<Sandbox>>,
+    /// Holds the pid of the command's keeper while it runs on the host (0 otherwise), for
+    /// whoever may interrupt it (see [`crate::keeper::INTERRUPT`]).
+    pub running: Option<Arc<AtomicU32>>,
 }
 
 /// Why a command did not succeed, before it is tied to a recipe and phase.
@@ -78,9 +82,13 @@ impl Command {
             status: format!("could not start its keeper (/proc/self/exe): {error}"),
             tail: Vec::new(),
         })?;
+        if let Some(running) = &self.running {
+            running.store(child.id(), Ordering::SeqCst);
+        }
         Ok(Started {
             child,
             report: File::from(report),
+            running: self.running.clone(),
         })
     }
 
@@ -178,11 +186,16 @@ struct Started {
     child: Child,
     /// Empty unless the keeper could not start the command; then it says why.
     report: File,
+    running: Option<Arc<AtomicU32>>,
 }
 
 impl Started {
     fn wait(mut self) -> Result<ExitStatus, Failed> {
-        let status = crate::usage::wait(&mut self.child).map_err(spawn_error)?;
+        let status = crate::usage::wait(&mut self.child);
+        if let Some(running) = &self.running {
+            running.store(0, Ordering::SeqCst);
+        }
+        let status = status.map_err(spawn_error)?;
         if status.code() == Some(crate::keeper::NOT_STARTED) {
             let mut why = String::new();
             let _ = self.report.read_to_string(&mut why);

@@ -1,6 +1,8 @@
 use std::collections::BTreeMap;
+use std::io::Write;
 use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
 use std::path::{Component, Path, PathBuf};
+use std::sync::atomic::AtomicU32;
 use std::sync::{Arc, Mutex};
 
 use rhai::{
@@ -11,6 +13,7 @@ use crate::beneath::{Beneath, BeneathError, Scope};
 use crate::command::Command;
 use crate::command_failure::CommandFailure;
 use crate::unpack::{unpack, UnpackOptions};
+use crate::widening::Widening;
 
 type ScriptResult<T> = Result<T, Box<EvalAltResult>>;
 
@@ -142,6 +145,7 @@ impl Context {
                 .clone()
                 .filter(|_| self.0.sandbox.is_none()),
             sandbox: self.0.sandbox.clone(),
+            running: None,
         };
         for (key, value) in options {
             match key.as_str() {
@@ -246,38 +250,58 @@ impl Context {
         self.run(argv, Map::new())
     }
 
-    /// Ninja does not take part in a jobserver, so it gets as many jobs as there are tokens
-    /// free right now (plus the one this build holds), and they are returned when it ends.
+    /// Ninja does not take part in a jobserver, so it gets as many jobs as there are slots
+    /// free right now (plus the one this build holds), and one more each time another slot
+    /// comes free while it runs (see [`crate::widening`]); they are returned when it ends.
     fn ninja(&mut self, args: Array) -> ScriptResult<()> {
-        let mut extra = Vec::new();
-        if let Some(client) = self
+        let Some(client) = self
             .0
             .jobserver
-            .as_ref()
+            .clone()
             .filter(|_| self.0.sandbox.is_none())
-        {
-            // The pool is a plain pipe, on which the jobserver crate cannot try a read without
-            // blocking; so count the tokens lying in it and take that many. Should another
-            // build take one first, acquire waits for the next one to be returned.
-            let wanted = (self.0.jobs as usize).saturating_sub(1);
-            let free = client.available().unwrap_or(0).min(wanted);
-            for _ in 0..free {
-                match client.acquire() {
-                    Ok(token) => extra.push(token),
-                    Err(_) => break,
-                }
-            }
-        }
-        let jobs = if self.0.jobserver.is_some() && self.0.sandbox.is_none() {
-            extra.len() + 1
-        } else {
-            self.0.jobs as usize
+        else {
+            let mut argv: Array = vec!["ninja".into(), format!("-j{}", self.0.jobs).into()];
+            argv.extend(args);
+            return self.run(argv, Map::new());
         };
-        let mut argv: Array = vec!["ninja".into(), format!("-j{jobs}").into()];
-        argv.extend(args);
-        let result = self.run(argv, Map::new());
-        drop(extra);
-        result
+        let wanted = (self.0.jobs as usize).saturating_sub(1);
+        let mut extra = crate::widening::free_slots(&client, wanted);
+        loop {
+            let mut argv: Array = vec!["ninja".into(), format!("-j{}", extra.len() + 1).into()];
+            argv.extend(args.iter().cloned());
+            let mut command = self.command(argv, Map::new())?;
+            if self.record(&command) {
+                return Ok(());
+            }
+            let running = Arc::new(AtomicU32::new(0));
+            command.running = Some(running.clone());
+            let widening = (extra.len() < wanted)
+                .then(|| Widening::start(&client, running).ok())
+                .flatten();
+            if self.0.verbose {
+                eprintln!("{}: $ {}", self.0.name, command.display());
+            }
+            let result = command.run(&self.log_path());
+            if let Some(slot) = widening.and_then(Widening::end) {
+                extra.push(slot);
+                self.note_in_log(&format!(
+                    "serpent: a job slot came free; ninja starts again with -j{}",
+                    extra.len() + 1
+                ));
+                continue;
+            }
+            return result.map_err(|failed| self.failed(&command, failed));
+        }
+    }
+
+    fn note_in_log(&self, line: &str) {
+        let log = std::fs::OpenOptions::new()
+            .append(true)
+            .create(true)
+            .open(self.log_path());
+        if let Ok(mut log) = log {
+            let _ = writeln!(log, "{line}");
+        }
     }
 
     fn setenv(&mut self, name: &str, value: Dynamic) {

@@ -8,6 +8,9 @@
 //! of the command is re-parented to it rather than to init, starts the command, and when the
 //! command ends, serpent dies or the keeper is told to stop, kills every process below it and
 //! reaps them before it exits with the command's status.
+//!
+//! SIGUSR2 to the keeper interrupts the command (SIGINT to it alone) and the keeper goes on
+//! waiting: how serpent stops a ninja to start it again with more jobs.
 
 use std::collections::BTreeMap;
 use std::ffi::OsString;
@@ -38,6 +41,7 @@ fn watched() -> SigSet {
     let mut watched = SigSet::empty();
     watched.add(Signal::SIGCHLD);
     watched.add(Signal::SIGTERM);
+    watched.add(INTERRUPT);
     for signal in [Signal::SIGINT, Signal::SIGHUP, Signal::SIGQUIT] {
         if !ignored(signal) {
             watched.add(signal);
@@ -54,6 +58,9 @@ fn ignored(signal: Signal) -> bool {
             && current.sa_sigaction == libc::SIG_IGN
     }
 }
+
+/// The signal that makes the keeper interrupt its command.
+pub const INTERRUPT: Signal = Signal::SIGUSR2;
 
 /// The keeper's command line for `argv`: serpent's own binary, its pid to watch, and the
 /// descriptor to report a command that cannot start on.
@@ -150,6 +157,10 @@ fn keep(command: Pid, watched: &SigSet) -> ExitStatus {
             Ok(signal) => signal,
             Err(_) => continue,
         };
+        if signal == INTERRUPT {
+            let _ = kill(command, Signal::SIGINT);
+            continue;
+        }
         if signal != Signal::SIGCHLD {
             return ExitStatus::from_raw(signal as i32);
         }

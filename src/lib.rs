@@ -77,6 +77,7 @@ pub mod unpack;
 pub mod usage;
 pub mod verify;
 pub mod view;
+pub mod widening;
 
 use std::io::IsTerminal;
 

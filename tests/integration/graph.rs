@@ -768,3 +768,82 @@ fn one_package_file_serves_every_stage_that_links_to_it() {
         assert_eq!(std::fs::read_to_string(path).unwrap(), expected);
     }
 }
+
+#[test]
+fn a_ninja_build_takes_a_job_slot_that_comes_free_while_it_runs() {
+    let mut test = Test::new();
+    let times = test.dir.path().join("times");
+    let probe = test.dir.path().join("step.sh");
+    std::fs::write(
+        &probe,
+        format!(
+            "#!/bin/sh\nstart=$(date +%s.%N)\nsleep 1\necho \"$start $(date +%s.%N)\" >> {}\n",
+            times.display()
+        ),
+    )
+    .unwrap();
+    std::fs::set_permissions(&probe, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    let mut ninja = format!("rule step\n  command = {} && touch $out\n", probe.display());
+    for n in 0..8 {
+        ninja.push_str(&format!("build o{n}: step\n"));
+    }
+    // `slow` holds the second slot when ninja starts, and gives it back three seconds in.
+    test = test
+        .script(
+            "recipes/stage1/slow.rhai",
+            r#"
+            const NAME = "slow";
+            const VERSION = "1";
+            fn install(ctx) {
+                ctx.shell("sleep 3");
+                ctx.write(`${ctx.destdir}/share/slow`, "done");
+            }
+            "#,
+        )
+        .file(
+            "recipes/stage1/n.rhai",
+            format!(
+                r#"const NAME = "n";
+const VERSION = "1";
+fn build(ctx) {{
+    ctx.shell("sleep 0.5");
+    ctx.write("build.ninja", {ninja:?});
+    ctx.ninja(["-C", ctx.builddir]);
+}}
+fn install(ctx) {{ ctx.write(`${{ctx.destdir}}/share/n`, "done"); }}
+"#
+            ),
+        )
+        .args(["build", "--target", "x86_64", "--jobs", "2"]);
+    test.run();
+    let log = std::fs::read_to_string(test.work().join("x86_64/stage1/logs/n/build.log")).unwrap();
+    assert!(log.contains("$ ninja -j1 -C "), "{log}");
+    assert!(
+        log.contains("serpent: a job slot came free; ninja starts again with -j2"),
+        "{log}"
+    );
+    // Steps that ran to their end, as (start, end): after the slot came, two ran at once.
+    let steps: Vec<(f64, f64)> = std::fs::read_to_string(&times)
+        .unwrap()
+        .lines()
+        .map(|line| {
+            let (start, end) = line.split_once(' ').unwrap();
+            (start.parse().unwrap(), end.parse().unwrap())
+        })
+        .collect();
+    let most = steps
+        .iter()
+        .map(|(at, _)| {
+            steps
+                .iter()
+                .filter(|(start, end)| start <= at && at < end)
+                .count()
+        })
+        .max()
+        .unwrap();
+    assert_eq!(most, 2, "{steps:?}\n{log}");
+    assert!(
+        steps.len() >= 8,
+        "every step ran to its end once: {steps:?}"
+    );
+}
