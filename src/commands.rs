@@ -579,13 +579,14 @@ fn report(
         print!("{}", crate::trace::export(&session.config.work_dir, file)?);
         return Ok(0);
     }
+    // The stages named, not what they are built on: `report stage2` tabulates stage2.
     let plan = session.plan(None)?;
-    let selection = plan.closure(&plan.instances_of_stages(stages)?);
+    let selection = plan.instances_of_stages(stages)?;
     let mut rows = crate::report::rows(&plan, &selection);
     let projection = match project_from {
         Some(from) => {
             let reference = session.plan_for_target(from)?;
-            let selection = reference.closure(&reference.instances_of_stages(stages)?);
+            let selection = reference.instances_of_stages(stages)?;
             let reference_rows = crate::report::rows(&reference, &selection);
             Some(crate::report::project(&mut rows, &reference_rows, from))
         }

@@ -119,3 +119,35 @@ fn packages_not_built_on_one_target_are_projected_from_another_targets_records()
         .stdout_contains("Built and projected together: ");
     test.run();
 }
+
+#[test]
+fn a_report_of_a_stage_tabulates_that_stage_alone() {
+    let mut test = Test::new()
+        .file("recipes/stage1/busy.rhai", BUSY)
+        .script(
+            "recipes/stage2/stage.rhai",
+            r#"
+            const PREVIOUS = "stage1";
+            const PREFIX = "/usr";
+            fn toolchain(target, roots) {
+                #{ cc: "cc", cxx: "c++", ar: "ar", ranlib: "ranlib", nm: "nm", strip: "strip", ld: "ld" }
+            }
+            "#,
+        )
+        .script(
+            "recipes/stage2/top.rhai",
+            r#"
+            const NAME = "top";
+            const VERSION = "3";
+            fn install(ctx) { ctx.write(`${ctx.destdir}/share/top`, "top"); }
+            "#,
+        )
+        .args(["build", "--target", "x86_64"]);
+    test.run();
+    test = test
+        .args(["report", "stage2", "--target", "x86_64"])
+        .stdout_contains("| x86_64/stage2/top | 3 | ")
+        .stdout_contains("| **1 package(s), summed** |")
+        .stdout_lacks("x86_64/stage1/busy");
+    test.run();
+}
