@@ -732,15 +732,7 @@ fn one_package_file_serves_every_stage_that_links_to_it() {
             }
             "#,
         )
-        .script(
-            "recipes/stage2/stage.rhai",
-            r#"
-            const PREVIOUS = "stage1";
-            fn toolchain(target, roots) {
-                #{ cc: "cc", cxx: "c++", ar: "ar", ranlib: "ranlib", nm: "nm", strip: "strip", ld: "ld" }
-            }
-            "#,
-        )
+        .file("recipes/stage2/stage.rhai", crate::test::HOST_STAGE2)
         .file("recipes/stage2/other.rhai", recipe("other", &[], ""));
     for stage in ["stage1", "stage2"] {
         std::os::unix::fs::symlink(

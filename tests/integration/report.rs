@@ -124,16 +124,7 @@ fn packages_not_built_on_one_target_are_projected_from_another_targets_records()
 fn a_report_of_a_stage_tabulates_that_stage_alone() {
     let mut test = Test::new()
         .file("recipes/stage1/busy.rhai", BUSY)
-        .script(
-            "recipes/stage2/stage.rhai",
-            r#"
-            const PREVIOUS = "stage1";
-            const PREFIX = "/usr";
-            fn toolchain(target, roots) {
-                #{ cc: "cc", cxx: "c++", ar: "ar", ranlib: "ranlib", nm: "nm", strip: "strip", ld: "ld" }
-            }
-            "#,
-        )
+        .file("recipes/stage2/stage.rhai", crate::test::HOST_STAGE2)
         .script(
             "recipes/stage2/top.rhai",
             r#"

@@ -8,16 +8,7 @@ use serde_json::Value;
 
 use crate::server::Server;
 use crate::tarball::{source_tarball, Compression};
-use crate::test::{sha256, Test};
-
-/// stage2 builds on the host, on stage1's packages.
-const STAGE2: &str = r#"
-    const PREVIOUS = "stage1";
-    const ISOLATION = "host";
-    fn toolchain(target, roots) {
-        #{ cc: "cc", cxx: "c++", ar: "ar", ranlib: "ranlib", nm: "nm", strip: "strip", ld: "ld" }
-    }
-"#;
+use crate::test::{sha256, Test, HOST_STAGE2};
 
 const HEADERS: &str = r#"
     const NAME = "headers";
@@ -73,7 +64,7 @@ fn project(server: &Server, tarball: &[u8], asset: &[u8]) -> Test {
         .file("recipes/files/headers/libz.h", "int compress(void);\n")
         .script("recipes/stage1/libz.rhai", &libz)
         .file("recipes/patches/libz/fix-readme.patch", PATCH)
-        .script("recipes/stage2/stage.rhai", STAGE2)
+        .script("recipes/stage2/stage.rhai", HOST_STAGE2)
         .script("recipes/stage2/app.rhai", &app(server, asset))
         .args(["fetch", "--import", "libz-1.0.tar.gz"]);
     test.run();

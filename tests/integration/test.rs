@@ -3,6 +3,16 @@ use std::process::Command;
 
 pub const REPO: &str = env!("CARGO_MANIFEST_DIR");
 
+/// A stage2 (`recipes/stage2/stage.rhai`) that builds on the host, on stage1's packages, with
+/// the host's tools.
+pub const HOST_STAGE2: &str = r#"
+const PREVIOUS = "stage1";
+const ISOLATION = "host";
+fn toolchain(target, roots) {
+    #{ cc: "cc", cxx: "c++", ar: "ar", ranlib: "ranlib", nm: "nm", strip: "strip", ld: "ld" }
+}
+"#;
+
 /// A throw-away project (the repository's stdlib, targets and stage1/stage.rhai, plus the files
 /// a test adds), its own source store and work dir, and the `serpent` command line to run.
 pub struct Test {
