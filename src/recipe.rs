@@ -35,7 +35,7 @@ pub const SCHEMA: Schema = Schema {
     optional("PATCHES", Kind::List, "file names in recipes/patches/<NAME>/, or maps with file and strip; [] for none; without PATCHES: every file there, by name"),
     optional("FILES", Kind::Texts, "paths of files in recipes/files/<NAME>/ to copy into the source tree, at the same paths, before the patches"),
     optional("DEPENDS", Kind::Texts, "names of recipes that must be built first"),
-    optional("STYLE", Kind::Text, "a build style from stdlib/ that supplies the phases: autotools, cmake, meson, make, c_program"),
+    optional("STYLE", Kind::Text, "a build style from stdlib/ that supplies the phases: autotools, cmake, meson, make, c_program, python_module"),
     optional("CONFIGURE_ARGS", Kind::Texts, "extra arguments for ./configure (autotools)"),
     optional("CMAKE_ARGS", Kind::Texts, "extra -D arguments for cmake"),
     optional("MESON_ARGS", Kind::Texts, "extra arguments for meson setup"),
