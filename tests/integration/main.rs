@@ -26,6 +26,7 @@ mod man;
 mod merge;
 mod new;
 mod patch;
+mod python_module;
 mod recipe_files;
 mod remote_cache;
 mod remote_exec;
