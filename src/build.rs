@@ -40,6 +40,7 @@ mod cached;
 mod eta;
 mod executed;
 mod schedule;
+mod turns;
 use schedule::Schedule;
 
 /// How many sources are downloaded at once before building.
@@ -69,6 +70,12 @@ pub struct Builder<'a> {
     /// The instances under way: when each took its job slot (none yet while it waits for
     /// one) and how long its last build took, for the time the build has left.
     pub running: Mutex<BTreeMap<usize, UnderWay>>,
+    /// The order in which instances waiting for a job token get one.
+    pub turns: turns::Turns<jobserver::Acquired>,
+    /// The job token of each instance that finished, kept until the instances its end made
+    /// ready are queued for one: handed back earlier, it would go to one that waited longer,
+    /// whatever its priority.
+    pub returning: Mutex<BTreeMap<usize, jobserver::Acquired>>,
     /// The shared cache instances are pulled from (and, when it allows, pushed to).
     pub remote: Option<Arc<crate::remote_cache::RemoteCache>>,
     /// The execution service instances are built on instead of here, when one is given.
@@ -161,6 +168,8 @@ impl<'a> Builder<'a> {
             timeline: Timeline::new(&config.work_dir),
             slots: Default::default(),
             running: Default::default(),
+            turns: Default::default(),
+            returning: Default::default(),
             remote,
             executor: crate::remote_exec::open(config)?,
         })
@@ -248,6 +257,11 @@ impl Builder<'_> {
                 Some((*index, seconds))
             })
             .collect();
+        self.turns.prioritize(turns::chain_lengths(
+            todo,
+            |index| &self.plan.instances[index].deps,
+            &estimates,
+        ));
         let errors = self.run_schedule(&mut schedule, summary, &estimates);
         self.progress.clear();
         if !errors.is_empty() {
@@ -284,65 +298,89 @@ impl Builder<'_> {
     ) -> Vec<Error> {
         let mut errors: Vec<Error> = Vec::new();
         let (sender, receiver) = mpsc::channel::<(usize, Result<Done>, f64)>();
-        std::thread::scope(|scope| loop {
-            let stop = !errors.is_empty() && !self.keep_going;
-            if !stop {
-                while let Some(index) = schedule.ready() {
-                    let estimate = estimates.get(&index).copied();
-                    self.running.lock().unwrap().insert(index, (None, estimate));
-                    let sender = sender.clone();
-                    let id = &self.plan.instances[index].id;
-                    scope.spawn(move || {
-                        let (result, seconds) =
-                            unless_panicked(id, || self.build_one(index, timeline::now()));
-                        let _ = sender.send((index, result, seconds));
-                    });
-                }
-            }
-            if schedule.running() == 0 {
-                break;
-            }
-            let (index, result, seconds) = receiver.recv().expect("a builder thread reports");
-            self.running.lock().unwrap().remove(&index);
-            self.progress.left(self.time_left(schedule, estimates));
-            let id = self.plan.instances[index].id.clone();
-            match result {
-                Ok(done) => {
-                    match done {
-                        Done::CutOff => {
-                            self.progress.event(Event::UpToDate {
-                                id,
-                                fresh: false,
-                                why: "its dependencies' outputs did not change".into(),
-                            });
-                            summary.reused += 1;
-                        }
-                        Done::Pulled => {
-                            self.progress.event(Event::Pulled {
-                                id: id.clone(),
-                                seconds,
-                            });
-                            summary.pulled.push(id);
-                        }
-                        Done::Built => {
-                            self.progress.event(Event::Finished {
-                                id: id.clone(),
-                                seconds,
-                            });
-                            summary.built.push(id);
-                        }
+        let mut ended = None;
+        std::thread::scope(|scope| {
+            scope.spawn(|| self.turns.dispatch(|| self.jobserver.acquire()));
+            loop {
+                let stop = !errors.is_empty() && !self.keep_going;
+                if !stop {
+                    let ready: Vec<usize> = std::iter::from_fn(|| schedule.ready()).collect();
+                    self.turns.enqueue(&ready);
+                    for index in ready {
+                        let estimate = estimates.get(&index).copied();
+                        self.running.lock().unwrap().insert(index, (None, estimate));
+                        let sender = sender.clone();
+                        let id = &self.plan.instances[index].id;
+                        scope.spawn(move || {
+                            let (result, seconds) =
+                                unless_panicked(id, || self.build_one(index, timeline::now()));
+                            let _ = sender.send((index, result, seconds));
+                        });
                     }
-                    schedule.done(index);
                 }
-                Err(error) => {
-                    self.progress.event(self.failed(index, &error, seconds));
-                    summary.failed.push(id);
+                // The ended instance's token goes back only now that what it made ready waits.
+                if let Some(index) = ended.take() {
+                    self.returning.lock().unwrap().remove(&index);
+                }
+                if schedule.running() == 0 {
+                    break;
+                }
+                let (index, result, seconds) = receiver.recv().expect("a builder thread reports");
+                ended = Some(index);
+                self.running.lock().unwrap().remove(&index);
+                self.progress.left(self.time_left(schedule, estimates));
+                if let Err(error) = self.note_end(index, result, seconds, summary) {
                     errors.push(error);
                     schedule.failed(index);
+                } else {
+                    schedule.done(index);
                 }
             }
+            self.turns.close();
         });
         errors
+    }
+
+    /// Reports how an instance's build ended and notes it in the summary; a failure is
+    /// handed back.
+    fn note_end(
+        &self,
+        index: usize,
+        result: Result<Done>,
+        seconds: f64,
+        summary: &mut Summary,
+    ) -> Result<()> {
+        let id = self.plan.instances[index].id.clone();
+        match result {
+            Ok(Done::CutOff) => {
+                self.progress.event(Event::UpToDate {
+                    id,
+                    fresh: false,
+                    why: "its dependencies' outputs did not change".into(),
+                });
+                summary.reused += 1;
+            }
+            Ok(Done::Pulled) => {
+                self.progress.event(Event::Pulled {
+                    id: id.clone(),
+                    seconds,
+                });
+                summary.pulled.push(id);
+            }
+            Ok(Done::Built) => {
+                self.progress.event(Event::Finished {
+                    id: id.clone(),
+                    seconds,
+                });
+                summary.built.push(id);
+            }
+            Err(error) => {
+                self.progress.event(self.failed(index, &error, seconds));
+                summary.failed.push(id);
+                return Err(error);
+            }
+        }
+        Ok(())
     }
 
     /// How long the rest of the build takes if each instance takes as long as its last build;
@@ -485,6 +523,10 @@ impl Builder<'_> {
     /// on its dependencies' new outputs finds it built already. `ready` is when its
     /// dependencies were done; the seconds returned count from when it took its slot.
     fn build_one(&self, index: usize, ready: f64) -> (Result<Done>, f64) {
+        let _in_queue = turns::InQueue {
+            turns: &self.turns,
+            index,
+        };
         let (inputs, key) = self
             .plan
             .rekey(index, |dep| self.outputs.lock().unwrap().get(&dep).cloned());
@@ -494,7 +536,7 @@ impl Builder<'_> {
             Ok(false) => {}
             cut_off => return (cut_off.map(|_| Done::CutOff), 0.0),
         }
-        let token = match self.jobserver.acquire() {
+        let token = match self.turns.take(index) {
             Ok(token) => token,
             Err(error) => {
                 let error = Error::io(
@@ -536,7 +578,7 @@ impl Builder<'_> {
             });
         let seconds = started.elapsed().as_secs_f64();
         self.slots.lock().unwrap()[slot] = false;
-        drop(token);
+        self.returning.lock().unwrap().insert(index, token);
         if let Ok(Done::Built) = result {
             self.push(index, &key);
         }

@@ -412,6 +412,32 @@ fn independent_recipes_run_at_the_same_time() {
     );
 }
 
+/// With one job, the start of the longest chain goes first, whatever the order of the names:
+/// z1, z2 and z3 wait for each other, a and b for nothing.
+#[test]
+fn the_longest_chain_takes_the_job_slot_first() {
+    let output = Test::new()
+        .file("recipes/stage1/a.rhai", recipe("a", &[], ""))
+        .file("recipes/stage1/b.rhai", recipe("b", &[], ""))
+        .file("recipes/stage1/z1.rhai", recipe("z1", &[], ""))
+        .file("recipes/stage1/z2.rhai", recipe("z2", &["z1"], ""))
+        .file("recipes/stage1/z3.rhai", recipe("z3", &["z2"], ""))
+        .args(["build", "--target", "x86_64", "--jobs", "1"])
+        .run();
+    let order: Vec<String> = output
+        .stderr
+        .lines()
+        .filter_map(|line| line.strip_suffix_built())
+        .collect();
+    assert_eq!(order.len(), 5, "{}", output.stderr);
+    assert_eq!(
+        order[..2],
+        ["x86_64/stage1/z1", "x86_64/stage1/z2"],
+        "{}",
+        output.stderr
+    );
+}
+
 fn serpent(test: &Test, args: &[&str]) -> Command {
     let mut command = Command::new(env!("CARGO_BIN_EXE_serpent"));
     command
