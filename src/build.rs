@@ -260,7 +260,7 @@ impl Builder<'_> {
         self.turns.prioritize(turns::chain_lengths(
             todo,
             |index| &self.plan.instances[index].deps,
-            &estimates,
+            &self.with_builds_elsewhere(todo, &estimates),
         ));
         let errors = self.run_schedule(&mut schedule, summary, &estimates);
         self.progress.clear();
@@ -268,6 +268,37 @@ impl Builder<'_> {
             return Err(self.failure(summary, &schedule, errors));
         }
         Ok(())
+    }
+
+    /// The estimates for ordering the build: an instance never built here counts as long as
+    /// the same package's last build in another stage or for another target of the plan (a
+    /// stage3 package as its stage2 build), which says more than no figure at all. The time
+    /// left shown while building keeps to the instances' own builds.
+    fn with_builds_elsewhere(
+        &self,
+        todo: &[usize],
+        estimates: &BTreeMap<usize, f64>,
+    ) -> BTreeMap<usize, f64> {
+        let mut elsewhere: BTreeMap<&str, f64> = BTreeMap::new();
+        for instance in &self.plan.instances {
+            let name = self.plan.recipe_of(instance).name.as_str();
+            if !elsewhere.contains_key(name) {
+                if let Some(record) = Record::read(&instance.layout.record()) {
+                    elsewhere.insert(name, record.seconds);
+                }
+            }
+        }
+        todo.iter()
+            .filter_map(|index| {
+                let name = self
+                    .plan
+                    .recipe_of(&self.plan.instances[*index])
+                    .name
+                    .as_str();
+                let seconds = estimates.get(index).or_else(|| elsewhere.get(name))?;
+                Some((*index, *seconds))
+            })
+            .collect()
     }
 
     /// Fetches every missing source before any build starts. With --keep-going a source that

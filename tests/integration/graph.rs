@@ -438,6 +438,38 @@ fn the_longest_chain_takes_the_job_slot_first() {
     );
 }
 
+/// A package never built in a stage is ordered by how long it took in another: stage1's slow
+/// took 2 s and its x1 and x2 no time, so stage2's slow goes first, though x1 and x2 make a
+/// longer chain of recipes.
+#[test]
+fn a_packages_build_in_another_stage_orders_its_first_build() {
+    let sleeping = recipe("slow", &[], r#"ctx.run(["sleep", "2"]);"#);
+    let mut test = Test::new()
+        .file("recipes/stage2/stage.rhai", crate::test::HOST_STAGE2)
+        .file("recipes/stage1/slow.rhai", &sleeping)
+        .file("recipes/stage1/x1.rhai", recipe("x1", &[], ""))
+        .file("recipes/stage1/x2.rhai", recipe("x2", &["x1"], ""))
+        .file("recipes/stage2/slow.rhai", &sleeping)
+        .file("recipes/stage2/x1.rhai", recipe("x1", &[], ""))
+        .file("recipes/stage2/x2.rhai", recipe("x2", &["x1"], ""))
+        .args(["build", "--target", "x86_64", "--jobs", "1", "stage1"]);
+    test.run();
+    let output = test
+        .args(["build", "--target", "x86_64", "--jobs", "1", "stage2"])
+        .run();
+    let order: Vec<String> = output
+        .stderr
+        .lines()
+        .filter_map(|line| line.strip_suffix_built())
+        .collect();
+    assert_eq!(
+        order,
+        ["x86_64/stage2/slow", "x86_64/stage2/x1", "x86_64/stage2/x2"],
+        "{}",
+        output.stderr
+    );
+}
+
 fn serpent(test: &Test, args: &[&str]) -> Command {
     let mut command = Command::new(env!("CARGO_BIN_EXE_serpent"));
     command
