@@ -23,13 +23,18 @@ fn install(ctx) {{
 
 /// The instances a run built, from its progress lines.
 fn built(output: &Output) -> Vec<String> {
-    let mut ids: Vec<String> = output
+    let mut ids = built_in_order(output);
+    ids.sort();
+    ids
+}
+
+/// The instances a run built, in the order they were done.
+fn built_in_order(output: &Output) -> Vec<String> {
+    output
         .stderr
         .lines()
         .filter_map(|line| line.strip_suffix_built())
-        .collect();
-    ids.sort();
-    ids
+        .collect()
 }
 
 trait BuiltLine {
@@ -424,11 +429,7 @@ fn the_longest_chain_takes_the_job_slot_first() {
         .file("recipes/stage1/z3.rhai", recipe("z3", &["z2"], ""))
         .args(["build", "--target", "x86_64", "--jobs", "1"])
         .run();
-    let order: Vec<String> = output
-        .stderr
-        .lines()
-        .filter_map(|line| line.strip_suffix_built())
-        .collect();
+    let order = built_in_order(&output);
     assert_eq!(order.len(), 5, "{}", output.stderr);
     assert_eq!(
         order[..2],
@@ -457,11 +458,7 @@ fn a_packages_build_in_another_stage_orders_its_first_build() {
     let output = test
         .args(["build", "--target", "x86_64", "--jobs", "1", "stage2"])
         .run();
-    let order: Vec<String> = output
-        .stderr
-        .lines()
-        .filter_map(|line| line.strip_suffix_built())
-        .collect();
+    let order = built_in_order(&output);
     assert_eq!(
         order,
         ["x86_64/stage2/slow", "x86_64/stage2/x1", "x86_64/stage2/x2"],
