@@ -145,6 +145,28 @@ fn compile_warning_free(wrapper: &Path, tool: &str, output: &Path) {
     );
 }
 
+/// The cases `test-ucontext` runs, one line each when it passes.
+const UCONTEXT_CASES: &str = "ok getcontext-setcontext\nok makecontext-arguments\n\
+    ok swapcontext-rounds\nok callee-saved-registers\nok signal-mask\nok rounding-mode\nok fiber-siglongjmp\n\
+    ok no-uc_link-exits\n";
+
+/// Builds musl-shim's ucontext functions and their test with one of stage1's `<triple>-clang`
+/// wrappers, statically and warnings as errors, and runs the test on the target's machine.
+fn check_ucontext_shim(wrapper: &Path, arch: &str, dir: &Path) {
+    let files = Path::new(REPO).join("recipes/files/musl-shim");
+    let binary = dir.join(format!("test-ucontext-{arch}"));
+    let result = Command::new(wrapper)
+        .args(["-static", "-O2", "-Wall", "-Wextra", "-Werror", "-o"])
+        .arg(&binary)
+        .arg(files.join("ucontext.c"))
+        .arg(files.join(format!("ucontext-{arch}.S")))
+        .arg(files.join("test-ucontext.c"))
+        .output()
+        .unwrap();
+    assert!(result.status.success(), "musl-shim for {arch}: {result:?}");
+    assert_eq!(run_on(arch, &binary), UCONTEXT_CASES, "{arch}: musl-shim");
+}
+
 /// stage3's getent reads the test databases from the root's /etc and must print what glibc's
 /// getent printed from the same files on the host (`expected`). The root's own files (links to
 /// the filesystem package's) are set aside, never written, and put back after.
@@ -288,6 +310,11 @@ fn the_mini_spin_bootstraps_both_targets_and_a_program_built_inside_stage3_runs(
                 &object,
             );
         }
+        check_ucontext_shim(
+            &bin.join(format!("{arch}-serpent-linux-musl-clang")),
+            arch,
+            test.dir.path(),
+        );
 
         // stage2: the target's own programs, in a usr-merged root.
         let root2 = stage("stage2").join("root");
