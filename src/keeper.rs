@@ -19,6 +19,7 @@ use std::io::Write;
 use std::os::fd::{FromRawFd, RawFd};
 use std::os::unix::ffi::OsStringExt;
 use std::os::unix::process::{CommandExt, ExitStatusExt};
+use std::path::PathBuf;
 use std::process::{Command as Process, ExitStatus};
 use std::time::Duration;
 
@@ -27,6 +28,8 @@ use nix::libc;
 use nix::sys::signal::{kill, sigprocmask, SigSet, SigmaskHow, Signal};
 use nix::sys::wait::{waitpid, WaitPidFlag, WaitStatus};
 use nix::unistd::{getpid, getppid, Pid};
+
+use crate::interpreter::missing_interpreter;
 
 /// The first argument that makes `serpent` the keeper; see [`keeper_main`].
 pub const KEEPER_ARG: &str = "__keeper";
@@ -138,6 +141,16 @@ fn not_started(program: &OsString, error: &std::io::Error) -> String {
     let program = String::from_utf8_lossy(&program.clone().into_vec()).into_owned();
     if error.kind() == std::io::ErrorKind::NotFound {
         let path = std::env::var("PATH").unwrap_or_default();
+        let candidates: Vec<PathBuf> = if program.contains('/') {
+            vec![PathBuf::from(&program)]
+        } else {
+            std::env::split_paths(&path)
+                .map(|dir| dir.join(&program))
+                .collect()
+        };
+        if let Some(missing) = candidates.iter().find_map(|c| missing_interpreter(c)) {
+            return format!("could not start: {missing}");
+        }
         format!("could not start: {program} was not found (PATH={path})")
     } else {
         format!("could not start {program}: {error}")

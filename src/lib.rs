@@ -23,6 +23,7 @@ pub mod error;
 pub mod fetch;
 pub mod file_conflict;
 pub mod input_details;
+pub mod interpreter;
 pub mod isolation;
 pub mod keeper;
 pub mod key;

@@ -25,7 +25,7 @@
 
 use std::cmp::Reverse;
 use std::collections::BTreeMap;
-use std::ffi::{CStr, CString};
+use std::ffi::{CStr, CString, OsStr};
 use std::fs::{File, OpenOptions};
 use std::io::{Read, Write};
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
@@ -709,7 +709,18 @@ fn exec(
         }
     }
     let (candidate, error) = error.expect("at least one candidate");
-    let message = if !program.contains('/') && error == Errno::ENOENT {
+    let interpreter_missing = (error == Errno::ENOENT)
+        .then(|| {
+            candidates.iter().find_map(|candidate| {
+                crate::interpreter::missing_interpreter(Path::new(OsStr::from_bytes(
+                    candidate.to_bytes(),
+                )))
+            })
+        })
+        .flatten();
+    let message = if let Some(missing) = interpreter_missing {
+        missing
+    } else if !program.contains('/') && error == Errno::ENOENT {
         format!("not found in the command's PATH ({path})")
     } else {
         format!("exec {}: {error}", program_name(candidate))

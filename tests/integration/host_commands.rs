@@ -145,6 +145,19 @@ fn a_killed_serpent_leaves_no_command_or_daemon_of_its_build_running() {
 }
 
 #[test]
+fn a_script_whose_interpreter_is_missing_names_the_interpreter() {
+    with_install(
+        "    ctx.write(\"tool\", \"#!/no/such/interpreter -e\\nexit 0\\n\");\n    \
+         ctx.run([\"chmod\", \"755\", \"tool\"]);\n    ctx.run([\"./tool\"]);",
+    )
+    .args(["run", RECIPE, "--target", "x86_64"])
+    .status(1)
+    .stderr_contains("could not start: ./tool is there, but the")
+    .stderr_contains("interpreter its #! line names, /no/such/interpreter, does not exist")
+    .run();
+}
+
+#[test]
 fn a_program_that_is_not_there_is_named_with_the_path_searched() {
     with_install("    ctx.run([\"no-such-tool-here\", \"--version\"]);")
         .args(["run", RECIPE, "--target", "x86_64"])

@@ -288,6 +288,52 @@ fn setup_problems_are_explained() {
     );
 }
 
+/// A diagnostic's words on one line, without the frame drawn around its wrapped lines.
+fn unwrapped(stderr: &[u8]) -> String {
+    let text = String::from_utf8_lossy(stderr);
+    let words: Vec<&str> = text
+        .split_whitespace()
+        .filter(|word| *word != "│")
+        .collect();
+    words.join(" ")
+}
+
+/// A script whose `#!` interpreter is a dangling link, and a dynamic program whose loader is
+/// not in the root: exec says "No such file or directory" for both, and serpent names the
+/// file that is really missing.
+#[test]
+fn a_program_whose_interpreter_or_loader_is_missing_is_explained() {
+    let fixture = Fixture::new(None);
+    let root = fixture.root();
+    std::fs::create_dir_all(root.join("usr/bin")).unwrap();
+    std::os::unix::fs::symlink("/serpent/no-such-shell", root.join("usr/bin/sh")).unwrap();
+    std::fs::write(root.join("configure"), "#!/usr/bin/sh\necho configured\n").unwrap();
+    std::fs::set_permissions(
+        root.join("configure"),
+        std::fs::Permissions::from_mode(0o755),
+    )
+    .unwrap();
+    let output = fixture.command_argv(&[], &["/configure"]).output().unwrap();
+    let stderr = unwrapped(&output.stderr);
+    assert!(!output.status.success());
+    assert!(
+        stderr.contains("cannot run /configure in the sandbox: /configure is there, but the interpreter its #! line names, /usr/bin/sh (a link to /serpent/no-such-shell, which is missing), does not exist"),
+        "{stderr}"
+    );
+
+    std::fs::copy("/usr/bin/env", root.join("usr/bin/env")).unwrap();
+    let output = fixture
+        .command_argv(&[], &["/usr/bin/env"])
+        .output()
+        .unwrap();
+    let stderr = unwrapped(&output.stderr);
+    assert!(
+        stderr.contains("/usr/bin/env is there, but the dynamic loader its ELF header names, /lib")
+            && stderr.contains("does not exist"),
+        "{stderr}"
+    );
+}
+
 /// Whether `pid` exists and is not a zombie (a dead process whose new parent has not reaped
 /// it yet).
 fn running(pid: u32) -> bool {
