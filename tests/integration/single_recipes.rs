@@ -124,3 +124,30 @@ fn log_headers_come_before_each_log_on_stdout() {
         log.stdout
     );
 }
+
+/// A recipe `run` built in a later stage is up to date for the spin's `build`, which then
+/// builds only what `run` did not need.
+#[test]
+fn what_run_built_in_a_later_stage_is_up_to_date_for_build() {
+    let mut test = Test::new()
+        .file("recipes/stage1/base.rhai", recipe("base", ""))
+        .file("recipes/stage1/tool.rhai", recipe("tool", ""))
+        .file("recipes/stage2/stage.rhai", crate::test::HOST_STAGE2)
+        .file("recipes/stage2/top.rhai", recipe("top", ""))
+        .file("recipes/stage2/side.rhai", recipe("side", ""))
+        .script(
+            "recipes/spins/two.rhai",
+            r#"
+            const TARGETS = ["x86_64"];
+            const PACKAGES = #{ stage1: ["base", "tool"], stage2: ["top", "side"] };
+            "#,
+        )
+        .args(["run", "stage2/top", "--spin", "two"])
+        .stderr_contains("x86_64/stage2/top: built");
+    test.run();
+    test = test
+        .args(["build", "--spin", "two"])
+        .stderr_contains("x86_64/stage2/side: built")
+        .stderr_lacks("x86_64/stage2/top");
+    test.run();
+}
