@@ -1234,10 +1234,11 @@ impl Builder<'_> {
                 Some(mut failure) => {
                     failure.recipe = instance.id.clone();
                     failure.location = Some(location.into_location());
+                    let layout = &instance.layout;
                     failure.undeclared = undeclared::explain(
                         recipe,
                         &instance.id,
-                        &instance.layout.view(),
+                        (&layout.view(), &[layout.srcdir(), layout.builddir()]),
                         &failure.log,
                         &installed_by_others(&instance.layout),
                     );

@@ -47,6 +47,17 @@ pub fn missing_interpreter(program: &Path) -> Option<String> {
     ))
 }
 
+/// The interpreter a script's `#!` line names, if `script` is a file that starts with one.
+pub fn named_interpreter(script: &Path) -> Option<PathBuf> {
+    let mut head = Vec::new();
+    std::fs::File::open(script)
+        .ok()?
+        .take(1024)
+        .read_to_end(&mut head)
+        .ok()?;
+    shebang_interpreter(head.strip_prefix(b"#!")?)
+}
+
 /// The first word of a `#!` line, without the `#!`.
 fn shebang_interpreter(line: &[u8]) -> Option<PathBuf> {
     let line = line.split(|byte| *byte == b'\n').next()?;

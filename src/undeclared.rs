@@ -27,6 +27,8 @@ pub enum Wanted {
     Program(String),
     /// A pkg-config module.
     Module(String),
+    /// The `#!` interpreter of a script the shell could not run: `/bin/bash`.
+    Interpreter { script: String, path: String },
 }
 
 impl Wanted {
@@ -47,6 +49,10 @@ impl Wanted {
             Wanted::Module(module) => {
                 name == format!("{module}.pc") && folder.ends_with("pkgconfig")
             }
+            Wanted::Interpreter { path, .. } => {
+                let path = path.trim_start_matches('/');
+                file == path || Some(file) == usr_merged(path).as_deref()
+            }
         }
     }
 
@@ -56,8 +62,75 @@ impl Wanted {
             Wanted::Library(library) => format!("the library -l{library}"),
             Wanted::Program(program) => format!("the program {program}"),
             Wanted::Module(module) => format!("the pkg-config module {module}"),
+            Wanted::Interpreter { script, path } => {
+                format!("the interpreter {path} that {script} names on its #! line")
+            }
         }
     }
+}
+
+/// Where a path under /bin, /sbin or /lib lies in a usr-merged root, whose packages install
+/// into /usr.
+fn usr_merged(path: &str) -> Option<String> {
+    let (top, rest) = path.split_once('/')?;
+    let merged = match top {
+        "bin" | "sbin" => "usr/bin",
+        "lib" => "usr/lib",
+        _ => return None,
+    };
+    Some(format!("{merged}/{rest}"))
+}
+
+/// How many entries of the build's trees are looked at for a script the shell could not run.
+const SCRIPT_SEARCH_ENTRIES: usize = 200_000;
+
+/// Replaces each program run by a path (`./mkcapshdoc.sh: not found`) that is a script in
+/// one of `trees` with the interpreter its `#!` line names: the shell says "not found" when
+/// that is missing, not the script.
+pub fn resolve_scripts(wanted: Vec<Wanted>, trees: &[std::path::PathBuf]) -> Vec<Wanted> {
+    wanted
+        .into_iter()
+        .map(|wanted| match &wanted {
+            Wanted::Program(program) if program.contains('/') => {
+                script_interpreter(program, trees).unwrap_or(wanted)
+            }
+            _ => wanted,
+        })
+        .collect()
+}
+
+fn script_interpreter(program: &str, trees: &[std::path::PathBuf]) -> Option<Wanted> {
+    let suffix: std::path::PathBuf = Path::new(program)
+        .components()
+        .filter(|part| matches!(part, std::path::Component::Normal(_)))
+        .collect();
+    let mut budget = SCRIPT_SEARCH_ENTRIES;
+    let mut pending: Vec<std::path::PathBuf> = trees.to_vec();
+    while let Some(dir) = pending.pop() {
+        let Ok(entries) = std::fs::read_dir(&dir) else {
+            continue;
+        };
+        let mut paths: Vec<_> = entries.filter_map(|entry| entry.ok()).collect();
+        paths.sort_by_key(|entry| entry.file_name());
+        for entry in paths {
+            budget = budget.checked_sub(1)?;
+            let path = entry.path();
+            let Ok(kind) = entry.file_type() else {
+                continue;
+            };
+            if kind.is_dir() {
+                pending.push(path);
+            } else if kind.is_file() && path.ends_with(&suffix) {
+                if let Some(interpreter) = crate::interpreter::named_interpreter(&path) {
+                    return Some(Wanted::Interpreter {
+                        script: program.to_string(),
+                        path: interpreter.to_string_lossy().into_owned(),
+                    });
+                }
+            }
+        }
+    }
+    None
 }
 
 fn is_library_folder(folder: &str) -> bool {
@@ -156,11 +229,11 @@ pub fn providers(
 pub fn explain(
     recipe: &Recipe,
     id: &str,
-    view: &Path,
+    (view, trees): (&Path, &[std::path::PathBuf]),
     log: &Path,
     installed: &BTreeMap<String, BTreeSet<String>>,
 ) -> Vec<ScriptError> {
-    let wanted = wanted_in(&log_tail(log));
+    let wanted = resolve_scripts(wanted_in(&log_tail(log)), trees);
     let mut by_package: BTreeMap<String, Vec<(Wanted, String)>> = BTreeMap::new();
     for (wanted, package, file) in providers(&wanted, installed) {
         if package != recipe.name && view.join(&file).symlink_metadata().is_err() {
@@ -226,6 +299,28 @@ make: *** [Makefile:2: all] Error 1
                 Wanted::Module("mount".into()),
             ]
         );
+    }
+
+    #[test]
+    fn a_script_the_shell_could_not_run_stands_for_its_interpreter() {
+        let tree = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(tree.path().join("progs")).unwrap();
+        std::fs::write(tree.path().join("progs/mkdoc.sh"), "#!/bin/bash\necho\n").unwrap();
+        std::fs::write(tree.path().join("progs/data.txt"), "text\n").unwrap();
+        let wanted = wanted_in("/bin/sh: 1: ./mkdoc.sh: not found\nsh: 1: ./data.txt: not found\n");
+        let resolved = resolve_scripts(wanted, &[tree.path().join("missing"), tree.path().into()]);
+        let interpreter = Wanted::Interpreter {
+            script: "./mkdoc.sh".into(),
+            path: "/bin/bash".into(),
+        };
+        assert_eq!(
+            resolved,
+            [interpreter.clone(), Wanted::Program("./data.txt".into())]
+        );
+        assert!(interpreter.is_provided_by("usr/bin/bash"));
+        assert!(interpreter.is_provided_by("bin/bash"));
+        assert!(!interpreter.is_provided_by("usr/bin/dash"));
+        assert!(!interpreter.is_provided_by("usr/lib/bash"));
     }
 
     #[test]

@@ -180,3 +180,42 @@ fn new_recipes_depend_on_what_the_stage_has_in_common() {
     let text = std::fs::read_to_string(test.root().join("recipes/stage2/lz4.rhai")).unwrap();
     assert!(text.contains("const DEPENDS = [\"greeting\"];"), "{text}");
 }
+
+/// A script run by path whose `#!` interpreter another package of the stage installs: the
+/// shell says the script is "not found", and the error names the interpreter's package.
+#[test]
+fn a_script_whose_interpreter_is_an_undeclared_package_is_explained() {
+    let helper = r##"const NAME = "helper";
+const VERSION = "1";
+fn install(ctx) {
+    ctx.write(`${ctx.destdir}/usr/bin/serpent-test-shell`, "#!/bin/sh\n");
+}
+"##;
+    let user = r##"const NAME = "user";
+const VERSION = "1";
+const DEPENDS = [];
+fn build(ctx) {
+    ctx.write(`${ctx.builddir}/tools/gen.sh`, "#!/usr/bin/serpent-test-shell\necho generated\n");
+    ctx.run(["chmod", "755", "tools/gen.sh"]);
+    ctx.shell("cd tools && ./gen.sh > generated.c");
+}
+fn install(ctx) {
+    ctx.copy(`${ctx.builddir}/tools/generated.c`, `${ctx.destdir}/usr/share/generated.c`);
+}
+"##;
+    let test = project("")
+        .file("recipes/stage2/helper.rhai", helper)
+        .file("recipes/stage2/user.rhai", user);
+    let (test, _) = run(test, "recipes/stage2/helper.rhai", 0);
+    let (_, stderr) = run(test, "recipes/stage2/user.rhai", 1);
+    let flat = stderr
+        .split_whitespace()
+        .filter(|word| *word != "│")
+        .collect::<Vec<_>>()
+        .join(" ");
+    assert!(
+        flat.contains("x86_64/stage2/user looked for the interpreter /usr/bin/serpent-test-shell that ./gen.sh names on its #! line (/usr/bin/serpent-test-shell), which helper installs, but does not depend on helper"),
+        "{stderr}"
+    );
+    assert!(flat.contains("add \"helper\" to DEPENDS"), "{stderr}");
+}
