@@ -51,15 +51,9 @@ getcontext:
 	.type setcontext, %function
 setcontext:
 	mov x9, x0
-	mov x0, #SIG_SETMASK_HOW
 	add x1, x9, #UC_SIGMASK
 	mov x2, #0
-	mov x3, #KERNEL_SIGSET_BYTES
-	mov x8, #SYS_RT_SIGPROCMASK
-	svc #0
-	cmn x0, #4095
-	b.hs failed
-	b restore
+	b switch_mask
 	.size setcontext, . - setcontext
 
 	.globl swapcontext
@@ -70,14 +64,16 @@ swapcontext:
 	mov x9, x1
 	add x2, x0, #UC_SIGMASK
 	add x1, x9, #UC_SIGMASK
+	.size swapcontext, . - swapcontext
+
+/* rt_sigprocmask(SIG_SETMASK, x1, x2), then resumes the context at x9. */
+switch_mask:
 	mov x0, #SIG_SETMASK_HOW
 	mov x3, #KERNEL_SIGSET_BYTES
 	mov x8, #SYS_RT_SIGPROCMASK
 	svc #0
 	cmn x0, #4095
 	b.hs failed
-	b restore
-	.size swapcontext, . - swapcontext
 
 /* Loads the context at x9 and resumes it, through x16 so that a landing pad for indirect
  * calls accepts the jump. */

@@ -48,14 +48,7 @@ setcontext:
 	pushq %rdi
 	leaq UC_SIGMASK(%rdi), %rsi
 	xorl %edx, %edx
-	movl $SIG_SETMASK_HOW, %edi
-	movl $KERNEL_SIGSET_BYTES, %r10d
-	movl $SYS_RT_SIGPROCMASK, %eax
-	syscall
-	popq %rdi
-	cmpq $-4095, %rax
-	jae failed
-	jmp restore
+	jmp switch_mask
 	.size setcontext, . - setcontext
 
 	.globl swapcontext
@@ -66,6 +59,10 @@ swapcontext:
 	pushq %rsi
 	leaq UC_SIGMASK(%rdi), %rdx
 	leaq UC_SIGMASK(%rsi), %rsi
+	.size swapcontext, . - swapcontext
+
+/* rt_sigprocmask(SIG_SETMASK, rsi, rdx), then resumes the context on top of the stack. */
+switch_mask:
 	movl $SIG_SETMASK_HOW, %edi
 	movl $KERNEL_SIGSET_BYTES, %r10d
 	movl $SYS_RT_SIGPROCMASK, %eax
@@ -73,8 +70,6 @@ swapcontext:
 	popq %rdi
 	cmpq $-4095, %rax
 	jae failed
-	jmp restore
-	.size swapcontext, . - swapcontext
 
 /* Loads the context at rdi and resumes it; rax is 0, which is what a getcontext or swapcontext
  * returns when its context is resumed. A context no getcontext filled in has a null fpregs
@@ -116,7 +111,7 @@ musl_shim_context_start:
 	testq %rbx, %rbx
 	je 1f
 	movq %rbx, %rdi
-	call setcontext
+	call setcontext@PLT
 	call abort@PLT
 1:	xorl %edi, %edi
 	call exit@PLT
