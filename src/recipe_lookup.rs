@@ -7,11 +7,12 @@ use crate::error::{Error, Result};
 use crate::project::Project;
 use crate::suggest::closest;
 
-/// The recipe file `argument` names. An existing file is taken as it is; otherwise
-/// `STAGE/NAME` is that stage's recipe and `NAME` the one recipe of that name in any stage.
+/// The recipe file `argument` names. An existing file is taken as it is (see [`recipe_file`]);
+/// otherwise `STAGE/NAME` is that stage's recipe and `NAME` the one recipe of that name in any
+/// stage.
 pub fn recipe_path(project: &Project, argument: &Path) -> Result<PathBuf> {
-    if argument.is_file() {
-        return Ok(argument.to_path_buf());
+    if let Some(file) = recipe_file(project, argument)? {
+        return Ok(file);
     }
     let text = argument.to_string_lossy();
     if text.ends_with(".rhai") {
@@ -25,6 +26,27 @@ pub fn recipe_path(project: &Project, argument: &Path) -> Result<PathBuf> {
         ))),
         None => by_name(project, &text),
     }
+}
+
+/// A recipe named by its file. A relative path is the project's file when the project root
+/// (`--root`) has one there, wherever serpent runs from: it is the recipe `build` builds, under
+/// the same key. The same path from the current folder is taken only when the project has no
+/// such file, and refused when it holds other bytes than the project's.
+fn recipe_file(project: &Project, argument: &Path) -> Result<Option<PathBuf>> {
+    let in_project = project.root.join(argument);
+    if argument.is_relative() && in_project.is_file() {
+        let here = std::fs::read(argument).ok();
+        if here.is_some_and(|here| std::fs::read(&in_project).ok() != Some(here)) {
+            return Err(Error::Usage(format!(
+                "{} is two different recipes: the project's ({}) and one from the current folder; \
+                 give an absolute path, or STAGE/NAME for the project's",
+                argument.display(),
+                in_project.display()
+            )));
+        }
+        return Ok(Some(in_project));
+    }
+    Ok(argument.is_file().then(|| argument.to_path_buf()))
 }
 
 /// `STAGE/NAME`: the stage's recipe, or an error saying what the stage has.

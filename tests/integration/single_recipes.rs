@@ -151,3 +151,47 @@ fn what_run_built_in_a_later_stage_is_up_to_date_for_build() {
         .stderr_lacks("x86_64/stage2/top");
     test.run();
 }
+
+/// `run` with a relative recipe path and `--root` elsewhere builds the project's recipe, which
+/// `build` then finds up to date; a file of other bytes at that path here is refused.
+#[test]
+fn a_relative_recipe_path_is_the_projects_when_root_is_elsewhere() {
+    let project = project();
+    let elsewhere = project.dir.path().join("elsewhere");
+    crate::test::copy_dir(&project.root(), &elsewhere);
+    let root = elsewhere.to_str().unwrap().to_string();
+    let mut test = project
+        .args([
+            "run",
+            "recipes/stage1/extra.rhai",
+            "--root",
+            &root,
+            "--spin",
+            "small",
+        ])
+        .stderr_contains("x86_64/stage1/extra: built");
+    test.run();
+    test = test
+        .args(["build", "--root", &root, "--spin", "small"])
+        .stderr_contains("x86_64/stage1/listed: built")
+        .stderr_lacks("x86_64/stage1/extra");
+    test.run();
+
+    std::fs::write(
+        elsewhere.join("recipes/stage1/extra.rhai"),
+        recipe("extra", "\"base\"").replace("installing", "setting up"),
+    )
+    .unwrap();
+    test = test
+        .args([
+            "run",
+            "recipes/stage1/extra.rhai",
+            "--root",
+            &root,
+            "--spin",
+            "small",
+        ])
+        .status(2)
+        .stderr_contains("recipes/stage1/extra.rhai is two different recipes");
+    test.run();
+}
