@@ -160,15 +160,16 @@ fn a_relative_recipe_path_is_the_projects_when_root_is_elsewhere() {
     let elsewhere = project.dir.path().join("elsewhere");
     crate::test::copy_dir(&project.root(), &elsewhere);
     let root = elsewhere.to_str().unwrap().to_string();
+    let run_extra = [
+        "run",
+        "recipes/stage1/extra.rhai",
+        "--root",
+        &root,
+        "--spin",
+        "small",
+    ];
     let mut test = project
-        .args([
-            "run",
-            "recipes/stage1/extra.rhai",
-            "--root",
-            &root,
-            "--spin",
-            "small",
-        ])
+        .args(run_extra)
         .stderr_contains("x86_64/stage1/extra: built");
     test.run();
     test = test
@@ -183,14 +184,7 @@ fn a_relative_recipe_path_is_the_projects_when_root_is_elsewhere() {
     )
     .unwrap();
     test = test
-        .args([
-            "run",
-            "recipes/stage1/extra.rhai",
-            "--root",
-            &root,
-            "--spin",
-            "small",
-        ])
+        .args(run_extra)
         .status(2)
         .stderr_contains("recipes/stage1/extra.rhai is two different recipes");
     test.run();
