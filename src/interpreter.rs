@@ -17,12 +17,7 @@ const PT_INTERP: u64 = 3;
 /// For a `program` that exists although exec said ENOENT: which interpreter or loader it
 /// names that does not exist, as a sentence. `None` if it names none, or one that exists.
 pub fn missing_interpreter(program: &Path) -> Option<String> {
-    let mut head = Vec::new();
-    std::fs::File::open(program)
-        .ok()?
-        .take(HEAD_BYTES)
-        .read_to_end(&mut head)
-        .ok()?;
+    let head = head(program, HEAD_BYTES)?;
     let (interpreter, what) = match head.strip_prefix(b"#!") {
         Some(line) => (
             shebang_interpreter(line)?,
@@ -49,13 +44,18 @@ pub fn missing_interpreter(program: &Path) -> Option<String> {
 
 /// The interpreter a script's `#!` line names, if `script` is a file that starts with one.
 pub fn named_interpreter(script: &Path) -> Option<PathBuf> {
+    shebang_interpreter(head(script, 1024)?.strip_prefix(b"#!")?)
+}
+
+/// The first `bytes` of a file, or fewer if it is shorter.
+fn head(path: &Path, bytes: u64) -> Option<Vec<u8>> {
     let mut head = Vec::new();
-    std::fs::File::open(script)
+    std::fs::File::open(path)
         .ok()?
-        .take(1024)
+        .take(bytes)
         .read_to_end(&mut head)
         .ok()?;
-    shebang_interpreter(head.strip_prefix(b"#!")?)
+    Some(head)
 }
 
 /// The first word of a `#!` line, without the `#!`.
