@@ -8,7 +8,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::io::{Read, Seek, SeekFrom};
-use std::path::Path;
+use std::path::{Component, Path, PathBuf};
 
 use crate::recipe::Recipe;
 use crate::script_error::{ScriptError, Snippet};
@@ -87,7 +87,7 @@ const SCRIPT_SEARCH_ENTRIES: usize = 200_000;
 /// Replaces each program run by a path (`./mkcapshdoc.sh: not found`) that is a script in
 /// one of `trees` with the interpreter its `#!` line names: the shell says "not found" when
 /// that is missing, not the script.
-pub fn resolve_scripts(wanted: Vec<Wanted>, trees: &[std::path::PathBuf]) -> Vec<Wanted> {
+pub fn resolve_scripts(wanted: Vec<Wanted>, trees: &[PathBuf]) -> Vec<Wanted> {
     wanted
         .into_iter()
         .map(|wanted| match &wanted {
@@ -99,13 +99,13 @@ pub fn resolve_scripts(wanted: Vec<Wanted>, trees: &[std::path::PathBuf]) -> Vec
         .collect()
 }
 
-fn script_interpreter(program: &str, trees: &[std::path::PathBuf]) -> Option<Wanted> {
-    let suffix: std::path::PathBuf = Path::new(program)
+fn script_interpreter(program: &str, trees: &[PathBuf]) -> Option<Wanted> {
+    let suffix: PathBuf = Path::new(program)
         .components()
-        .filter(|part| matches!(part, std::path::Component::Normal(_)))
+        .filter(|part| matches!(part, Component::Normal(_)))
         .collect();
     let mut budget = SCRIPT_SEARCH_ENTRIES;
-    let mut pending: Vec<std::path::PathBuf> = trees.to_vec();
+    let mut pending: Vec<PathBuf> = trees.to_vec();
     while let Some(dir) = pending.pop() {
         let Ok(entries) = std::fs::read_dir(&dir) else {
             continue;
@@ -229,7 +229,7 @@ pub fn providers(
 pub fn explain(
     recipe: &Recipe,
     id: &str,
-    (view, trees): (&Path, &[std::path::PathBuf]),
+    (view, trees): (&Path, &[PathBuf]),
     log: &Path,
     installed: &BTreeMap<String, BTreeSet<String>>,
 ) -> Vec<ScriptError> {
