@@ -142,3 +142,81 @@ fn a_report_of_a_stage_tabulates_that_stage_alone() {
         .stdout_lacks("x86_64/stage1/busy");
     test.run();
 }
+
+#[test]
+fn docs_tables_are_regenerated_from_the_named_work_dirs_records() {
+    let mut test = Test::new().file("recipes/stage1/busy.rhai", BUSY).args([
+        "run",
+        "recipes/stage1/busy.rhai",
+        "--target",
+        "x86_64",
+    ]);
+    test.run();
+    test = test.args(["report", "stage1", "--target", "x86_64"]);
+    let table = test.run().stdout;
+    let doc = test.dir.path().join("figures.md");
+    let elsewhere =
+        "<!-- serpent report elsewhere: stage2 -->\n| written by hand |\n<!-- end of report -->\n";
+    std::fs::write(
+        &doc,
+        format!(
+            "# Figures\n\n<!-- serpent report here: stage1 --target x86_64 -->\n| stale |\n\
+             <!-- end of report -->\n\nBetween.\n\n{elsewhere}"
+        ),
+    )
+    .unwrap();
+    let docs_tables = |test: &Test| {
+        test.command(&format!("{}/scripts/docs-tables", crate::test::REPO))
+            .env("SERPENT", env!("CARGO_BIN_EXE_serpent"))
+            .arg(format!("here={}", test.work().display()))
+            .arg("--")
+            .arg(&doc)
+            .output()
+            .unwrap()
+    };
+    let output = docs_tables(&test);
+    assert!(output.status.success(), "{output:?}");
+    assert!(table.contains("| x86_64/stage1/busy | 2.0 |"), "{table}");
+    assert_eq!(
+        std::fs::read_to_string(&doc).unwrap(),
+        format!(
+            "# Figures\n\n<!-- serpent report here: stage1 --target x86_64 -->\n{table}\
+             <!-- end of report -->\n\nBetween.\n\n{elsewhere}"
+        )
+    );
+
+    let unfinished = "<!-- serpent report here: stage1 --target x86_64 -->\n| stale |\n";
+    std::fs::write(&doc, unfinished).unwrap();
+    let output = docs_tables(&test);
+    assert_eq!(output.status.code(), Some(1));
+    assert!(
+        String::from_utf8_lossy(&output.stderr).contains("has no '<!-- end of report -->' line"),
+        "{output:?}"
+    );
+    assert_eq!(std::fs::read_to_string(&doc).unwrap(), unfinished);
+}
+
+#[test]
+fn every_table_of_figures_in_the_docs_is_a_report_between_markers() {
+    let docs = std::path::Path::new(crate::test::REPO).join("docs");
+    for entry in std::fs::read_dir(&docs).unwrap() {
+        let path = entry.unwrap().path();
+        let text = std::fs::read_to_string(&path).unwrap();
+        let mut inside = false;
+        for (number, line) in text.lines().enumerate() {
+            if line.starts_with("<!-- serpent report ") {
+                inside = true;
+            } else if line == "<!-- end of report -->" {
+                inside = false;
+            } else if line.starts_with("| package | version | wall |") {
+                assert!(
+                    inside,
+                    "{}:{}: a table of figures outside `<!-- serpent report NAME: ARGS -->` \
+                     markers: scripts/docs-tables regenerates only those within them",
+                    path.display(),
+                    number + 1
+                );
+            }
+        }
+    }
+}
