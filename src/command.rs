@@ -24,8 +24,8 @@ pub struct Command {
     /// Where the command runs when its stage is isolated; host paths in argv, env and cwd
     /// are mapped to their place inside.
     pub sandbox: Option<Arc<Sandbox>>,
-    /// Holds the pid of the command's keeper while it runs on the host (0 otherwise), for
-    /// whoever may interrupt it (see [`crate::keeper::INTERRUPT`]).
+    /// Holds the pid of the command's keeper, or in a sandbox its helper, while it runs (0
+    /// otherwise), for whoever may interrupt it (see [`crate::keeper::INTERRUPT`]).
     pub running: Option<Arc<AtomicU32>>,
 }
 
@@ -172,8 +172,16 @@ impl Command {
         stdout: Stdio,
         stderr: Stdio,
     ) -> Result<ExitStatus, Failed> {
+        let shared = crate::sandbox::Shared {
+            jobserver: self.jobserver.as_ref(),
+            running: self.running.as_deref(),
+        };
         sandbox
-            .run(&self.invocation(sandbox), stdout, stderr, Stdio::null())
+            .run_shared(
+                &self.invocation(sandbox),
+                [stdout, stderr, Stdio::null()],
+                shared,
+            )
             .map_err(|error| Failed {
                 status: format!("could not run in the stage's sandbox: {error}"),
                 tail: Vec::new(),

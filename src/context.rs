@@ -138,12 +138,7 @@ impl Context {
             argv,
             env: self.0.env.lock().unwrap().clone(),
             cwd: self.0.builddir.clone(),
-            // The jobserver's pipe does not cross into the sandbox; there, make gets -j<jobs>.
-            jobserver: self
-                .0
-                .jobserver
-                .clone()
-                .filter(|_| self.0.sandbox.is_none()),
+            jobserver: self.0.jobserver.clone(),
             sandbox: self.0.sandbox.clone(),
             running: None,
         };
@@ -242,9 +237,9 @@ impl Context {
     fn make(&mut self, args: Array) -> ScriptResult<()> {
         // Under the jobserver, make takes its jobs from the shared pool; an explicit -j would
         // make it start a pool of its own.
-        let mut argv: Array = match (&self.0.jobserver, &self.0.sandbox) {
-            (Some(_), None) => vec!["make".into()],
-            _ => vec!["make".into(), format!("-j{}", self.0.jobs).into()],
+        let mut argv: Array = match &self.0.jobserver {
+            Some(_) => vec!["make".into()],
+            None => vec!["make".into(), format!("-j{}", self.0.jobs).into()],
         };
         argv.extend(args);
         self.run(argv, Map::new())
@@ -254,12 +249,7 @@ impl Context {
     /// free right now (plus the one this build holds), and one more each time another slot
     /// comes free while it runs (see [`crate::widening`]); they are returned when it ends.
     fn ninja(&mut self, args: Array) -> ScriptResult<()> {
-        let Some(client) = self
-            .0
-            .jobserver
-            .clone()
-            .filter(|_| self.0.sandbox.is_none())
-        else {
+        let Some(client) = self.0.jobserver.clone() else {
             let mut argv: Array = vec!["ninja".into(), format!("-j{}", self.0.jobs).into()];
             argv.extend(args);
             return self.run(argv, Map::new());

@@ -24,6 +24,7 @@ pub mod fetch;
 pub mod file_conflict;
 pub mod input_details;
 pub mod interpreter;
+pub mod interrupt_relay;
 pub mod isolation;
 pub mod keeper;
 pub mod key;

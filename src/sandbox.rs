@@ -34,6 +34,7 @@ use std::os::unix::fs::OpenOptionsExt;
 use std::os::unix::process::{CommandExt, ExitStatusExt};
 use std::path::{Component, Path, PathBuf};
 use std::process::{Command, ExitStatus, Stdio};
+use std::sync::atomic::{AtomicU32, Ordering};
 
 use nix::errno::Errno;
 use nix::fcntl::OFlag;
@@ -214,27 +215,19 @@ impl Sandbox {
         stderr: Stdio,
         stdin: Stdio,
     ) -> Result<ExitStatus, SandboxError> {
-        let mut host_binfmt = false;
-        if let Some(emulator) = &self.emulator {
-            if !emulator.interpreter.is_file() {
-                return Err(SandboxError::Emulator {
-                    name: emulator.name.clone(),
-                    message: format!(
-                        "the interpreter {} does not exist: install qemu-user-static",
-                        emulator.interpreter.display()
-                    ),
-                });
-            }
-            host_binfmt = host_registration_enabled(&emulator.name);
-        }
-        let request = Request {
-            sandbox: self.clone(),
-            invocation: invocation.clone(),
-            host_binfmt,
-            private_binfmt: std::env::var_os(NO_PRIVATE_BINFMT_ENV).is_none(),
-        };
-        let json = serde_json::to_vec(&request).expect("a sandbox request serializes");
+        self.run_shared(invocation, [stdout, stderr, stdin], Shared::default())
+    }
 
+    /// [`Sandbox::run`], with what the command shares with serpent; `stdio` is stdout,
+    /// stderr and stdin.
+    pub fn run_shared(
+        &self,
+        invocation: &Invocation,
+        stdio: [Stdio; 3],
+        shared: Shared,
+    ) -> Result<ExitStatus, SandboxError> {
+        let [stdout, stderr, stdin] = stdio;
+        let host_binfmt = self.host_binfmt()?;
         let pipe = || -> Result<(OwnedFd, OwnedFd), SandboxError> {
             let (read, write) = pipe2(OFlag::O_CLOEXEC)
                 .map_err(|errno| SandboxError::Spawn(std::io::Error::from(errno)))?;
@@ -254,8 +247,20 @@ impl Sandbox {
             .stdin(stdin)
             .stdout(stdout)
             .stderr(stderr);
-        // SAFETY: fcntl is async-signal-safe; only these two descriptors lose close-on-exec,
-        // and only in the child, so other threads' children never inherit them.
+        let mut invocation = invocation.clone();
+        if let Some(client) = shared.jobserver {
+            share_jobserver(client, &mut command, &mut invocation);
+        }
+        let request = Request {
+            sandbox: self.clone(),
+            invocation,
+            host_binfmt,
+            private_binfmt: std::env::var_os(NO_PRIVATE_BINFMT_ENV).is_none(),
+        };
+        let json = serde_json::to_vec(&request).expect("a sandbox request serializes");
+        let interrupt = crate::interrupt_relay::interrupt_set();
+        // SAFETY: fcntl and sigprocmask are async-signal-safe; only these two descriptors lose
+        // close-on-exec, and only in the child, so other threads' children never inherit them.
         unsafe {
             command.pre_exec(move || {
                 for fd in inherited {
@@ -263,10 +268,13 @@ impl Sandbox {
                         return Err(std::io::Error::last_os_error());
                     }
                 }
-                Ok(())
+                crate::interrupt_relay::block_interrupt(&interrupt)
             });
         }
         let mut child = command.spawn().map_err(SandboxError::Spawn)?;
+        if let Some(running) = shared.running {
+            running.store(child.id(), Ordering::SeqCst);
+        }
         drop(config_read);
         drop(report_write);
         {
@@ -274,9 +282,31 @@ impl Sandbox {
             let mut writer = File::from(config_write);
             let _ = writer.write_all(&json);
         }
-        let status = crate::usage::wait(&mut child).map_err(SandboxError::Spawn)?;
+        let status = crate::usage::wait(&mut child);
+        if let Some(running) = shared.running {
+            running.store(0, Ordering::SeqCst);
+        }
+        let status = status.map_err(SandboxError::Spawn)?;
         let reports = read_reports(report_read);
         outcome(status, reports)
+    }
+
+    /// Whether the host has the emulator registered (false for a native sandbox); an error
+    /// if the emulator is not there at all.
+    fn host_binfmt(&self) -> Result<bool, SandboxError> {
+        let Some(emulator) = &self.emulator else {
+            return Ok(false);
+        };
+        if !emulator.interpreter.is_file() {
+            return Err(SandboxError::Emulator {
+                name: emulator.name.clone(),
+                message: format!(
+                    "the interpreter {} does not exist: install qemu-user-static",
+                    emulator.interpreter.display()
+                ),
+            });
+        }
+        Ok(host_registration_enabled(&emulator.name))
     }
 
     /// Maps host paths in `text` to their place inside: the longest matching bind source
@@ -335,6 +365,30 @@ impl Sandbox {
             index += c.len_utf8();
         }
         out
+    }
+}
+
+/// What a build's command shares with serpent through the sandbox's walls.
+#[derive(Default, Clone, Copy)]
+pub struct Shared<'a> {
+    /// serpent's job pool: the command inherits its pipe and MAKEFLAGS names it, so a make
+    /// inside takes its jobs from the same tokens as every other build.
+    pub jobserver: Option<&'a jobserver::Client>,
+    /// Holds the helper's pid while the command runs (0 otherwise): INTERRUPT sent there
+    /// reaches the command as SIGINT (see [`crate::interrupt_relay`]).
+    pub running: Option<&'a AtomicU32>,
+}
+
+/// Has the helper `command` inherit the pool's pipe, which stays open through pid 1 into the
+/// command at the same descriptor numbers, and gives the command the MAKEFLAGS naming them.
+fn share_jobserver(client: &jobserver::Client, command: &mut Command, invocation: &mut Invocation) {
+    client.configure_make(command);
+    for (name, value) in command.get_envs() {
+        if let (Some(name @ ("MAKEFLAGS" | "MFLAGS")), Some(Some(value))) =
+            (name.to_str(), value.map(OsStr::to_str))
+        {
+            invocation.env.insert(name.to_string(), value.to_string());
+        }
     }
 }
 
@@ -501,6 +555,10 @@ fn helper(request: &Request, reporter: &Reporter) -> ! {
     match reporter.check(|| "fork pid 1".to_string(), unsafe { fork() }) {
         ForkResult::Parent { child } => {
             drop(alive_read);
+            reporter.check(
+                || "relay interrupts to pid 1".to_string(),
+                crate::interrupt_relay::relay_interrupt(child, crate::keeper::INTERRUPT),
+            );
             exit(wait_for_pid1(child, reporter))
         }
         ForkResult::Child => {
@@ -680,6 +738,10 @@ fn init(request: &Request, reporter: &Reporter) -> ! {
         ForkResult::Child => exec(program, path, &candidates, &argv, &env, reporter),
         ForkResult::Parent { child } => child,
     };
+    reporter.check(
+        || "relay interrupts to the command".to_string(),
+        crate::interrupt_relay::relay_interrupt(command, Signal::SIGINT),
+    );
     reap(command, reporter)
 }
 

@@ -161,3 +161,126 @@ fn install(ctx) {{ ctx.copy("{}", `${{ctx.destdir}}/bin/hello`); }}
     let said = std::fs::read_to_string(test.work().join("aarch64/stage3/root/said")).unwrap();
     assert_eq!(said, "hello from aarch64\n7\n");
 }
+
+/// Installs the host's make and ninja in the stage3 root, with the libraries they load, and
+/// busybox as the /bin/sh they run their commands with.
+fn host_make_and_ninja() -> String {
+    let programs = ["/usr/bin/make", "/usr/bin/ninja"];
+    let ldd = std::process::Command::new("ldd")
+        .args(programs)
+        .output()
+        .unwrap();
+    let mut files: Vec<String> = programs.iter().map(|path| path.to_string()).collect();
+    // "libc.so.6 => /lib/x86_64-linux-gnu/libc.so.6 (0x...)", "/lib64/ld-linux-x86-64.so.2 (0x...)"
+    let stdout = String::from_utf8_lossy(&ldd.stdout);
+    for line in stdout.lines().filter(|line| line.starts_with('\t')) {
+        let path = line.split_whitespace().find(|word| word.starts_with('/'));
+        if let Some(path) = path.filter(|path| !files.iter().any(|file| file == path)) {
+            files.push(path.to_string());
+        }
+    }
+    let copies: String = files
+        .iter()
+        .map(|path| {
+            let content = std::fs::canonicalize(path).unwrap();
+            format!("    ctx.copy({content:?}, `${{ctx.destdir}}{path}`);\n")
+        })
+        .collect();
+    format!(
+        r#"const NAME = "tools";
+const VERSION = "1";
+const ISOLATION = "host";
+fn install(ctx) {{
+{copies}    ctx.copy("/bin/busybox", `${{ctx.destdir}}/bin/sh`);
+}}
+"#
+    )
+}
+
+/// A stage3 recipe that runs `step` steps of one second through `tool` (`make` or `ninja`),
+/// each appending when it started and ended to the package's `share/times`.
+fn timed_steps(name: &str, tool: &str, before: &str) -> String {
+    let probe = "read start rest < /proc/uptime; sleep 1; read end rest < /proc/uptime; echo \"$start $end\" >> times";
+    let targets: Vec<String> = (0..6).map(|n| format!("o{n}")).collect();
+    let (file, text, run) = if tool == "make" {
+        let mut makefile = format!("all: {}\n", targets.join(" "));
+        for target in &targets {
+            makefile.push_str(&format!("{target}:\n\t@sh probe.sh && touch $@\n"));
+        }
+        ("Makefile", makefile, "ctx.make([]);")
+    } else {
+        let mut ninja = "rule step\n  command = sh probe.sh && touch $out\n".to_string();
+        for target in &targets {
+            ninja.push_str(&format!("build {target}: step\n"));
+        }
+        ("build.ninja", ninja, "ctx.ninja([]);")
+    };
+    format!(
+        r#"const NAME = "{name}";
+const VERSION = "1";
+const DEPENDS = ["tools"];
+fn build(ctx) {{
+    {before}
+    ctx.write("probe.sh", {probe:?});
+    ctx.write("{file}", {text:?});
+    {run}
+}}
+fn install(ctx) {{ ctx.copy("times", `${{ctx.destdir}}/share/{name}-times`); }}
+"#
+    )
+}
+
+fn steps_at_once(test: &Test, names: &[&str]) -> (usize, usize) {
+    let share = test.work().join("x86_64/stage3/root/share");
+    let times: String = names
+        .iter()
+        .map(|name| std::fs::read_to_string(share.join(format!("{name}-times"))).unwrap())
+        .collect();
+    crate::test::most_steps_at_once(&times)
+}
+
+fn chroot_with_tools() -> Test {
+    Test::new()
+        .file("recipes/stage2/stage.rhai", STAGE2)
+        .file(
+            "recipes/stage2/busybox.rhai",
+            BUSYBOX.replace("\"cp\"]", "\"cp\", \"sleep\", \"touch\"]"),
+        )
+        .file("recipes/stage3/stage.rhai", STAGE3)
+        .file("recipes/stage3/tools.rhai", host_make_and_ninja())
+}
+
+#[test]
+fn makes_inside_chroots_share_the_job_limit() {
+    let mut test = chroot_with_tools()
+        .file("recipes/stage3/m1.rhai", timed_steps("m1", "make", ""))
+        .file("recipes/stage3/m2.rhai", timed_steps("m2", "make", ""))
+        .args(["build", "stage3", "--target", "x86_64", "--jobs", "2"]);
+    test.run();
+    // Each make alone would run two steps at once: four in all.
+    let (steps, most) = steps_at_once(&test, &["m1", "m2"]);
+    assert_eq!((steps, most), (12, 2), "two job slots in all, both used");
+    let log = std::fs::read_to_string(test.work().join("x86_64/stage3/logs/m1/build.log")).unwrap();
+    assert!(log.contains("$ make\n"), "{log}");
+}
+
+#[test]
+fn a_ninja_inside_a_chroot_takes_a_job_slot_that_comes_free() {
+    let mut test = chroot_with_tools()
+        .file("recipes/stage3/slow.rhai", crate::test::SLOW)
+        .file(
+            "recipes/stage3/n.rhai",
+            timed_steps("n", "ninja", "ctx.shell(\"sleep 0.5\");"),
+        )
+        .args(["build", "stage3", "--target", "x86_64", "--jobs", "2"]);
+    test.run();
+    let log = std::fs::read_to_string(test.work().join("x86_64/stage3/logs/n/build.log")).unwrap();
+    assert!(log.contains("$ ninja -j1\n"), "{log}");
+    assert!(
+        log.contains("serpent: a job slot came free; ninja starts again with -j2"),
+        "{log}"
+    );
+    let (steps, most) = steps_at_once(&test, &["n"]);
+    assert_eq!(most, 2, "{steps} steps\n{log}");
+    assert!(steps >= 6, "every step ran to its end at least once\n{log}");
+}

@@ -836,17 +836,7 @@ fn a_ninja_build_takes_a_job_slot_that_comes_free_while_it_runs() {
     }
     // `slow` holds the second slot when ninja starts, and gives it back three seconds in.
     test = test
-        .script(
-            "recipes/stage1/slow.rhai",
-            r#"
-            const NAME = "slow";
-            const VERSION = "1";
-            fn install(ctx) {
-                ctx.shell("sleep 3");
-                ctx.write(`${ctx.destdir}/share/slow`, "done");
-            }
-            "#,
-        )
+        .file("recipes/stage1/slow.rhai", crate::test::SLOW)
         .file(
             "recipes/stage1/n.rhai",
             format!(
@@ -869,28 +859,8 @@ fn install(ctx) {{ ctx.write(`${{ctx.destdir}}/share/n`, "done"); }}
         log.contains("serpent: a job slot came free; ninja starts again with -j2"),
         "{log}"
     );
-    // Steps that ran to their end, as (start, end): after the slot came, two ran at once.
-    let steps: Vec<(f64, f64)> = std::fs::read_to_string(&times)
-        .unwrap()
-        .lines()
-        .map(|line| {
-            let (start, end) = line.split_once(' ').unwrap();
-            (start.parse().unwrap(), end.parse().unwrap())
-        })
-        .collect();
-    let most = steps
-        .iter()
-        .map(|(at, _)| {
-            steps
-                .iter()
-                .filter(|(start, end)| start <= at && at < end)
-                .count()
-        })
-        .max()
-        .unwrap();
-    assert_eq!(most, 2, "{steps:?}\n{log}");
-    assert!(
-        steps.len() >= 8,
-        "every step ran to its end once: {steps:?}"
-    );
+    // Steps that ran to their end: after the slot came, two ran at once.
+    let (steps, most) = crate::test::most_steps_at_once(&std::fs::read_to_string(&times).unwrap());
+    assert_eq!(most, 2, "{steps} steps\n{log}");
+    assert!(steps >= 8, "every step ran to its end once: {steps} steps");
 }

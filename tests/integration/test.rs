@@ -13,6 +13,15 @@ fn toolchain(target, roots) {
 }
 "#;
 
+/// A recipe that holds a job slot for three seconds.
+pub const SLOW: &str = r#"const NAME = "slow";
+const VERSION = "1";
+fn install(ctx) {
+    ctx.shell("sleep 3");
+    ctx.write(`${ctx.destdir}/share/slow`, "done");
+}
+"#;
+
 /// A throw-away project (the repository's stdlib, targets and stage1/stage.rhai, plus the files
 /// a test adds), its own source store and work dir, and the `serpent` command line to run.
 pub struct Test {
@@ -282,4 +291,24 @@ fn install(ctx) {{
 }}
 "#
     )
+}
+
+/// Steps a probe recorded as "START END" lines (seconds), and the most that ran at once.
+pub fn most_steps_at_once(times: &str) -> (usize, usize) {
+    let steps: Vec<(f64, f64)> = times
+        .lines()
+        .map(|line| {
+            let (start, end) = line.split_once(' ').unwrap();
+            (start.parse().unwrap(), end.parse().unwrap())
+        })
+        .collect();
+    let most = steps
+        .iter()
+        .map(|(at, _)| {
+            let running = |(start, end): &&(f64, f64)| start <= at && at < end;
+            steps.iter().filter(running).count()
+        })
+        .max()
+        .unwrap_or(0);
+    (steps.len(), most)
 }
