@@ -259,8 +259,9 @@ impl Sandbox {
         };
         let json = serde_json::to_vec(&request).expect("a sandbox request serializes");
         let interrupt = crate::interrupt_relay::interrupt_set();
-        // SAFETY: fcntl and sigprocmask are async-signal-safe; only these two descriptors lose
-        // close-on-exec, and only in the child, so other threads' children never inherit them.
+        // SAFETY: fcntl and sigprocmask are async-signal-safe; only these two descriptors (and
+        // the pool's pipe, when shared) lose close-on-exec, and only in the child, so other
+        // threads' children never inherit them.
         unsafe {
             command.pre_exec(move || {
                 for fd in inherited {
