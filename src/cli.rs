@@ -167,6 +167,9 @@ pub enum Command {
         /// built on both took here.
         #[arg(long, value_name = "TARGET", add = ArgValueCompleter::new(completers::targets))]
         project_from: Option<String>,
+        /// The work dir that built --project-from's target, when it is not this one.
+        #[arg(long, value_name = "DIR", requires = "project_from")]
+        project_from_work_dir: Option<PathBuf>,
     },
     /// Write an SPDX 2.3 JSON SBOM of the built stages (all when none are named) for the
     /// spin's targets: every package with its version, license, sources and their sha256s,

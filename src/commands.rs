@@ -44,12 +44,15 @@ pub fn dispatch(cli: &Cli) -> Exit {
             format,
             trace,
             project_from,
+            project_from_work_dir,
         } => report(
             &Session::open(cli)?,
             stages,
             *format,
             trace.as_deref(),
-            project_from.as_deref(),
+            project_from
+                .as_deref()
+                .map(|target| (target, project_from_work_dir.as_deref())),
         ),
         Command::Sbom { stages, output } => {
             crate::sbom::command(&Session::open(cli)?, stages, output.as_deref())
@@ -573,7 +576,7 @@ fn report(
     stages: &[String],
     format: crate::cli::ReportFormat,
     trace: Option<&Path>,
-    project_from: Option<&str>,
+    project_from: Option<(&str, Option<&Path>)>,
 ) -> Exit {
     if let Some(file) = trace {
         print!("{}", crate::trace::export(&session.config.work_dir, file)?);
@@ -584,12 +587,7 @@ fn report(
     let selection = plan.instances_of_stages(stages)?;
     let mut rows = crate::report::rows(&plan, &selection);
     let projection = match project_from {
-        Some(from) => {
-            let reference = session.plan_for_target(from)?;
-            let selection = reference.instances_of_stages(stages)?;
-            let reference_rows = crate::report::rows(&reference, &selection);
-            Some(crate::report::project(&mut rows, &reference_rows, from))
-        }
+        Some((from, work_dir)) => Some(projection(session, stages, &mut rows, from, work_dir)?),
         None => None,
     };
     let projection = projection.as_ref();
@@ -602,4 +600,37 @@ fn report(
         }
     }
     Ok(0)
+}
+
+/// Projects the packages of `rows` not built from target `from`'s records, in `work_dir` or
+/// this work dir, refusing a reference with nothing built to project from.
+fn projection(
+    session: &Session,
+    stages: &[String],
+    rows: &mut [crate::report::Row],
+    from: &str,
+    work_dir: Option<&Path>,
+) -> Result<crate::report::Projection> {
+    let config = Config {
+        work_dir: work_dir.map_or_else(
+            || session.config.work_dir.clone(),
+            |dir| std::path::absolute(dir).unwrap_or_else(|_| dir.to_path_buf()),
+        ),
+        ..session.config.clone()
+    };
+    let reference = session.plan_for_target(&config, from)?;
+    let selection = reference.instances_of_stages(stages)?;
+    let reference_rows = crate::report::rows(&reference, &selection);
+    if !reference_rows.iter().any(|row| row.built) {
+        let stages = match stages {
+            [] => String::new(),
+            _ => format!("'s {}", stages.join(", ")),
+        };
+        return Err(Error::Usage(format!(
+            "--project-from {from}: the work dir {} has no record of {from}{stages} built; \
+             name the work dir that built it with --project-from-work-dir DIR",
+            config.work_dir.display(),
+        )));
+    }
+    Ok(crate::report::project(rows, &reference_rows, from))
 }

@@ -81,18 +81,12 @@ impl<'a> Session<'a> {
         self.plan_in(&self.config, extra)
     }
 
-    /// The plan for one target of the spin, whatever `--target` says.
-    pub fn plan_for_target(&self, target: &str) -> Result<Plan> {
+    /// The plan for one target of the spin in a configuration's work dir, whatever
+    /// `--target` says.
+    pub fn plan_for_target(&self, config: &Config, target: &str) -> Result<Plan> {
         let spin = self.spin()?;
         let project = self.project(&spin);
-        Plan::new(
-            &self.scripts,
-            &self.config,
-            spin,
-            project,
-            Some(target),
-            None,
-        )
+        Plan::new(&self.scripts, config, spin, project, Some(target), None)
     }
 
     /// The same plan for another configuration (another work dir).

@@ -165,16 +165,8 @@ fn docs_tables_are_regenerated_from_the_named_work_dirs_records() {
         ),
     )
     .unwrap();
-    let docs_tables = |test: &Test| {
-        test.command(&format!("{}/scripts/docs-tables", crate::test::REPO))
-            .env("SERPENT", env!("CARGO_BIN_EXE_serpent"))
-            .arg(format!("here={}", test.work().display()))
-            .arg("--")
-            .arg(&doc)
-            .output()
-            .unwrap()
-    };
-    let output = docs_tables(&test);
+    let here = [format!("here={}", test.work().display())];
+    let output = docs_tables(&test, &here, &doc);
     assert!(output.status.success(), "{output:?}");
     assert!(table.contains("| x86_64/stage1/busy | 2.0 |"), "{table}");
     assert_eq!(
@@ -187,13 +179,24 @@ fn docs_tables_are_regenerated_from_the_named_work_dirs_records() {
 
     let unfinished = "<!-- serpent report here: stage1 --target x86_64 -->\n| stale |\n";
     std::fs::write(&doc, unfinished).unwrap();
-    let output = docs_tables(&test);
+    let output = docs_tables(&test, &here, &doc);
     assert_eq!(output.status.code(), Some(1));
     assert!(
         String::from_utf8_lossy(&output.stderr).contains("has no '<!-- end of report -->' line"),
         "{output:?}"
     );
     assert_eq!(std::fs::read_to_string(&doc).unwrap(), unfinished);
+}
+
+/// `scripts/docs-tables NAME=WORK_DIR... -- doc` with the serpent under test.
+fn docs_tables(test: &Test, work_dirs: &[String], doc: &std::path::Path) -> std::process::Output {
+    test.command(&format!("{}/scripts/docs-tables", crate::test::REPO))
+        .env("SERPENT", env!("CARGO_BIN_EXE_serpent"))
+        .args(work_dirs)
+        .arg("--")
+        .arg(doc)
+        .output()
+        .unwrap()
 }
 
 #[test]
@@ -219,4 +222,76 @@ fn every_table_of_figures_in_the_docs_is_a_report_between_markers() {
             }
         }
     }
+}
+
+#[test]
+fn a_projection_reads_the_reference_targets_records_from_the_work_dir_that_built_it() {
+    let later = BUSY
+        .replace("\"busy\"", "\"later\"")
+        .replace("share/data", "share/later");
+    let mut test = Test::new()
+        .file("recipes/stage1/busy.rhai", BUSY)
+        .file("recipes/stage1/later.rhai", later)
+        .args(["build", "--target", "x86_64"]);
+    test.run();
+    let reference = test.work();
+    test = test.args([
+        "run",
+        "recipes/stage1/busy.rhai",
+        "--target",
+        "aarch64",
+        "--work-dir",
+        "aarch64-work",
+    ]);
+    test.run();
+    let report = [
+        "report",
+        "--target",
+        "aarch64",
+        "--work-dir",
+        "aarch64-work",
+    ];
+    let aarch64_work = test.root().join("aarch64-work");
+
+    test = test
+        .args(report)
+        .args(["--project-from", "x86_64"])
+        .status(2)
+        .stderr_contains("--project-from x86_64: the work dir")
+        .stderr_contains(aarch64_work.to_str().unwrap())
+        .stderr_contains("--project-from-work-dir DIR");
+    test.run();
+
+    test = test
+        .args(report)
+        .args(["--project-from", "x86_64", "--project-from-work-dir"])
+        .args([reference.to_str().unwrap()])
+        .stdout_contains("Not built: aarch64/stage1/later.")
+        .stdout_contains("- builds with isolation host: × ")
+        .stdout_contains("from 1 package(s) built on both")
+        .stdout_contains("| aarch64/stage1/later | 2.0 | ");
+    let table = test.run().stdout;
+
+    // The docs' table of such a report names both work dirs.
+    let doc = test.dir.path().join("aarch64.md");
+    let marker = "<!-- serpent report there: --target aarch64 --project-from x86_64 \
+                  --project-from-work-dir {here} -->\n";
+    let stale = format!("{marker}| stale |\n<!-- end of report -->\n");
+    std::fs::write(&doc, &stale).unwrap();
+    let there = format!("there={}", aarch64_work.display());
+    let output = docs_tables(&test, std::slice::from_ref(&there), &doc);
+    assert_eq!(output.status.code(), Some(1), "{output:?}");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("give here=WORK_DIR too"), "{stderr}");
+    assert_eq!(std::fs::read_to_string(&doc).unwrap(), stale);
+    let output = docs_tables(
+        &test,
+        &[there, format!("here={}", reference.display())],
+        &doc,
+    );
+    assert!(output.status.success(), "{output:?}");
+    assert_eq!(
+        std::fs::read_to_string(&doc).unwrap(),
+        format!("{marker}{table}<!-- end of report -->\n")
+    );
 }
