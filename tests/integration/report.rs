@@ -56,17 +56,23 @@ fn the_report_gives_each_built_package_its_times_memory_and_size() {
     );
 }
 
-#[test]
-fn packages_not_built_on_one_target_are_projected_from_another_targets_records() {
+/// A project of `busy` and `later` (at `later_version`), both built for x86_64.
+fn busy_and_later_built_for_x86_64(later_version: &str) -> Test {
     let later = BUSY
         .replace("\"busy\"", "\"later\"")
-        .replace("2.0", "1")
+        .replace("2.0", later_version)
         .replace("share/data", "share/later");
     let mut test = Test::new()
         .file("recipes/stage1/busy.rhai", BUSY)
         .file("recipes/stage1/later.rhai", later)
         .args(["build", "--target", "x86_64"]);
     test.run();
+    test
+}
+
+#[test]
+fn packages_not_built_on_one_target_are_projected_from_another_targets_records() {
+    let mut test = busy_and_later_built_for_x86_64("1");
     test = test.args(["run", "recipes/stage1/busy.rhai", "--target", "aarch64"]);
     test.run();
     let report = |test: Test, target: &str| -> (Test, serde_json::Value) {
@@ -226,14 +232,7 @@ fn every_table_of_figures_in_the_docs_is_a_report_between_markers() {
 
 #[test]
 fn a_projection_reads_the_reference_targets_records_from_the_work_dir_that_built_it() {
-    let later = BUSY
-        .replace("\"busy\"", "\"later\"")
-        .replace("share/data", "share/later");
-    let mut test = Test::new()
-        .file("recipes/stage1/busy.rhai", BUSY)
-        .file("recipes/stage1/later.rhai", later)
-        .args(["build", "--target", "x86_64"]);
-    test.run();
+    let mut test = busy_and_later_built_for_x86_64("2.0");
     let reference = test.work();
     test = test.args([
         "run",
