@@ -26,7 +26,7 @@ use crate::remove::remove_all;
 use crate::reproducible;
 use crate::resume::{self, BuildState};
 use crate::sandbox::{Bind, Emulator, Sandbox};
-use crate::script_error::ScriptError;
+use crate::script_error::{ScriptError, Snippet};
 use crate::scripts::{Scripts, PHASES};
 use crate::stage::Roots;
 use crate::target::Target;
@@ -1211,25 +1211,23 @@ impl Builder<'_> {
             }
             context.set_phase(phase);
             // A one-line script calls the style's phase, so errors carry the stdlib positions.
+            // It has no name: the recipe's STYLE declaration stands for it in errors.
             let script = format!("import \"{style}\" as style; style::{phase}(ctx);");
             let mut scope = Scope::new();
             scope.push("ctx", context.clone());
-            let mut ast = engine
+            let ast = engine
                 .compile_with_scope(&scope, &script)
                 .map_err(|error| ScriptError::message(format!("internal: {error}")))?;
-            ast.set_source(recipe.script.name.as_str());
             engine.run_ast_with_scope(&mut scope, &ast)
         } else {
             return Ok(());
         };
         result.map_err(|error| {
-            let mut location = ScriptError::eval(&self.scripts.root, &recipe.script.name, &error, false);
-            if !own {
-                location = location.with_help(format!(
-                    "phase {phase} comes from STYLE \"{}\"; define `fn {phase}(ctx)` in the recipe to replace it",
-                    recipe.style.as_deref().unwrap_or_default()
-                ));
-            }
+            let location = if own {
+                ScriptError::eval(&self.scripts.root, &recipe.script.name, &error, false)
+            } else {
+                style_phase_error(&self.scripts.root, recipe, phase, &error)
+            };
             match context.take_failure() {
                 Some(mut failure) => {
                     failure.recipe = instance.id.clone();
@@ -1431,6 +1429,31 @@ fn owned_copy(layout: &Layout, owner: &str, file: &str) -> PathBuf {
 
 /// How to run a target's programs on this host: nothing when the architectures match,
 /// otherwise the target script's qemu-user emulator and binfmt_misc pattern.
+/// The error of a phase the recipe's build style supplies: where in the style it failed, called
+/// from the recipe's STYLE declaration, with how to replace the phase.
+fn style_phase_error(
+    root: &Path,
+    recipe: &Recipe,
+    phase: &str,
+    error: &rhai::EvalAltResult,
+) -> ScriptError {
+    let style = recipe.style.as_deref().unwrap_or_default();
+    let declaration = recipe.script.locate("STYLE", None).map(|span| {
+        let label = format!("phase {phase} of this STYLE");
+        Snippet::from_text(
+            &recipe.script.name,
+            recipe.script.text.to_string(),
+            span,
+            label,
+        )
+    });
+    ScriptError::eval(root, "", error, false)
+        .called_from(declaration)
+        .with_help(format!(
+            "phase {phase} comes from STYLE \"{style}\"; define `fn {phase}(ctx)` in the recipe to replace it"
+        ))
+}
+
 pub fn emulator_for(target: &Target) -> Result<Option<Emulator>> {
     if target.text("arch") == std::env::consts::ARCH {
         return Ok(None);

@@ -53,6 +53,9 @@ impl Snippet {
         label: impl Into<String>,
     ) -> Option<Snippet> {
         let line = position.line()?;
+        if name.is_empty() {
+            return None;
+        }
         let text = std::fs::read_to_string(root.join(name)).ok()?;
         let span = span_at(&text, line, position.position().unwrap_or(1));
         Some(Snippet {
@@ -131,6 +134,13 @@ impl ScriptError {
             at.label = "the failed command was started here".to_string();
             self.message = format!("started from {}", at.source.name());
         }
+        self
+    }
+
+    /// Adds the place the outermost call was made from, when it is not in a script (a phase a
+    /// recipe's build style supplies is called by serpent, as its STYLE says).
+    pub fn called_from(mut self, snippet: Option<Snippet>) -> ScriptError {
+        self.calls.extend(snippet);
         self
     }
 

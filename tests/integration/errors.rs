@@ -72,6 +72,25 @@ fn failed_command_names_recipe_phase_status_and_log() {
 }
 
 #[test]
+fn failed_style_phase_points_at_the_recipes_style_declaration() {
+    let mut test = Test::new()
+        .script(
+            "recipes/stage1/demo.rhai",
+            r#"
+            // A recipe whose source has no Makefile, so the make style's build fails.
+            const NAME = "demo";
+            const VERSION = "1";
+            const STYLE = "make";
+            "#,
+        )
+        .args(["run", "recipes/stage1/demo.rhai", "--target", "x86_64"])
+        .status(1);
+    let output = test.run();
+    insta::assert_snapshot!(output.stderr_filtered());
+    assert!(!test.work().join("x86_64/stage1/records/demo.json").exists());
+}
+
+#[test]
 fn strict_engine_rejects_undefined_variables_and_eval() {
     Test::new()
         .script(
