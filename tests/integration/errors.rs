@@ -1,4 +1,4 @@
-use crate::test::{dedent, Test};
+use crate::test::{dedent, Output, Test};
 
 #[test]
 fn syntax_error_points_at_line_and_column() {
@@ -43,51 +43,51 @@ fn runtime_error_in_stdlib_shows_the_call_chain() {
     insta::assert_snapshot!(output.stderr_filtered());
 }
 
-#[test]
-fn failed_command_names_recipe_phase_status_and_log() {
+/// Runs the stage1 recipe `demo` with this text, expecting its build to fail and leave no
+/// record; returns the test, for more checks of its work dir, and what it printed.
+fn failing_demo_build(text: &str) -> (Test, Output) {
     let mut test = Test::new()
-        .script(
-            "recipes/stage1/demo.rhai",
-            r#"
-            const NAME = "demo";
-            const VERSION = "1";
-
-            fn build(ctx) {
-                ctx.shell("echo compiling thing.c; echo 'thing.c:1: error: no' >&2; exit 3");
-            }
-
-            fn install(ctx) {}
-            "#,
-        )
+        .script("recipes/stage1/demo.rhai", text)
         .args(["run", "recipes/stage1/demo.rhai", "--target", "x86_64"])
         .status(1);
     let output = test.run();
+    assert!(!test.work().join("x86_64/stage1/records/demo.json").exists());
+    (test, output)
+}
+
+#[test]
+fn failed_command_names_recipe_phase_status_and_log() {
+    let (test, output) = failing_demo_build(
+        r#"
+        const NAME = "demo";
+        const VERSION = "1";
+
+        fn build(ctx) {
+            ctx.shell("echo compiling thing.c; echo 'thing.c:1: error: no' >&2; exit 3");
+        }
+
+        fn install(ctx) {}
+        "#,
+    );
     insta::assert_snapshot!(output.stderr_filtered());
     let log = test.work().join("x86_64/stage1/logs/demo/build.log");
     assert!(std::fs::read_to_string(log)
         .unwrap()
         .contains("thing.c:1: error: no"));
-    assert!(!test.work().join("x86_64/stage1/records/demo.json").exists());
     assert!(!test.work().join("x86_64/stage1/pkgs/demo").exists());
 }
 
 #[test]
 fn failed_style_phase_points_at_the_recipes_style_declaration() {
-    let mut test = Test::new()
-        .script(
-            "recipes/stage1/demo.rhai",
-            r#"
-            // A recipe whose source has no Makefile, so the make style's build fails.
-            const NAME = "demo";
-            const VERSION = "1";
-            const STYLE = "make";
-            "#,
-        )
-        .args(["run", "recipes/stage1/demo.rhai", "--target", "x86_64"])
-        .status(1);
-    let output = test.run();
+    let (_, output) = failing_demo_build(
+        r#"
+        // A recipe whose source has no Makefile, so the make style's build fails.
+        const NAME = "demo";
+        const VERSION = "1";
+        const STYLE = "make";
+        "#,
+    );
     insta::assert_snapshot!(output.stderr_filtered());
-    assert!(!test.work().join("x86_64/stage1/records/demo.json").exists());
 }
 
 #[test]
