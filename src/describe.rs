@@ -1,3 +1,4 @@
+use std::collections::{BTreeSet, HashMap};
 use std::fmt::Write;
 
 use serde::Serialize;
@@ -17,6 +18,10 @@ struct Entry<'a> {
     target: &'a str,
     key: &'a str,
     status: Status,
+    /// For a stale instance whose only changed inputs are dependencies still to be rebuilt:
+    /// those dependencies. It is rebuilt only if one of them comes out different.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    waits_for: Vec<String>,
     /// Why it would be built: `new`, `changed: <the first difference>` or `up to date`.
     why: String,
     output: String,
@@ -25,9 +30,10 @@ struct Entry<'a> {
 
 /// The plan (or graph) of the selected instances as text, JSON or Graphviz dot.
 pub fn render(plan: &Plan, selection: &[usize], format: Format) -> String {
+    let mut waits = Waits::default();
     let entries: Vec<Entry> = selection
         .iter()
-        .map(|index| Entry::of(plan, *index))
+        .map(|index| Entry::of(plan, *index, &mut waits))
         .collect();
     match format {
         Format::Json => json(plan, &entries),
@@ -39,8 +45,13 @@ pub fn render(plan: &Plan, selection: &[usize], format: Format) -> String {
 impl<'a> Entry<'a> {
     /// One instance with its recipe, stage and target spelled out, so that every format shows
     /// the same facts.
-    fn of(plan: &'a Plan, index: usize) -> Entry<'a> {
+    fn of(plan: &'a Plan, index: usize, waits: &mut Waits) -> Entry<'a> {
         let instance = &plan.instances[index];
+        let waits_for: Vec<String> = waits
+            .roots(plan, index)
+            .iter()
+            .map(|root| plan.instances[*root].id.clone())
+            .collect();
         let recipe = plan.recipe_of(instance);
         Entry {
             id: &instance.id,
@@ -51,7 +62,14 @@ impl<'a> Entry<'a> {
             target: &plan.targets[instance.target].name,
             key: &instance.key,
             status: instance.status,
-            why: why(plan, index),
+            why: match waits_for.is_empty() {
+                true => why(plan, index),
+                false => format!(
+                    "rebuilt only if {} comes out different",
+                    waits_for.join(" or ")
+                ),
+            },
+            waits_for,
             output: instance.layout.package().to_string_lossy().into_owned(),
             depends: instance
                 .deps
@@ -80,6 +98,7 @@ fn dot(entries: &[Entry]) -> String {
     for entry in entries {
         let color = match entry.status {
             Status::Built => "darkgreen",
+            Status::Stale if !entry.waits_for.is_empty() => "goldenrod",
             Status::Stale => "orange",
             Status::Missing => "black",
         };
@@ -105,18 +124,30 @@ fn text(plan: &Plan, entries: &[Entry]) -> String {
             .filter(|entry| entry.status == status)
             .count()
     };
-    let _ = writeln!(
+    let waiting = entries
+        .iter()
+        .filter(|entry| !entry.waits_for.is_empty())
+        .count();
+    let _ = write!(
         out,
         "spin {}: {} instance(s): {} built, {} stale, {} missing",
         plan.spin.name,
         entries.len(),
         counts(Status::Built),
-        counts(Status::Stale),
+        counts(Status::Stale) - waiting,
         counts(Status::Missing)
     );
+    if waiting > 0 {
+        let _ = write!(
+            out,
+            ", {waiting} waiting (rebuilt only if a dependency rebuilt first comes out different)"
+        );
+    }
+    out.push('\n');
     for entry in entries {
         let status = match entry.status {
             Status::Built => "built  ",
+            Status::Stale if !entry.waits_for.is_empty() => "waiting",
             Status::Stale => "stale  ",
             Status::Missing => "missing",
         };
@@ -133,6 +164,68 @@ fn text(plan: &Plan, entries: &[Entry]) -> String {
         let _ = writeln!(out, "  ({})", entry.why);
     }
     out
+}
+
+/// What stale instances wait for, found once per instance.
+#[derive(Default)]
+struct Waits {
+    roots: HashMap<usize, Vec<usize>>,
+}
+
+impl Waits {
+    /// The instances whose rebuild decides whether this one is rebuilt: when every input of a
+    /// stale instance that differs from its record is a dependency still to be rebuilt, it is
+    /// rebuilt only if one of those comes out different (early cutoff). Dependencies that
+    /// wait themselves are followed to what they wait for. Empty for any other instance.
+    fn roots(&mut self, plan: &Plan, index: usize) -> Vec<usize> {
+        if let Some(known) = self.roots.get(&index) {
+            return known.clone();
+        }
+        let mut roots = BTreeSet::new();
+        for dep in rebuilt_dependencies(plan, index) {
+            match self.roots(plan, dep) {
+                theirs if theirs.is_empty() => roots.insert(dep),
+                theirs => {
+                    roots.extend(theirs);
+                    true
+                }
+            };
+        }
+        let roots: Vec<usize> = roots.into_iter().collect();
+        self.roots.insert(index, roots.clone());
+        roots
+    }
+}
+
+/// The dependencies a stale instance differs from its record by, when those are all it
+/// differs by and each is to be rebuilt first; empty otherwise.
+fn rebuilt_dependencies(plan: &Plan, index: usize) -> Vec<usize> {
+    let instance = &plan.instances[index];
+    if instance.status != Status::Stale {
+        return Vec::new();
+    }
+    let Some(record) = Record::read(&instance.layout.record()) else {
+        return Vec::new();
+    };
+    let current = &instance.inputs.values;
+    let changed: BTreeSet<&String> = current
+        .keys()
+        .chain(record.inputs.keys())
+        .filter(|name| current.get(*name) != record.inputs.get(*name))
+        .collect();
+    let mut deps = Vec::new();
+    for name in changed {
+        let rebuilt_first = instance.deps.iter().copied().find(|dep| {
+            *name == format!("depends {}", plan.instances[*dep].id)
+                && record.inputs.contains_key(name)
+                && current[name].starts_with("unbuilt ")
+        });
+        match rebuilt_first {
+            Some(dep) => deps.push(dep),
+            None => return Vec::new(),
+        }
+    }
+    deps
 }
 
 /// The plan's "why" for one instance, in a few words.

@@ -264,3 +264,77 @@ fn explain_names_the_declaration_a_spin_overrides() {
         .stdout_contains("spin override: VERSION: 1.5 -> 1.6");
     test.run();
 }
+
+#[test]
+fn plan_says_which_rebuild_a_waiting_instance_depends_on() {
+    let mut test = pair().script(
+        "recipes/stage1/c.rhai",
+        r#"
+        const NAME = "c";
+        const VERSION = "1";
+        const DEPENDS = ["b"];
+
+        fn install(ctx) {
+            ctx.write(`${ctx.destdir}/share/c.txt`, "c");
+        }
+        "#,
+    );
+    test = test.args(["build", "--target", "x86_64"]);
+    test.run();
+    edit(
+        &test,
+        "recipes/stage1/a.rhai",
+        "fn install",
+        "// a comment\nfn install",
+    );
+    test = test.args(["plan", "--target", "x86_64"]).stdout_contains(
+        "3 instance(s): 0 built, 1 stale, 0 missing, 2 waiting (rebuilt only if a dependency rebuilt first comes out different)",
+    );
+    let output = test.run();
+    let line = |id: &str| {
+        let line = output
+            .stdout
+            .lines()
+            .find(|line| line.contains(&format!(" {id} ")));
+        line.unwrap_or_default().to_string()
+    };
+    assert!(
+        line("x86_64/stage1/a").starts_with("stale   "),
+        "{}",
+        output.stdout
+    );
+    for waiting in ["x86_64/stage1/b", "x86_64/stage1/c"] {
+        let line = line(waiting);
+        assert!(line.starts_with("waiting "), "{}", output.stdout);
+        assert!(
+            line.ends_with("(rebuilt only if x86_64/stage1/a comes out different)"),
+            "{}",
+            output.stdout
+        );
+    }
+
+    edit(
+        &test,
+        "recipes/stage1/b.rhai",
+        "VERSION = \"1\"",
+        "VERSION = \"2\"",
+    );
+    test = test.args(["plan", "--target", "x86_64", "--format", "json"]);
+    let output = test.run();
+    let plan: serde_json::Value = serde_json::from_str(&output.stdout).unwrap();
+    let instances = plan["instances"].as_array().unwrap();
+    let fact = |field: &str| -> Vec<String> {
+        let value = |instance: &serde_json::Value| instance.get(field).map(|v| v.to_string());
+        instances
+            .iter()
+            .map(|i| value(i).unwrap_or_default())
+            .collect()
+    };
+    assert_eq!(fact("status"), ["\"stale\"", "\"stale\"", "\"stale\""]);
+    assert_eq!(fact("waits_for"), ["", "", "[\"x86_64/stage1/b\"]"]);
+
+    test = test
+        .args(["build", "--target", "x86_64"])
+        .stdout_contains("built 2 recipe instance(s)");
+    test.run();
+}
