@@ -1,4 +1,4 @@
-use std::collections::{BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::fmt::Write;
 
 use serde::Serialize;
@@ -159,7 +159,7 @@ fn text(plan: &Plan, entries: &[Entry]) -> String {
             &entry.key[..12]
         );
         if !entry.depends.is_empty() {
-            let _ = write!(out, " <- {}", entry.depends.join(", "));
+            let _ = write!(out, " <- {}", abridged(plan, &entry.depends).join(", "));
         }
         let _ = writeln!(out, "  ({})", entry.why);
     }
@@ -226,6 +226,33 @@ fn rebuilt_dependencies(plan: &Plan, index: usize) -> Vec<usize> {
         }
     }
     deps
+}
+
+/// Dependencies as a person reads them: every instance of one target's stage, which a chroot
+/// stage's builds all depend on, as `all of <target>/<stage> (N)`; the rest by id.
+fn abridged(plan: &Plan, depends: &[&str]) -> Vec<String> {
+    let mut stages: BTreeMap<(usize, usize), Vec<&str>> = BTreeMap::new();
+    for instance in &plan.instances {
+        let group = stages.entry((instance.target, instance.stage)).or_default();
+        group.push(&instance.id);
+    }
+    let mut whole = Vec::new();
+    let mut covered = BTreeSet::new();
+    for ((target, stage), ids) in &stages {
+        if ids.len() > 1 && ids.iter().all(|id| depends.contains(id)) {
+            let name = format!(
+                "{}/{}",
+                plan.targets[*target].name, plan.stages[*stage].name
+            );
+            whole.push(format!("all of {name} ({})", ids.len()));
+            covered.extend(ids.iter().copied());
+        }
+    }
+    let rest = depends.iter().filter(|id| !covered.contains(**id));
+    whole
+        .into_iter()
+        .chain(rest.map(|id| id.to_string()))
+        .collect()
 }
 
 /// The plan's "why" for one instance, in a few words.

@@ -864,3 +864,21 @@ fn install(ctx) {{ ctx.write(`${{ctx.destdir}}/share/n`, "done"); }}
     assert_eq!(most, 2, "{steps} steps\n{log}");
     assert!(steps >= 8, "every step ran to its end once: {steps} steps");
 }
+
+/// A stage's builds depend on every package of the stage before; the plan says so in a few
+/// words instead of listing them all on every line.
+#[test]
+fn plan_abridges_a_whole_previous_stage() {
+    Test::new()
+        .file("recipes/stage2/stage.rhai", crate::test::HOST_STAGE2)
+        .file("recipes/stage1/x1.rhai", recipe("x1", &[], ""))
+        .file("recipes/stage1/x2.rhai", recipe("x2", &["x1"], ""))
+        .file("recipes/stage2/y1.rhai", recipe("y1", &[], ""))
+        .file("recipes/stage2/y2.rhai", recipe("y2", &["y1"], ""))
+        .args(["plan", "--target", "x86_64"])
+        .stdout_contains("x86_64/stage1/x2 1 [")
+        .stdout_contains("] <- x86_64/stage1/x1  (new)")
+        .stdout_contains("] <- all of x86_64/stage1 (2)  (new)")
+        .stdout_contains("] <- all of x86_64/stage1 (2), x86_64/stage2/y1  (new)")
+        .run();
+}
