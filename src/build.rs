@@ -6,9 +6,8 @@ use std::time::Instant;
 
 use rhai::{CallFnOptions, Dynamic, Map, Scope};
 
-use crate::beneath::{self, Beneath};
 use crate::config::Config;
-use crate::context::{copy_tree, Context, Inner};
+use crate::context::{Context, Inner};
 use crate::error::{Error, Result};
 use crate::fetch::{Fetcher, Origin, Warn};
 use crate::file_conflict::FileConflict;
@@ -16,11 +15,9 @@ use crate::isolation::Isolation;
 use crate::key::Inputs;
 use crate::layout::Layout;
 use crate::merge;
-use crate::patch::{apply_series, SeriesFailure, SeriesPatch};
 use crate::plan::{Instance, Plan, Status};
 use crate::progress::{Event, Progress};
 use crate::recipe::Recipe;
-use crate::recipe_files;
 use crate::record::Record;
 use crate::remove::remove_all;
 use crate::reproducible;
@@ -28,11 +25,11 @@ use crate::resume::{self, BuildState};
 use crate::sandbox::{Bind, Emulator, Sandbox};
 use crate::script_error::{ScriptError, Snippet};
 use crate::scripts::{Scripts, PHASES};
+use crate::source_tree;
 use crate::stage::Roots;
 use crate::target::Target;
 use crate::timeline::{self, Entry, Timeline};
 use crate::undeclared;
-use crate::unpack::{unpack, UnpackOptions};
 use crate::usage;
 use crate::view;
 
@@ -872,84 +869,21 @@ impl Builder<'_> {
     }
 
     /// Unpacks and patches the sources; returns the newest time the archives recorded, which
-    /// the build gets as `SOURCE_DATE_EPOCH`.
+    /// the build gets as `SOURCE_DATE_EPOCH`. What the patches did goes to
+    /// `logs/<name>/patch.log`, and hunks that applied at an offset are also shown.
     fn prepare_sources(&self, recipe: &Recipe, instance: &Instance) -> Result<i64> {
         let srcdir = instance.layout.srcdir();
-        // A link an earlier source unpacked must not carry a later source's `dest` elsewhere.
-        let tree = Beneath::create(&srcdir, beneath::Scope::Contained)
-            .map_err(|error| Error::io("cannot create", &srcdir, error))?;
-        for source in &recipe.sources {
-            let fetched = self.fetcher.fetch(&source.url, &source.sha256)?;
-            let dest = tree
-                .real_dir(Path::new(&source.dest))
-                .map_err(|error| Error::io("cannot unpack into", &srcdir, error.into()))?;
-            if source.unpack {
-                let options = UnpackOptions {
-                    strip: source.strip,
-                    only: source.only.clone(),
-                };
-                unpack(&fetched.path, &dest, &options).map_err(|error| Error::Unpack {
-                    context: format!("{}: cannot unpack {}", instance.id, source.url),
-                    source: Box::new(error),
-                })?;
-            } else {
-                let file = Path::new(&source.dest).join(source.file_name());
-                copy_tree(&fetched.path, &tree, &file)
-                    .and_then(|()| reproducible::clamp_times(&dest.join(source.file_name()), 0))
-                    .map_err(|error| {
-                        Error::io(
-                            "cannot copy source to",
-                            dest.join(source.file_name()),
-                            error,
-                        )
-                    })?;
-            }
+        let prepared =
+            source_tree::prepare(self.fetcher, self.scripts, recipe, &instance.id, &srcdir)?;
+        for offset in &prepared.offsets {
+            self.progress.message(&format!("{}: {offset}", instance.id));
         }
-        recipe_files::copy_into(&recipe.files, &tree)?;
-        let source_date_epoch = reproducible::source_date_epoch(&srcdir);
-        self.apply_patches(recipe, instance)?;
-        Ok(source_date_epoch)
-    }
-
-    /// Applies the recipe's patches, all or none, and logs what GNU patch would say to
-    /// `logs/<name>/patch.log`; hunks that applied at an offset are also shown.
-    fn apply_patches(&self, recipe: &Recipe, instance: &Instance) -> Result<()> {
-        if recipe.patches.is_empty() {
-            return Ok(());
+        if !recipe.patches.is_empty() {
+            let log_path = instance.layout.logs().join("patch.log");
+            std::fs::write(&log_path, &prepared.patch_log)
+                .map_err(|error| Error::io("cannot write", &log_path, error))?;
         }
-        let mut read = Vec::with_capacity(recipe.patches.len());
-        for patch in &recipe.patches {
-            let bytes = std::fs::read(&patch.path)
-                .map_err(|error| Error::io("cannot read patch", &patch.path, error))?;
-            read.push((self.scripts.source_name(&patch.path), bytes, patch.strip));
-        }
-        let series: Vec<SeriesPatch> = read
-            .iter()
-            .map(|(name, bytes, strip)| SeriesPatch {
-                name,
-                bytes,
-                strip: *strip,
-            })
-            .collect();
-        let srcdir = instance.layout.srcdir();
-        let summaries = apply_series(&series, &srcdir)
-            .map_err(|failure| series_failure(&instance.id, &series, failure))?;
-        let mut log = String::new();
-        for (patch, summary) in series.iter().zip(&summaries) {
-            log.push_str(&format!("applying {}\n", patch.name));
-            for line in &summary.log {
-                log.push_str(line);
-                log.push('\n');
-            }
-            for (path, offset) in &summary.offsets {
-                self.progress.message(&format!(
-                    "{}: {}: {path}: {offset}",
-                    instance.id, patch.name
-                ));
-            }
-        }
-        let log_path = instance.layout.logs().join("patch.log");
-        std::fs::write(&log_path, log).map_err(|error| Error::io("cannot write", &log_path, error))
+        Ok(prepared.source_date_epoch)
     }
 
     /// The context a recipe's phases get: where its folders are, its tools and flags, the
@@ -1487,39 +1421,6 @@ pub fn emulator_for(target: &Target) -> Result<Option<Emulator>> {
 /// The triple of the machine running serpent, for `--build=` in cross builds.
 pub fn host_triple() -> String {
     format!("{}-linux-gnu", std::env::consts::ARCH)
-}
-
-/// The error for a series that did not apply: which patch of how many, and that none is
-/// applied.
-fn series_failure(id: &str, series: &[SeriesPatch], failure: SeriesFailure) -> Error {
-    let total = series.len();
-    let Some(index) = failure.index else {
-        return Error::patch(
-            format!("{id}: cannot write the patched source tree"),
-            "free space or fix permissions and build again; no patch was applied".to_string(),
-            "",
-            "",
-            failure.error,
-        );
-    };
-    let patch = &series[index];
-    let which = if total == 1 {
-        format!("patch {}", patch.name)
-    } else {
-        format!("patch {} of {total}, {},", index + 1, patch.name)
-    };
-    let help = if total == 1 {
-        "refresh the patch against this version of the source, or drop it; the source tree was left unpatched".to_string()
-    } else {
-        format!("refresh the patch against this version of the source, or drop it; none of the {total} patches was applied, the source tree is as unpacked")
-    };
-    Error::patch(
-        format!("{id}: {which} does not apply"),
-        help,
-        patch.name,
-        &String::from_utf8_lossy(patch.bytes),
-        failure.error,
-    )
 }
 
 #[cfg(test)]

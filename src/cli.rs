@@ -233,6 +233,10 @@ pub enum Command {
         /// Recipe, stage or target files; default: everything under recipes/.
         #[arg(add = ArgValueCompleter::new(completers::script_paths()))]
         paths: Vec<PathBuf>,
+        /// Also unpack, in a scratch folder, the sources of every recipe the spin patches (for
+        /// its targets, as its overrides leave them) and apply the patches, without building.
+        #[arg(long)]
+        patches: bool,
     },
     /// Fetch the sources of recipes into the store, or import local files into it.
     Fetch {

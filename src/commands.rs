@@ -62,7 +62,7 @@ pub fn dispatch(cli: &Cli) -> Exit {
             crate::recipe_env::show(&Session::open(cli)?, recipe, *format)
         }
         Command::Log { recipe, phase } => log(&Session::open(cli)?, recipe, phase.as_deref()),
-        Command::Check { paths } => check(&Session::open(cli)?, paths),
+        Command::Check { paths, patches } => check(&Session::open(cli)?, paths, *patches),
         Command::Fetch { recipes, .. } => fetch(&Session::open(cli)?, recipes),
         Command::New { .. } => crate::new_recipe::new_recipe(&Session::open(cli)?),
         Command::Completions { shell } => crate::completions::print_registration(*shell),
@@ -228,7 +228,7 @@ fn instances_of_recipe(plan: &Plan, recipe: &Path) -> Result<Vec<usize>> {
 }
 
 /// `serpent check [PATH...]`.
-fn check(session: &Session, paths: &[PathBuf]) -> Exit {
+fn check(session: &Session, paths: &[PathBuf], patches: bool) -> Exit {
     let project = session.project(&session.spin()?);
     let mut warnings = Vec::new();
     let summary = crate::check::check(&session.scripts, &project, paths, &mut warnings);
@@ -240,6 +240,16 @@ fn check(session: &Session, paths: &[PathBuf]) -> Exit {
     let summary = summary?;
     if !session.config.quiet {
         println!("{summary}");
+    }
+    if patches {
+        let plan = session.plan(None)?;
+        let trees = crate::source_tree::check_patches(&plan, &session.fetcher, &session.scripts)?;
+        if !session.config.quiet {
+            println!(
+                "patches apply: {trees} patched source tree(s) of spin {}",
+                plan.spin.name
+            );
+        }
     }
     Ok(0)
 }

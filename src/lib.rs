@@ -63,6 +63,7 @@ pub mod session;
 pub mod signatures;
 pub mod size;
 pub mod source_cache;
+pub mod source_tree;
 pub mod spin;
 pub mod spin_base;
 pub mod spin_changes;

@@ -122,7 +122,7 @@ fn project_hint(command: &Command) -> Option<PathBuf> {
         | Command::Explain { recipe }
         | Command::Env { recipe, .. }
         | Command::Log { recipe, .. } => recipe.parent().map(Path::to_path_buf),
-        Command::Check { paths } => paths
+        Command::Check { paths, .. } => paths
             .first()
             .and_then(|path| path.parent().map(Path::to_path_buf)),
         _ => None,

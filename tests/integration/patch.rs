@@ -65,6 +65,11 @@ fn project() -> Test {
 
 /// [`project`] with more top-level declarations in the recipe.
 fn project_declaring(declarations: &str) -> Test {
+    project_files(declarations).args(["run", RECIPE, "--target", "x86_64"])
+}
+
+/// The files of [`project_declaring`], with no command to run yet.
+fn project_files(declarations: &str) -> Test {
     let test = Test::new();
     let url = format!("file://{}", test.root().join("dist/greeting.c").display());
     let recipe = format!(
@@ -79,9 +84,7 @@ fn install(ctx) {{
 "#,
         sha256(SOURCE.as_bytes())
     );
-    test.file("dist/greeting.c", SOURCE)
-        .file(RECIPE, recipe)
-        .args(["run", RECIPE, "--target", "x86_64"])
+    test.file("dist/greeting.c", SOURCE).file(RECIPE, recipe)
 }
 
 fn packaged(test: &Test) -> PathBuf {
@@ -291,4 +294,43 @@ fn setup(ctx) {
     );
     let built = std::fs::read_to_string(packaged(&test)).unwrap();
     assert_eq!(built, SOURCE.replace("\"hello\"", "\"hi\""));
+}
+
+/// `check --patches` applies each patch to the sources a spin builds, without building, so a
+/// patch that does not fit a spin's version override fails in seconds, naming the hunk.
+#[test]
+fn check_patches_finds_a_patch_that_does_not_fit_a_spins_source() {
+    let other = SOURCE.replace("hello", "hey");
+    let test = project_files("")
+        .file(
+            "recipes/patches/greet/0001-hi.patch",
+            greeting_patch("hello", "hi"),
+        )
+        .file("dist/v2/greeting.c", &other);
+    let url = format!(
+        "file://{}",
+        test.root().join("dist/v2/greeting.c").display()
+    );
+    let spin = format!(
+        r#"const OVERRIDES = #{{
+    greet: #{{ version: "2.0", sources: [#{{ url: "{url}", sha256: "{}", unpack: false }}] }},
+}};
+"#,
+        sha256(other.as_bytes())
+    );
+    let mut test = test
+        .file("recipes/spins/other.rhai", spin)
+        .args(["check", "--patches"])
+        .stdout_contains("patches apply: 1 patched source tree(s)");
+    test.run();
+    test = test
+        .args(["check", "--patches", "--spin", "other"])
+        .status(1)
+        .stderr_contains(
+            "x86_64/stage1/greet: patch recipes/patches/greet/0001-hi.patch does not apply",
+        )
+        .stderr_contains("line 3: hunk #1 (@@ -2,7 +2,7 @@) of greeting.c");
+    test.run();
+    assert!(!record(&test).exists());
+    assert!(!test.work().join("x86_64/stage1/tmp/greet").exists());
 }
