@@ -19,7 +19,8 @@ struct Entry<'a> {
     key: &'a str,
     status: Status,
     /// For a stale instance whose only changed inputs are dependencies still to be rebuilt:
-    /// those dependencies. It is rebuilt only if one of them comes out different.
+    /// the instances whose rebuild decides it, found through dependencies that wait too. It
+    /// is rebuilt only if one of them comes out different.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     waits_for: Vec<String>,
     /// Why it would be built: `new`, `changed: <the first difference>` or `up to date`.
@@ -118,6 +119,7 @@ fn dot(entries: &[Entry]) -> String {
 /// A count of each status, then one line per instance: what a person reads before a build.
 fn text(plan: &Plan, entries: &[Entry]) -> String {
     let mut out = String::new();
+    let stages = stage_groups(plan);
     let counts = |status: Status| {
         entries
             .iter()
@@ -159,7 +161,11 @@ fn text(plan: &Plan, entries: &[Entry]) -> String {
             &entry.key[..12]
         );
         if !entry.depends.is_empty() {
-            let _ = write!(out, " <- {}", abridged(plan, &entry.depends).join(", "));
+            let _ = write!(
+                out,
+                " <- {}",
+                abridged(plan, &stages, &entry.depends).join(", ")
+            );
         }
         let _ = writeln!(out, "  ({})", entry.why);
     }
@@ -228,17 +234,24 @@ fn rebuilt_dependencies(plan: &Plan, index: usize) -> Vec<usize> {
     deps
 }
 
-/// Dependencies as a person reads them: every instance of one target's stage, which a chroot
-/// stage's builds all depend on, as `all of <target>/<stage> (N)`; the rest by id.
-fn abridged(plan: &Plan, depends: &[&str]) -> Vec<String> {
-    let mut stages: BTreeMap<(usize, usize), Vec<&str>> = BTreeMap::new();
+/// The ids of the plan's instances, by target and stage.
+type StageGroups<'a> = BTreeMap<(usize, usize), Vec<&'a str>>;
+
+fn stage_groups(plan: &Plan) -> StageGroups<'_> {
+    let mut stages = StageGroups::new();
     for instance in &plan.instances {
         let group = stages.entry((instance.target, instance.stage)).or_default();
         group.push(&instance.id);
     }
+    stages
+}
+
+/// Dependencies as a person reads them: every instance of one target's stage, which a chroot
+/// stage's builds all depend on, as `all of <target>/<stage> (N)`; the rest by id.
+fn abridged(plan: &Plan, stages: &StageGroups, depends: &[&str]) -> Vec<String> {
     let mut whole = Vec::new();
     let mut covered = BTreeSet::new();
-    for ((target, stage), ids) in &stages {
+    for ((target, stage), ids) in stages {
         if ids.len() > 1 && ids.iter().all(|id| depends.contains(id)) {
             let name = format!(
                 "{}/{}",
