@@ -243,7 +243,17 @@ fn check(session: &Session, paths: &[PathBuf], patches: bool) -> Exit {
     }
     if patches {
         let plan = session.plan(None)?;
-        let trees = crate::source_tree::check_patches(&plan, &session.fetcher, &session.scripts)?;
+        let trees =
+            match crate::source_tree::check_patches(&plan, &session.fetcher, &session.scripts) {
+                Ok(trees) => trees,
+                // A patch that does not fit is a bad recipe found by the check, like the lints above:
+                // status 2, where the same patch failing in a build is a failed build (1).
+                Err(error) if error.has_patch_failure() => {
+                    eprintln!("{:?}", miette::Report::new(error));
+                    return Ok(2);
+                }
+                Err(error) => return Err(error),
+            };
         if !session.config.quiet {
             println!(
                 "patches apply: {trees} patched source tree(s) of spin {}",

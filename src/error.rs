@@ -145,7 +145,6 @@ impl Error {
         }
     }
 
-    /// The process exit code: 2 for bad usage or a bad recipe, 1 for a build that failed.
     /// Nothing when `errors` is empty, the one error, or all of them together.
     pub fn from_all(mut errors: Vec<Error>) -> std::result::Result<(), Error> {
         match errors.len() {
@@ -155,12 +154,22 @@ impl Error {
         }
     }
 
+    /// The process exit code: 2 for bad usage or a bad recipe, 1 for a build that failed.
     pub fn exit_code(&self) -> i32 {
         match self {
             Error::Usage(_) | Error::Recipe(_) => 2,
             Error::Script(script) if script.is_static() => 2,
             Error::Many(errors) => errors.iter().map(Error::exit_code).max().unwrap_or(2),
             _ => 1,
+        }
+    }
+
+    /// Whether a patch that did not apply is among the problems.
+    pub fn has_patch_failure(&self) -> bool {
+        match self {
+            Error::Patch(_) => true,
+            Error::Many(errors) => errors.iter().any(Error::has_patch_failure),
+            _ => false,
         }
     }
 }

@@ -325,7 +325,7 @@ fn check_patches_finds_a_patch_that_does_not_fit_a_spins_source() {
     test.run();
     test = test
         .args(["check", "--patches", "--spin", "other"])
-        .status(1)
+        .status(2)
         .stderr_contains(
             "x86_64/stage1/greet: patch recipes/patches/greet/0001-hi.patch does not apply",
         )
