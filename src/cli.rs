@@ -170,6 +170,15 @@ pub enum Command {
         /// The work dir that built --project-from's target, when it is not this one.
         #[arg(long, value_name = "DIR", requires = "project_from")]
         project_from_work_dir: Option<PathBuf>,
+        /// Read --project-from's records from FILE, an earlier `serpent report --format json`,
+        /// when the work dir that built that target is gone.
+        #[arg(
+            long,
+            value_name = "FILE",
+            requires = "project_from",
+            conflicts_with = "project_from_work_dir"
+        )]
+        project_from_report: Option<PathBuf>,
     },
     /// Write an SPDX 2.3 JSON SBOM of the built stages (all when none are named) for the
     /// spin's targets: every package with its version, license, sources and their sha256s,

@@ -45,15 +45,20 @@ pub fn dispatch(cli: &Cli) -> Exit {
             trace,
             project_from,
             project_from_work_dir,
-        } => report(
-            &Session::open(cli)?,
-            stages,
-            *format,
-            trace.as_deref(),
-            project_from
-                .as_deref()
-                .map(|target| (target, project_from_work_dir.as_deref())),
-        ),
+            project_from_report,
+        } => {
+            let reference = match project_from_report {
+                Some(file) => crate::report::Reference::Report(file),
+                None => crate::report::Reference::WorkDir(project_from_work_dir.as_deref()),
+            };
+            report(
+                &Session::open(cli)?,
+                stages,
+                *format,
+                trace.as_deref(),
+                project_from.as_deref().map(|target| (target, reference)),
+            )
+        }
         Command::Sbom { stages, output } => {
             crate::sbom::command(&Session::open(cli)?, stages, output.as_deref())
         }
@@ -596,7 +601,7 @@ fn report(
     stages: &[String],
     format: crate::cli::ReportFormat,
     trace: Option<&Path>,
-    project_from: Option<(&str, Option<&Path>)>,
+    project_from: Option<(&str, crate::report::Reference)>,
 ) -> Exit {
     if let Some(file) = trace {
         print!("{}", crate::trace::export(&session.config.work_dir, file)?);
@@ -607,7 +612,7 @@ fn report(
     let selection = plan.instances_of_stages(stages)?;
     let mut rows = crate::report::rows(&plan, &selection);
     let projection = match project_from {
-        Some((from, work_dir)) => Some(projection(session, stages, &mut rows, from, work_dir)?),
+        Some((from, reference)) => Some(projection(session, stages, &mut rows, from, reference)?),
         None => None,
     };
     let projection = projection.as_ref();
@@ -622,34 +627,46 @@ fn report(
     Ok(0)
 }
 
-/// Projects the packages of `rows` not built from target `from`'s records, in `work_dir` or
-/// this work dir, refusing a reference with nothing built to project from.
+/// Projects the packages of `rows` not built from target `from`'s records, in another work
+/// dir, this one or a saved report, refusing a reference with nothing built to project from.
 fn projection(
     session: &Session,
     stages: &[String],
     rows: &mut [crate::report::Row],
     from: &str,
-    work_dir: Option<&Path>,
+    reference: crate::report::Reference,
 ) -> Result<crate::report::Projection> {
-    let config = Config {
-        work_dir: work_dir.map_or_else(
-            || session.config.work_dir.clone(),
-            |dir| std::path::absolute(dir).unwrap_or_else(|_| dir.to_path_buf()),
+    let (reference_rows, looked_in) = match reference {
+        crate::report::Reference::Report(file) => (
+            crate::report::read_rows(file, stages)?,
+            format!("the report {}", file.display()),
         ),
-        ..session.config.clone()
+        crate::report::Reference::WorkDir(work_dir) => {
+            let config = Config {
+                work_dir: work_dir.map_or_else(
+                    || session.config.work_dir.clone(),
+                    |dir| std::path::absolute(dir).unwrap_or_else(|_| dir.to_path_buf()),
+                ),
+                ..session.config.clone()
+            };
+            let plan = session.plan_for_target(&config, from)?;
+            let selection = plan.instances_of_stages(stages)?;
+            let looked_in = format!("the work dir {}", config.work_dir.display());
+            (crate::report::rows(&plan, &selection), looked_in)
+        }
     };
-    let reference = session.plan_for_target(&config, from)?;
-    let selection = reference.instances_of_stages(stages)?;
-    let reference_rows = crate::report::rows(&reference, &selection);
-    if !reference_rows.iter().any(|row| row.built) {
+    if !reference_rows
+        .iter()
+        .any(|row| row.built && row.target == from)
+    {
         let stages = match stages {
             [] => String::new(),
             _ => format!("'s {}", stages.join(", ")),
         };
         return Err(Error::Usage(format!(
-            "--project-from {from}: the work dir {} has no record of {from}{stages} built; \
-             name the work dir that built it with --project-from-work-dir DIR",
-            config.work_dir.display(),
+            "--project-from {from}: {looked_in} has no record of {from}{stages} built; \
+             name the work dir that built it with --project-from-work-dir DIR, or a saved \
+             `serpent report --format json` of it with --project-from-report FILE",
         )));
     }
     Ok(crate::report::project(rows, &reference_rows, from))

@@ -2,14 +2,17 @@
 //! docs/bootstrap.md carries and as JSON, so the figures in the docs come from the builds.
 
 use std::collections::BTreeMap;
+use std::path::Path;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
+
+use crate::error::{Error, Result};
 
 use crate::plan::{Plan, Status};
 use crate::record::Record;
 
 /// One package of the plan, with what its record says.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, Deserialize)]
 pub struct Row {
     pub id: String,
     pub name: String,
@@ -26,10 +29,23 @@ pub struct Row {
     /// `host` or `chroot`: where its commands run, which decides how an emulator slows it.
     pub isolation: String,
     /// For a package not built here, its time on the reference target times the factor.
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub projected_wall_seconds: Option<f64>,
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub projected_cpu_seconds: Option<f64>,
+}
+
+/// Where `--project-from`'s records are read: a work dir (this one when `None`), or a report
+/// saved as JSON from one, which outlives the work dir.
+pub enum Reference<'a> {
+    WorkDir(Option<&'a Path>),
+    Report(&'a Path),
+}
+
+/// What `json` wrote, as far as a projection reads it.
+#[derive(Deserialize)]
+struct SavedReport {
+    packages: Vec<Row>,
 }
 
 /// How the packages not built on a target were projected from another target's records.
@@ -135,6 +151,30 @@ pub fn project(rows: &mut [Row], reference: &[Row], from: &str) -> Projection {
         from: from.to_string(),
         factors,
     }
+}
+
+/// The rows of a report `json` wrote to `file`, of the `stages` named (all when none are),
+/// their projections dropped: only what was built counts as a reference.
+pub fn read_rows(file: &Path, stages: &[String]) -> Result<Vec<Row>> {
+    let text =
+        std::fs::read_to_string(file).map_err(|error| Error::io("cannot read", file, error))?;
+    let report: SavedReport = serde_json::from_str(&text).map_err(|error| {
+        Error::Usage(format!(
+            "{}: not a report serpent wrote ({error}); save one with `serpent report --format \
+             json > FILE` over the work dir that built the target",
+            file.display()
+        ))
+    })?;
+    Ok(report
+        .packages
+        .into_iter()
+        .filter(|row| stages.is_empty() || stages.contains(&row.stage))
+        .map(|row| Row {
+            projected_wall_seconds: None,
+            projected_cpu_seconds: None,
+            ..row
+        })
+        .collect())
 }
 
 pub fn json(plan: &Plan, rows: &[Row], projection: Option<&Projection>) -> String {

@@ -294,3 +294,41 @@ fn a_projection_reads_the_reference_targets_records_from_the_work_dir_that_built
         format!("{marker}{table}<!-- end of report -->\n")
     );
 }
+
+/// A work dir's records go with its machine; the JSON report saved from it before then projects
+/// the same as the work dir did.
+#[test]
+fn a_projection_reads_the_reference_from_a_saved_report_once_its_work_dir_is_gone() {
+    let mut test = busy_and_later_built_for_x86_64("2.0");
+    test = test.args(["run", "recipes/stage1/busy.rhai", "--target", "aarch64"]);
+    test.run();
+    let projected = ["report", "--target", "aarch64", "--project-from", "x86_64"];
+    test = test.args(projected);
+    let from_work_dir = test.run().stdout;
+    test = test.args(["report", "--target", "x86_64", "--format", "json"]);
+    let saved = test.root().join("x86_64.json");
+    std::fs::write(&saved, test.run().stdout).unwrap();
+    let x86_64 = test.work().join("x86_64");
+    std::fs::remove_dir_all(&x86_64).unwrap();
+
+    test = test
+        .args(projected)
+        .status(2)
+        .stderr_contains("--project-from-report FILE");
+    test.run();
+    test = test
+        .args(projected)
+        .args(["--project-from-report", saved.to_str().unwrap()])
+        .stdout_contains("| aarch64/stage1/later | 2.0 | ");
+    assert_eq!(test.run().stdout, from_work_dir);
+
+    let broken = test.root().join("broken.json");
+    std::fs::write(&broken, "{\"packages\": 3}").unwrap();
+    test = test
+        .args(projected)
+        .args(["--project-from-report", broken.to_str().unwrap()])
+        .status(2)
+        .stderr_contains("broken.json: not a report serpent wrote")
+        .stderr_contains("save one with");
+    test.run();
+}
